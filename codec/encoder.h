@@ -1,0 +1,54 @@
+/* Encoders for viewers. One file per encoding (enc_raw.c, enc_zrle.c, enc_tight.c)
+ * behind a small const vtable; pg_encoder_new is the only switch.
+ *
+ * An encoder belongs to one viewer and keeps that viewer's stream state (zlib
+ * streams, a TurboJPEG handle). It is used by one thread at a time: the relay
+ * runs it on the libuv thread pool, one job per viewer in flight. */
+#ifndef PG_CODEC_ENCODER_H
+#define PG_CODEC_ENCODER_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "fb.h"
+#include "pixfmt.h"
+
+struct pg_encoder;
+
+struct pg_enc_opts {
+	int quality;  /* JPEG quality 0..9 from the quality pseudo-encoding, -1 for none (lossless) */
+	int fine_quality; /* 0..100 from TigerVNC's fine quality pseudo-encoding, -1 for none */
+	int subsampling; /* 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, 3 = grey; -1 for default */
+	int compress; /* zlib level 0..9 from the compress pseudo-encoding, -1 for default */
+};
+
+/* An encoder for encoding (PG_ENC_RAW, PG_ENC_ZRLE or PG_ENC_TIGHT) writing pixels in
+ * pf (validated). NULL on allocation failure or an encoding it does not know. */
+struct pg_encoder *pg_encoder_new(int32_t encoding, const struct pg_pixfmt *pf,
+				  const struct pg_enc_opts *opts);
+void pg_encoder_del(struct pg_encoder *enc);
+int32_t pg_encoder_encoding(const struct pg_encoder *enc);
+
+/* Append rectangles (each with its 12-byte RFB rectangle header) covering r of fb to
+ * out. Returns how many rectangle headers were written (an encoder may split r), or
+ * a negative PG_E code. r must lie inside fb. */
+int pg_encoder_encode(struct pg_encoder *enc, const struct pg_fb *fb, const struct pg_rect *r,
+		      struct pg_buf *out);
+
+/* Writers for the rest of a FramebufferUpdate. Each returns 0 or a negative PG_E code. */
+int pg_enc_update_header(struct pg_buf *out, uint16_t nrects);
+int pg_enc_rect_header(struct pg_buf *out, const struct pg_rect *r, int32_t encoding);
+/* CopyRect of r from (src_x, src_y): one rectangle. */
+int pg_enc_copyrect(struct pg_buf *out, const struct pg_rect *r, int src_x, int src_y);
+/* Cursor pseudo-encoding: w x h canonical pixels and the RFB bitmask, in pf. */
+int pg_enc_cursor(struct pg_buf *out, const struct pg_pixfmt *pf, int hot_x, int hot_y, int w,
+		  int h, const uint32_t *px, const uint8_t *mask);
+/* DesktopSize pseudo-rectangle. */
+int pg_enc_desktop_size(struct pg_buf *out, int w, int h);
+/* ExtendedDesktopSize pseudo-rectangle with one screen covering w x h.
+ * reason is the x field (0 server, 1 this client, 2 another client), status the y field. */
+int pg_enc_ext_desktop_size(struct pg_buf *out, int w, int h, int reason, int status);
+/* DesktopName pseudo-rectangle. */
+int pg_enc_desktop_name(struct pg_buf *out, const char *name, size_t len);
+
+#endif

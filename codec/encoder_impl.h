@@ -1,0 +1,18 @@
+/* The vtable each encoding file provides; only encoder.c sees the list. */
+#ifndef PG_CODEC_ENCODER_IMPL_H
+#define PG_CODEC_ENCODER_IMPL_H
+
+#include "encoder.h"
+
+struct pg_encoder_impl {
+	int32_t encoding;
+	void *(*create)(const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);
+	void (*destroy)(void *state);
+	int (*encode)(void *state, const struct pg_fb *fb, const struct pg_rect *r, struct pg_buf *out);
+};
+
+extern const struct pg_encoder_impl pg_enc_raw_impl;
+extern const struct pg_encoder_impl pg_enc_zrle_impl;
+extern const struct pg_encoder_impl pg_enc_tight_impl;
+
+#endif

@@ -1,0 +1,68 @@
+/* pixelgate as an RFB client of a browser host: handshake (3.3, 3.7, 3.8; security
+ * None or VNC authentication), then server messages. A pure, incremental state
+ * machine: the caller feeds bytes read from the socket and sends what
+ * pg_rfb_client_output() holds. Runs only in the upstream worker process.
+ *
+ * Events come out through callbacks, called from inside pg_rfb_client_feed. */
+#ifndef PG_CODEC_RFB_CLIENT_H
+#define PG_CODEC_RFB_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "fb.h"
+
+struct pg_rfb_client;
+
+struct pg_rfb_client_cb {
+	void *ud;
+	/* The host's framebuffer is w x h (at ServerInit and on every resize). Fill *fb
+	 * with a zeroed framebuffer of that size that the decoders write into, valid
+	 * until the next call; return 0 or negative to fail the connection. */
+	int (*resize)(void *ud, int w, int h, struct pg_fb *fb);
+	/* The pixels of r changed (already decoded into fb). */
+	void (*damage)(void *ud, const struct pg_rect *r);
+	/* dst now holds what was at (src_x, src_y) (already applied to fb). */
+	void (*copy)(void *ud, const struct pg_rect *dst, int src_x, int src_y);
+	/* A FramebufferUpdate ended. */
+	void (*update_end)(void *ud);
+	/* New cursor shape: w x h canonical pixels and an RFB bitmask ((w+7)/8 bytes a
+	 * row); w or h 0 for an invisible cursor. Pointers valid during the call. */
+	void (*cursor)(void *ud, int hot_x, int hot_y, int w, int h, const uint32_t *px,
+		       const uint8_t *mask);
+	void (*bell)(void *ud);
+	/* ServerCutText: len bytes of Latin-1, at most PG_RFB_MAX_CUT_TEXT. */
+	void (*cut_text)(void *ud, const uint8_t *text, size_t len);
+	/* Desktop name from ServerInit, raw bytes, at most PG_RFB_MAX_NAME. */
+	void (*name)(void *ud, const uint8_t *name, size_t len);
+	/* VNC authentication: encrypt the 16-byte challenge with the password (DES).
+	 * Return 0, or negative when no password is configured. */
+	int (*vnc_auth)(void *ud, const uint8_t challenge[16], uint8_t response[16]);
+};
+
+struct pg_rfb_client *pg_rfb_client_new(const struct pg_rfb_client_cb *cb);
+void pg_rfb_client_del(struct pg_rfb_client *c);
+
+/* Feed bytes read from the host. Returns bytes consumed (may be fewer than len;
+ * call again with the rest after reading more), or a negative PG_E code after which
+ * the connection is dead; pg_rfb_client_error() says why. */
+ssize_t pg_rfb_client_feed(struct pg_rfb_client *c, const uint8_t *buf, size_t len);
+const char *pg_rfb_client_error(const struct pg_rfb_client *c);
+/* True once ServerInit was received and the initial requests were queued. */
+int pg_rfb_client_ready(const struct pg_rfb_client *c);
+
+/* After ServerInit the client queues SetPixelFormat (canonical), SetEncodings (only
+ * what the decoders handle) and a full FramebufferUpdateRequest; after each
+ * FramebufferUpdate it queues an incremental request for the whole screen.
+ *
+ * Bytes waiting to be written to the host; the caller consumes what it wrote. */
+struct pg_buf *pg_rfb_client_output(struct pg_rfb_client *c);
+
+/* Queue messages to the host (ignored before ready). Each returns 0 or PG_E code. */
+int pg_rfb_client_key(struct pg_rfb_client *c, int down, uint32_t keysym);
+int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y);
+int pg_rfb_client_request(struct pg_rfb_client *c, int incremental);
+
+#endif

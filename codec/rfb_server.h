@@ -1,0 +1,64 @@
+/* pixelgate as an RFB server to viewers: the pieces of the handshake and a pure
+ * parser of client messages. Runs in the main process on bytes from the LGWAN side.
+ * Stateless: the caller keeps its input buffer and calls again with more bytes. */
+#ifndef PG_CODEC_RFB_SERVER_H
+#define PG_CODEC_RFB_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "pixfmt.h"
+
+/* Parse the 12-byte ProtocolVersion a viewer sent. Returns 12 and sets *minor to
+ * 3, 7 or 8 (other 3.x versions are treated as 3.3, as the spec asks; 3.889 Apple is
+ * treated as 3.8); 0 when fewer than 12 bytes; PG_EPROTO when it is not "RFB xxx.yyy\n". */
+ssize_t pg_rfb_parse_version(const uint8_t *buf, size_t len, int *minor);
+
+/* ServerInit: width, height, canonical pixel format, name (sanitized by the caller). */
+int pg_rfb_write_server_init(struct pg_buf *out, int w, int h, const char *name, size_t len);
+
+struct pg_cmsg {
+	uint8_t type; /* PG_RFB_* client message type */
+	union {
+		struct pg_pixfmt pixfmt; /* SetPixelFormat, not yet validated */
+		struct {
+			uint16_t count;
+			const uint8_t *list; /* count big-endian s32, pointing into buf */
+		} encodings;
+		struct {
+			uint8_t incremental;
+			uint16_t x, y, w, h;
+		} fbreq;
+		struct {
+			uint8_t down;
+			uint32_t keysym;
+		} key;
+		struct {
+			uint8_t mask;
+			uint16_t x, y;
+		} pointer;
+		struct {
+			uint32_t len; /* bytes at text, at most PG_RFB_MAX_CUT_TEXT */
+			int extended; /* the length was negative (Extended Clipboard) */
+			const uint8_t *text; /* pointing into buf */
+		} cut;
+		struct {
+			uint16_t w, h;
+			uint8_t screens; /* count, at most PG_RFB_MAX_SCREENS */
+		} desktop_size;
+	};
+};
+
+/* Parse one client message from buf. Returns the bytes it spans (> 0) with *msg
+ * filled (pointers into buf); 0 when buf holds only part of it; a negative PG_E
+ * code with *why a static string for an unknown type or a declared length over its
+ * limit. Accepts types 0, 2, 3, 4, 5, 6 and 251 (SetDesktopSize). */
+ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *msg,
+				const char **why);
+
+/* Server messages other than FramebufferUpdate (see encoder.h for that). */
+int pg_rfb_write_bell(struct pg_buf *out);
+
+#endif
