@@ -1,0 +1,99 @@
+/* The channel between the main process and an upstream worker: a SOCK_SEQPACKET
+ * socketpair carrying fixed-format messages, one per packet. Pixels travel through a
+ * shared memory framebuffer whose file descriptor rides along with PG_CHAN_RESIZE.
+ *
+ * Every message has a fixed size per type (text-carrying ones a fixed maximum), and
+ * pg_chan_recv checks the packet's size against its type before anyone looks at it:
+ * the main process trusts nothing the worker says beyond these shapes. */
+#ifndef PG_RELAY_CHANNEL_H
+#define PG_RELAY_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PG_CHAN_CURSOR_SIDE 128 /* larger cursors are cropped by the worker */
+#define PG_CHAN_TEXT 256        /* desktop name and error text, bytes */
+#define PG_CHAN_PASSWORD 128
+
+enum pg_chan_type {
+	/* main -> worker */
+	PG_CHAN_START = 1,  /* where to connect and how to log in */
+	PG_CHAN_KEY,        /* a key event from a viewer */
+	PG_CHAN_POINTER,    /* a pointer event from a viewer */
+	PG_CHAN_REFRESH,    /* ask the host for a full update */
+	PG_CHAN_UPDATE_ACK, /* main copied the pixels of the last update; go on */
+	/* worker -> main */
+	PG_CHAN_CONNECTED = 32, /* handshake done; name follows in PG_CHAN_NAME */
+	PG_CHAN_RESIZE,         /* new framebuffer size; carries the shared memory fd */
+	PG_CHAN_DAMAGE,         /* these pixels changed in shared memory */
+	PG_CHAN_UPDATE_END,     /* an update is complete; worker waits for UPDATE_ACK */
+	PG_CHAN_CURSOR,         /* new cursor shape */
+	PG_CHAN_BELL,
+	PG_CHAN_CUT_TEXT_DROPPED, /* the host sent clipboard text; only its length crosses */
+	PG_CHAN_NAME,             /* the host's desktop name, raw bytes */
+	PG_CHAN_ERROR,            /* why the worker is about to exit */
+};
+
+struct pg_chan_start {
+	char host[256];
+	uint16_t port;
+	char password[PG_CHAN_PASSWORD]; /* empty: none configured */
+};
+
+struct pg_chan_key {
+	uint32_t keysym;
+	uint8_t down;
+};
+
+struct pg_chan_pointer {
+	uint16_t x, y;
+	uint8_t mask;
+};
+
+struct pg_chan_size {
+	uint16_t w, h;
+};
+
+struct pg_chan_rect {
+	uint16_t x, y, w, h;
+};
+
+struct pg_chan_cursor {
+	uint16_t hot_x, hot_y, w, h;
+	uint32_t px[PG_CHAN_CURSOR_SIDE * PG_CHAN_CURSOR_SIDE];
+	uint8_t mask[PG_CHAN_CURSOR_SIDE / 8 * PG_CHAN_CURSOR_SIDE];
+};
+
+struct pg_chan_text {
+	uint16_t len;
+	uint8_t bytes[PG_CHAN_TEXT];
+};
+
+struct pg_chan_count {
+	uint32_t n;
+};
+
+struct pg_chan_msg {
+	uint32_t type;
+	union {
+		struct pg_chan_start start;
+		struct pg_chan_key key;
+		struct pg_chan_pointer pointer;
+		struct pg_chan_size size;
+		struct pg_chan_rect rect;
+		struct pg_chan_cursor cursor;
+		struct pg_chan_text text;
+		struct pg_chan_count count;
+	} u;
+};
+
+/* Send one message (and fd when >= 0). Blocks only as a SEQPACKET send does.
+ * Returns 0 or -errno. */
+int pg_chan_send(int sock, const struct pg_chan_msg *msg, int fd);
+/* Receive one message. Returns 1 with *msg filled (and *fd set to a received fd or
+ * -1), 0 on end of stream, -EAGAIN when nothing is waiting (non-blocking socket),
+ * or another -errno; -EPROTO for a packet whose size does not match its type. */
+int pg_chan_recv(int sock, struct pg_chan_msg *msg, int *fd);
+const char *pg_chan_type_name(uint32_t type);
+
+#endif

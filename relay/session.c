@@ -1,0 +1,495 @@
+/* A session: one browser host, its upstream worker process, the picture the worker
+ * publishes, and the viewers watching it. The session never parses a byte from the
+ * browser host: it reads fixed-format channel messages and pixels the worker put in
+ * shared memory, and checks both against the sizes it already knows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec/rfb.h"
+#include "relay/channel.h"
+#include "relay/log.h"
+#include "relay/relay.h"
+
+#define MAX_DAMAGE 64
+#define FIRST_RETRY_MS 250
+
+struct pg_session {
+	struct pg_relay *relay;
+	struct pg_viewer **viewers;
+	int nviewers, cap;
+
+	uv_process_t proc;
+	bool proc_running; /* proc handle is open */
+	int chan;          /* our end of the channel, or -1 */
+	uv_poll_t poll;
+	bool poll_open;
+	uv_timer_t retry;
+	int backoff_ms;
+	bool connected;   /* the current worker finished the handshake */
+	bool has_picture; /* a picture exists (it stays when the host goes away) */
+	bool closing;
+	uint64_t started_ms;
+	unsigned worker_starts;
+
+	struct pg_fb fb; /* what viewers are shown */
+	const uint32_t *shm;
+	size_t shm_bytes;
+	int shm_w, shm_h;
+	struct pg_rect damage[MAX_DAMAGE];
+	int ndamage;
+
+	char name[PG_RFB_NAME_OUT + 1];
+	struct pg_cursor_shape cursor;
+	uint64_t dropped_input;
+};
+
+static void start_worker(struct pg_session *s);
+
+static void for_each_viewer(struct pg_session *s, void (*fn)(struct pg_viewer *))
+{
+	/* A callee may detach its viewer: walk a copy of the list. */
+	int n = s->nviewers;
+	struct pg_viewer *copy[n ? n : 1];
+	memcpy(copy, s->viewers, sizeof(copy[0]) * (size_t)n);
+	for (int i = 0; i < n; i++)
+		fn(copy[i]);
+}
+
+static void unmap_shm(struct pg_session *s)
+{
+	if (s->shm)
+		munmap((void *)s->shm, s->shm_bytes);
+	s->shm = NULL;
+	s->shm_bytes = 0;
+	s->shm_w = s->shm_h = 0;
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	struct pg_session *s = h->data;
+	s->poll_open = false;
+}
+
+static void close_channel(struct pg_session *s)
+{
+	if (s->poll_open && !uv_is_closing((uv_handle_t *)&s->poll))
+		uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+	if (s->chan >= 0)
+		close(s->chan);
+	s->chan = -1;
+	s->connected = false;
+	s->ndamage = 0;
+	unmap_shm(s);
+}
+
+/* The worker broke the channel's contract: it may be compromised, so it goes. */
+static void worker_misbehaved(struct pg_session *s, const char *what)
+{
+	pg_err("session: worker broke the channel protocol (%s); killing it", what);
+	if (s->proc_running)
+		uv_process_kill(&s->proc, SIGKILL);
+	close_channel(s);
+}
+
+static void sanitize_name(char *out, size_t out_size, const uint8_t *in, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < out_size; i++) {
+		/* A window title: printable ASCII only, so nothing the host chose can
+		 * steer a terminal, a log reader or a viewer's title bar. */
+		if (in[i] >= 0x20 && in[i] < 0x7f)
+			out[o++] = (char)in[i];
+	}
+	out[o] = '\0';
+}
+
+static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, int fd)
+{
+	struct stat st;
+	size_t bytes;
+	int w = sz->w, h = sz->h;
+	if (fd < 0)
+		return worker_misbehaved(s, "resize without shared memory");
+	if (w <= 0 || h <= 0 || w > PG_FB_MAX_SIDE || h > PG_FB_MAX_SIDE ||
+	    !pg_mul_size((size_t)w * (size_t)h, 4, &bytes)) {
+		close(fd);
+		return worker_misbehaved(s, "framebuffer size out of range");
+	}
+	int seals = fcntl(fd, F_GET_SEALS);
+	/* Without the shrink seal the worker could truncate the memory under our
+	 * mapping and crash us with SIGBUS. */
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < bytes || seals < 0 ||
+	    !(seals & F_SEAL_SHRINK)) {
+		close(fd);
+		return worker_misbehaved(s, "shared memory too small or not sealed");
+	}
+	void *map = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		pg_err("session: cannot map the shared framebuffer: %s", strerror(errno));
+		return worker_misbehaved(s, "mmap failed");
+	}
+	unmap_shm(s);
+	s->shm = map;
+	s->shm_bytes = bytes;
+	s->shm_w = w;
+	s->shm_h = h;
+	s->ndamage = 0;
+	if (s->fb.w == w && s->fb.h == h)
+		return;
+	struct pg_fb fb;
+	if (pg_fb_alloc(&fb, w, h) < 0) {
+		pg_err("session: no memory for a %dx%d framebuffer", w, h);
+		return worker_misbehaved(s, "out of memory");
+	}
+	bool had = s->fb.px != NULL;
+	pg_info("session: browser host framebuffer is %dx%d%s", w, h,
+		had ? " (resized)" : "");
+	pg_fb_free(&s->fb);
+	s->fb = fb;
+	if (had)
+		for_each_viewer(s, pg_viewer_resized);
+}
+
+static void add_damage(struct pg_session *s, const struct pg_chan_rect *cr)
+{
+	struct pg_rect r = { cr->x, cr->y, cr->w, cr->h };
+	if (!pg_rect_inside(&r, s->shm_w, s->shm_h))
+		return worker_misbehaved(s, "damage outside the framebuffer");
+	if (s->ndamage == MAX_DAMAGE) {
+		for (int i = 1; i < s->ndamage; i++)
+			s->damage[0] = pg_rect_union(s->damage[0], s->damage[i]);
+		s->ndamage = 1;
+	}
+	s->damage[s->ndamage++] = r;
+}
+
+static void handle_update_end(struct pg_session *s)
+{
+	struct pg_fb shm = { .px = (uint32_t *)s->shm, .w = s->shm_w, .h = s->shm_h,
+			     .stride = s->shm_w };
+	if (!s->shm)
+		return worker_misbehaved(s, "update before any framebuffer");
+	for (int i = 0; i < s->ndamage; i++)
+		pg_fb_copy_rect(&s->fb, &shm, &s->damage[i]);
+	s->has_picture = true;
+	pg_debug("session: update of %d rectangles", s->ndamage);
+	/* Tell the worker first: it can decode the next update while viewers encode. */
+	struct pg_chan_msg ack = { .type = PG_CHAN_UPDATE_ACK };
+	if (pg_chan_send(s->chan, &ack, -1) < 0)
+		return worker_misbehaved(s, "channel write failed");
+	for (int i = 0; i < s->ndamage; i++)
+		for (int j = 0; j < s->nviewers; j++)
+			pg_viewer_damage(s->viewers[j], &s->damage[i]);
+	s->ndamage = 0;
+}
+
+static void handle_cursor(struct pg_session *s, const struct pg_chan_cursor *c)
+{
+	int w = c->w, h = c->h;
+	if (w > PG_CHAN_CURSOR_SIDE || h > PG_CHAN_CURSOR_SIDE || (w && c->hot_x >= w) ||
+	    (h && c->hot_y >= h))
+		return worker_misbehaved(s, "cursor out of range");
+	size_t n = (size_t)w * h, stride = (size_t)(w + 7) / 8;
+	uint32_t *px = malloc(n ? n * 4 : 1);
+	uint8_t *mask = malloc(stride * h + 1);
+	if (!px || !mask) {
+		free(px);
+		free(mask);
+		return;
+	}
+	for (int y = 0; y < h; y++) {
+		memcpy(px + (size_t)y * w, c->px + (size_t)y * w, (size_t)w * 4);
+		memcpy(mask + y * stride, c->mask + y * stride, stride);
+	}
+	free(s->cursor.px);
+	free(s->cursor.mask);
+	s->cursor = (struct pg_cursor_shape){ c->hot_x, c->hot_y, w, h, px, mask };
+	for_each_viewer(s, pg_viewer_cursor_changed);
+}
+
+static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
+{
+	char text[PG_CHAN_TEXT * 4 + 1];
+	switch (m->type) {
+	case PG_CHAN_RESIZE:
+		return handle_resize(s, &m->u.size, fd);
+	case PG_CHAN_DAMAGE:
+		return add_damage(s, &m->u.rect);
+	case PG_CHAN_UPDATE_END:
+		return handle_update_end(s);
+	case PG_CHAN_CURSOR:
+		return handle_cursor(s, &m->u.cursor);
+	case PG_CHAN_BELL:
+		return for_each_viewer(s, pg_viewer_bell);
+	case PG_CHAN_NAME:
+		if (m->u.text.len > PG_CHAN_TEXT)
+			return worker_misbehaved(s, "name too long");
+		sanitize_name(s->name, sizeof(s->name), m->u.text.bytes, m->u.text.len);
+		return;
+	case PG_CHAN_CUT_TEXT_DROPPED:
+		pg_info("session: dropped %u bytes of clipboard text from the browser host "
+			"(clipboard to viewers is not allowed)", m->u.count.n);
+		return;
+	case PG_CHAN_ERROR:
+		pg_log_escape(text, sizeof(text), m->u.text.bytes,
+			      m->u.text.len < PG_CHAN_TEXT ? m->u.text.len : PG_CHAN_TEXT);
+		pg_warn("session: upstream worker: %s", text);
+		return;
+	case PG_CHAN_CONNECTED:
+		if (!s->shm)
+			return worker_misbehaved(s, "connected without a framebuffer");
+		s->connected = true;
+		s->backoff_ms = FIRST_RETRY_MS;
+		pg_info("session: connected to browser host %s:%d (%dx%d, \"%s\")",
+			s->relay->upstream_host, s->relay->upstream_port, s->shm_w, s->shm_h,
+			s->name);
+		return for_each_viewer(s, pg_viewer_session_ready);
+	default:
+		return worker_misbehaved(s, pg_chan_type_name(m->type));
+	}
+}
+
+static void on_chan(uv_poll_t *p, int status, int events)
+{
+	struct pg_session *s = p->data;
+	struct pg_chan_msg *m = malloc(sizeof(*m));
+	if (!m)
+		return;
+	/* Bounded: a worker that floods us yields the loop after a batch. */
+	for (int i = 0; i < 4096 && s->chan >= 0; i++) {
+		int fd;
+		int rc = pg_chan_recv(s->chan, m, &fd);
+		if (rc == -EAGAIN)
+			break;
+		if (rc == 0) {
+			close_channel(s);
+			break;
+		}
+		if (rc < 0) {
+			worker_misbehaved(s, rc == -EPROTO ? "malformed message" : strerror(-rc));
+			break;
+		}
+		handle_message(s, m, fd);
+	}
+	free(m);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	start_worker(t->data);
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+	struct pg_session *s = h->data;
+	s->proc_running = false;
+	if (s->closing)
+		return;
+	int delay = s->backoff_ms;
+	s->backoff_ms = s->backoff_ms * 2 > s->relay->reconnect_max_ms ? s->relay->reconnect_max_ms
+									: s->backoff_ms * 2;
+	pg_info("session: reconnecting to browser host in %d ms%s", delay,
+		s->has_picture ? "; viewers keep the last picture, input is dropped meanwhile"
+			       : "");
+	uv_timer_start(&s->retry, on_retry, (uint64_t)delay, 0);
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
+{
+	struct pg_session *s = p->data;
+	if (!s->closing) {
+		if (signal)
+			pg_warn("session: upstream worker (pid %d) ended by signal %d", p->pid,
+				signal);
+		else
+			pg_warn("session: upstream worker (pid %d) exited with status %d", p->pid,
+				(int)status);
+	}
+	close_channel(s);
+	uv_close((uv_handle_t *)p, on_proc_closed);
+}
+
+static void start_worker(struct pg_session *s)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		pg_err("session: socketpair: %s", strerror(errno));
+		uv_timer_start(&s->retry, on_retry, (uint64_t)s->relay->reconnect_max_ms, 0);
+		return;
+	}
+	char *args[] = { s->relay->worker_path, NULL };
+	uv_stdio_container_t stdio[4] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_INHERIT_FD, .data.fd = 2 },
+		{ .flags = UV_INHERIT_FD, .data.fd = sv[1] },
+	};
+	uv_process_options_t opts = {
+		.exit_cb = on_worker_exit,
+		.file = s->relay->worker_path,
+		.args = args,
+		.stdio_count = 4,
+		.stdio = stdio,
+	};
+	s->proc.data = s;
+	int rc = uv_spawn(s->relay->loop, &s->proc, &opts);
+	close(sv[1]);
+	if (rc < 0) {
+		pg_err("session: cannot start %s: %s", s->relay->worker_path, uv_strerror(rc));
+		close(sv[0]);
+		/* uv_spawn failures still need the handle closed. */
+		uv_close((uv_handle_t *)&s->proc, on_proc_closed);
+		s->proc_running = true;
+		return;
+	}
+	s->proc_running = true;
+	s->worker_starts++;
+	s->started_ms = pg_now_ms();
+	s->chan = sv[0];
+	fcntl(s->chan, F_SETFL, fcntl(s->chan, F_GETFL) | O_NONBLOCK);
+	uv_poll_init(s->relay->loop, &s->poll, s->chan);
+	s->poll.data = s;
+	s->poll_open = true;
+	uv_poll_start(&s->poll, UV_READABLE, on_chan);
+
+	struct pg_chan_msg m = { .type = PG_CHAN_START };
+	snprintf(m.u.start.host, sizeof(m.u.start.host), "%s", s->relay->upstream_host);
+	m.u.start.port = (uint16_t)s->relay->upstream_port;
+	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s",
+		 s->relay->upstream_password);
+	if (pg_chan_send(s->chan, &m, -1) < 0)
+		worker_misbehaved(s, "cannot send start");
+	explicit_bzero(&m, sizeof(m));
+	pg_debug("session: started upstream worker pid %d for %s:%d", s->proc.pid,
+		 s->relay->upstream_host, s->relay->upstream_port);
+}
+
+struct pg_session *pg_session_new(struct pg_relay *relay)
+{
+	struct pg_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->relay = relay;
+	s->chan = -1;
+	s->backoff_ms = FIRST_RETRY_MS;
+	uv_timer_init(relay->loop, &s->retry);
+	s->retry.data = s;
+	return s;
+}
+
+static void on_session_timer_closed(uv_handle_t *h)
+{
+	struct pg_session *s = h->data;
+	free(s->viewers);
+	free(s->cursor.px);
+	free(s->cursor.mask);
+	pg_fb_free(&s->fb);
+	free(s);
+}
+
+void pg_session_del(struct pg_session *s)
+{
+	if (!s)
+		return;
+	s->closing = true;
+	while (s->nviewers)
+		pg_viewer_close(s->viewers[0], "relay shutting down");
+	if (s->proc_running && !uv_is_closing((uv_handle_t *)&s->proc))
+		uv_process_kill(&s->proc, SIGTERM);
+	close_channel(s);
+	uv_close((uv_handle_t *)&s->retry, on_session_timer_closed);
+}
+
+void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
+{
+	if (s->nviewers == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 8;
+		struct pg_viewer **p = realloc(s->viewers, sizeof(*p) * (size_t)cap);
+		if (!p) {
+			pg_viewer_close(v, "out of memory");
+			return;
+		}
+		s->viewers = p;
+		s->cap = cap;
+	}
+	s->viewers[s->nviewers++] = v;
+	/* The browser host is reached when the first viewer arrives, and the session
+	 * then stays connected so the next viewer starts at once. */
+	if (!s->proc_running && !uv_is_active((uv_handle_t *)&s->retry))
+		start_worker(s);
+	else if (s->connected)
+		pg_viewer_session_ready(v);
+}
+
+void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
+{
+	for (int i = 0; i < s->nviewers; i++) {
+		if (s->viewers[i] == v) {
+			s->viewers[i] = s->viewers[--s->nviewers];
+			return;
+		}
+	}
+}
+
+bool pg_session_has_picture(const struct pg_session *s)
+{
+	return s->fb.px != NULL;
+}
+
+bool pg_session_connected(const struct pg_session *s)
+{
+	return s->connected;
+}
+
+const struct pg_fb *pg_session_fb(const struct pg_session *s)
+{
+	return &s->fb;
+}
+
+const char *pg_session_name(const struct pg_session *s)
+{
+	return s->name;
+}
+
+const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s)
+{
+	return &s->cursor;
+}
+
+static void send_input(struct pg_session *s, struct pg_chan_msg *m)
+{
+	/* Input meant for a host that is away is dropped, never queued: replaying
+	 * keystrokes into a page that reloaded would type into the wrong place. */
+	if (!s->connected || s->chan < 0 || pg_chan_send(s->chan, m, -1) < 0) {
+		if (s->dropped_input++ % 1000 == 0)
+			pg_info("session: browser host not connected; dropping input (%llu so "
+				"far)", (unsigned long long)s->dropped_input);
+	}
+}
+
+void pg_session_key(struct pg_session *s, bool down, uint32_t keysym)
+{
+	struct pg_chan_msg m = { .type = PG_CHAN_KEY };
+	m.u.key.keysym = keysym;
+	m.u.key.down = down;
+	send_input(s, &m);
+}
+
+void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y)
+{
+	struct pg_chan_msg m = { .type = PG_CHAN_POINTER };
+	if (!s->fb.px)
+		return;
+	m.u.pointer.mask = mask;
+	m.u.pointer.x = (uint16_t)(x < s->fb.w ? x : s->fb.w - 1);
+	m.u.pointer.y = (uint16_t)(y < s->fb.h ? y : s->fb.h - 1);
+	send_input(s, &m);
+}
