@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what pixelgate needs to build, test and run its demo, from Debian 12's
+# packages only. Safe to run again: it does nothing when everything is present.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake ninja-build pkg-config
+	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev
+	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
+	libcriterion-dev libvncserver-dev
+	# real programs: browser hosts, viewers, screenshots
+	tigervnc-standalone-server tigervnc-viewer tigervnc-tools x11vnc xvfb xauth x11-utils
+	chromium fonts-noto-cjk imagemagick xdotool
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or with sudo) to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${packages[@]}"
