@@ -28,10 +28,20 @@ struct pg_encoder *pg_encoder_new(int32_t encoding, const struct pg_pixfmt *pf,
 				  const struct pg_enc_opts *opts);
 void pg_encoder_del(struct pg_encoder *enc);
 int32_t pg_encoder_encoding(const struct pg_encoder *enc);
+/* Switch to a new pixel format (validated) and options without restarting the
+ * encoder's streams. ZRLE needs this: its one zlib stream lives as long as the
+ * viewer's connection, so a new encoder would desynchronise the viewer. Returns 0,
+ * or PG_EUNSUP when the encoding can simply be replaced by a new encoder. */
+int pg_encoder_configure(struct pg_encoder *enc, const struct pg_pixfmt *pf,
+			 const struct pg_enc_opts *opts);
 
 /* Append rectangles (each with its 12-byte RFB rectangle header) covering r of fb to
  * out. Returns how many rectangle headers were written (an encoder may split r), or
- * a negative PG_E code. r must lie inside fb. */
+ * a negative PG_E code. r must lie inside fb.
+ * On error out keeps its old length, but zlib state may be ahead of the viewer's:
+ * Tight recovers by resetting its streams in the next rectangle; ZRLE cannot, and
+ * answers PG_EPROTO from then on, so the caller replaces the encoder and the
+ * viewer's connection (or stops using ZRLE for it). */
 int pg_encoder_encode(struct pg_encoder *enc, const struct pg_fb *fb, const struct pg_rect *r,
 		      struct pg_buf *out);
 

@@ -9,6 +9,9 @@ struct pg_encoder_impl {
 	void *(*create)(const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);
 	void (*destroy)(void *state);
 	int (*encode)(void *state, const struct pg_fb *fb, const struct pg_rect *r, struct pg_buf *out);
+	/* Change pixel format and options keeping the stream state; NULL when the
+	 * encoding can start its streams afresh (Tight resets, Raw has none). */
+	int (*configure)(void *state, const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);
 };
 
 extern const struct pg_encoder_impl pg_enc_raw_impl;

@@ -47,6 +47,7 @@ struct pg_cmsg {
 		struct {
 			uint16_t w, h;
 			uint8_t screens; /* count, at most PG_RFB_MAX_SCREENS */
+			const uint8_t *list; /* screens * 16 bytes of SCREEN, pointing into buf */
 		} desktop_size;
 	};
 };

@@ -31,6 +31,7 @@ struct pg_session {
 	uv_poll_t poll;
 	bool poll_open;
 	uv_timer_t retry;
+	bool retry_open;
 	int backoff_ms;
 	bool connected;   /* the current worker finished the handshake */
 	bool has_picture; /* a picture exists (it stays when the host goes away) */
@@ -71,10 +72,23 @@ static void unmap_shm(struct pg_session *s)
 	s->shm_w = s->shm_h = 0;
 }
 
+/* A closing session is freed once its last handle has closed. */
+static void maybe_free(struct pg_session *s)
+{
+	if (!s->closing || s->poll_open || s->proc_running || s->retry_open)
+		return;
+	free(s->viewers);
+	free(s->cursor.px);
+	free(s->cursor.mask);
+	pg_fb_free(&s->fb);
+	free(s);
+}
+
 static void on_poll_closed(uv_handle_t *h)
 {
 	struct pg_session *s = h->data;
 	s->poll_open = false;
+	maybe_free(s);
 }
 
 static void close_channel(struct pg_session *s)
@@ -291,8 +305,10 @@ static void on_proc_closed(uv_handle_t *h)
 {
 	struct pg_session *s = h->data;
 	s->proc_running = false;
-	if (s->closing)
+	if (s->closing) {
+		maybe_free(s);
 		return;
+	}
 	int delay = s->backoff_ms;
 	s->backoff_ms = s->backoff_ms * 2 > s->relay->reconnect_max_ms ? s->relay->reconnect_max_ms
 									: s->backoff_ms * 2;
@@ -382,17 +398,15 @@ struct pg_session *pg_session_new(struct pg_relay *relay)
 	s->backoff_ms = FIRST_RETRY_MS;
 	uv_timer_init(relay->loop, &s->retry);
 	s->retry.data = s;
+	s->retry_open = true;
 	return s;
 }
 
-static void on_session_timer_closed(uv_handle_t *h)
+static void on_retry_closed(uv_handle_t *h)
 {
 	struct pg_session *s = h->data;
-	free(s->viewers);
-	free(s->cursor.px);
-	free(s->cursor.mask);
-	pg_fb_free(&s->fb);
-	free(s);
+	s->retry_open = false;
+	maybe_free(s);
 }
 
 void pg_session_del(struct pg_session *s)
@@ -405,7 +419,7 @@ void pg_session_del(struct pg_session *s)
 	if (s->proc_running && !uv_is_closing((uv_handle_t *)&s->proc))
 		uv_process_kill(&s->proc, SIGTERM);
 	close_channel(s);
-	uv_close((uv_handle_t *)&s->retry, on_session_timer_closed);
+	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 }
 
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v)

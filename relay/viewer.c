@@ -45,7 +45,8 @@ struct pg_viewer {
 	struct pg_enc_opts eopts;
 	bool has_cursor, has_desktop_size, has_ext_desktop_size;
 	bool enc_dirty;
-	struct pg_encoder *enc;
+	struct pg_encoder *enc;  /* the one in use */
+	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
 
 	bool requested;
 	struct pg_rect pending[MAX_PENDING];
@@ -84,7 +85,9 @@ uint64_t pg_now_ms(void)
 
 static void free_viewer(struct pg_viewer *v)
 {
-	pg_encoder_del(v->enc);
+	if (v->enc != v->zrle)
+		pg_encoder_del(v->enc);
+	pg_encoder_del(v->zrle);
 	pg_buf_free(&v->in);
 	free(v);
 }
@@ -230,12 +233,25 @@ static void job_done(uv_work_t *work, int status)
 		maybe_send(v);
 }
 
+/* Point v->enc at an encoder for the viewer's current encoding, format and options.
+ * The ZRLE encoder, once made, lives as long as the connection (its zlib stream must
+ * match the viewer's) and is reconfigured; the others are simply made anew. */
 static int ensure_encoder(struct pg_viewer *v)
 {
 	if (v->enc && !v->enc_dirty)
 		return 0;
-	pg_encoder_del(v->enc);
-	v->enc = pg_encoder_new(v->encoding, &v->pf, &v->eopts);
+	if (v->enc != v->zrle)
+		pg_encoder_del(v->enc);
+	v->enc = NULL;
+	if (v->encoding == PG_ENC_ZRLE && v->zrle) {
+		if (pg_encoder_configure(v->zrle, &v->pf, &v->eopts) < 0)
+			return PG_EUNSUP;
+		v->enc = v->zrle;
+	} else {
+		v->enc = pg_encoder_new(v->encoding, &v->pf, &v->eopts);
+		if (v->encoding == PG_ENC_ZRLE)
+			v->zrle = v->enc;
+	}
 	v->enc_dirty = false;
 	return v->enc ? 0 : PG_ENOMEM;
 }
