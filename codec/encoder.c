@@ -172,7 +172,9 @@ int pg_enc_ext_desktop_size(struct pg_buf *out, int w, int h, int reason, int st
 				PG_ENC_EXT_DESKTOP_SIZE);
 	if (rc < 0)
 		return rc;
-	/* SCREEN: id 0, at 0,0, covering the desktop, flags 0. */
+	/* SCREEN: id 1, at 0,0, covering the desktop, flags 0. Any id is valid, but
+	 * libvncclient ignores a layout whose screen id is 0 and then never resizes. */
+	pg_wr32(body + 4, 1);
 	pg_wr16(body + 12, (uint16_t)w);
 	pg_wr16(body + 14, (uint16_t)h);
 	return pg_buf_append(out, body, sizeof(body));

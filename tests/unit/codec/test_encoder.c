@@ -79,7 +79,7 @@ Test(encoder, ext_desktop_size_one_screen)
 {
 	static const uint8_t want[] = {
 	    0, 1, 0, 3, 0x07, 0x80, 0x04, 0x38, 0xff, 0xff, 0xfe, 0xcc, 1, 0, 0, 0,
-	    0, 0, 0, 0, 0,    0,    0,	  0,	0x07, 0x80, 0x04, 0x38, 0, 0, 0, 0};
+	    0, 0, 0, 1, 0,    0,    0,	  0,	0x07, 0x80, 0x04, 0x38, 0, 0, 0, 0};
 	cr_assert_eq(pg_enc_ext_desktop_size(&b, 1920, 1080, 1, 3), 0);
 	expect(want, sizeof(want));
 }

@@ -1,0 +1,187 @@
+/* Integration-test harness: a browser host on libvncserver, viewers on libvncclient (both
+ * RFB implementations pixelgate did not write), a recording TCP tap, a raw RFB client, and
+ * the pixelgate relay as a child process in between. Every wait is bounded.
+ *
+ * With PG_IT_DIRECT=1 viewers connect straight to the host and relay-only assertions are
+ * skipped: that proves the harness itself, independently of the relay.
+ *
+ * Threads: every function may be called from the test's thread; the host and each viewer
+ * run their own event thread and guard their state with a mutex. */
+#ifndef PG_IT_HARNESS_UTIL_H
+#define PG_IT_HARNESS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- common ---- */
+
+/* True when PG_IT_DIRECT=1: no relay, viewers talk to the host. */
+bool it_direct_mode(void);
+int64_t it_now_ms(void);
+void it_sleep_ms(int ms);
+/* A loopback TCP port that was free a moment ago (bind to port 0 and release); -1 on error. */
+int it_free_port(void);
+/* The deterministic test picture, as 0x00RRGGBB: gradients, sharp edges, noise and few-colour
+ * areas, each depending on seed so two seeds differ almost everywhere. */
+uint32_t it_pattern_pixel(unsigned seed, int x, int y, int w, int h);
+/* True when needle occurs in hay. */
+bool it_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len);
+
+/* ---- host: libvncserver on 127.0.0.1 ---- */
+
+struct it_host;
+
+struct it_host_opts {
+	const char *password; /* VNC authentication when set */
+	const char *name;     /* desktop name (any bytes but NUL) */
+	const char *cut_text; /* sent to each client once it reaches the normal state */
+};
+
+/* Start a w x h host on a free loopback port, painted with pattern seed 1.
+ * NULL on failure (logged to stderr). */
+struct it_host *host_start(int w, int h, const struct it_host_opts *opts);
+int host_port(const struct it_host *host);
+/* Repaint everything with the pattern for seed and mark it changed. */
+void host_fill_pattern(struct it_host *host, unsigned seed);
+/* Repaint one rectangle (clipped) with the pattern for seed and mark it changed. */
+void host_change_region(struct it_host *host, int x, int y, int w, int h, unsigned seed);
+void host_mark_changed(struct it_host *host, int x, int y, int w, int h);
+/* New framebuffer size, repainted with the current seed; 0 or -1. */
+int host_resize(struct it_host *host, int w, int h);
+/* Name sent in ServerInit to clients that connect from now on. */
+void host_set_name(struct it_host *host, const char *name);
+/* ServerCutText to every client in the normal state. */
+void host_send_cut_text(struct it_host *host, const char *text, size_t len);
+void host_bell(struct it_host *host);
+/* Close every client and the listener; the picture and records stay. */
+void host_stop(struct it_host *host);
+/* Listen again on the same port; 0 or -1. */
+int host_restart(struct it_host *host);
+void host_free(struct it_host *host);
+/* Clients that completed the handshake. */
+int host_clients(struct it_host *host);
+bool host_wait_clients(struct it_host *host, int n, int timeout_ms);
+
+/* What input arrived. host_last_key: false when no key event came yet. */
+bool host_last_key(struct it_host *host, uint32_t *key, bool *down);
+int host_key_count(struct it_host *host);
+/* The i-th key event (0-based, first 256 kept). */
+bool host_key_at(struct it_host *host, int i, uint32_t *key, bool *down);
+bool host_last_pointer(struct it_host *host, int *x, int *y, int *buttons);
+int host_pointer_count(struct it_host *host);
+int host_cut_text_count(struct it_host *host);
+/* Forget every recorded input event. */
+void host_clear_input(struct it_host *host);
+
+/* A copy of the picture as 0x00RRGGBB (caller frees), with its size; NULL on ENOMEM. */
+uint32_t *host_snapshot(struct it_host *host, int *w, int *h);
+
+/* ---- viewer: libvncclient ---- */
+
+struct it_viewer;
+
+/* max_channel_error value selecting the PSNR check (for JPEG). */
+#define IT_PSNR	       (-1)
+#define IT_PSNR_MIN_DB 35.0
+
+struct it_viewer_opts {
+	int bpp;	       /* 32 (RGB888), 16 (RGB565) or 8 (BGR233) */
+	const char *encodings; /* libvncclient encodings string, e.g. "copyrect zrle" */
+	int quality;	       /* JPEG quality level 0..9 when jpeg */
+	bool jpeg;
+	int compress; /* compression level 0..9, or -1 for the library default */
+	bool record;  /* route through a tap that records every byte the viewer receives */
+};
+
+/* Connect and start pumping messages in a thread; NULL on failure (logged to stderr). */
+struct it_viewer *viewer_start(int port, const struct it_viewer_opts *opts);
+void viewer_stop(struct it_viewer *v);
+/* Poll until the viewer's picture equals the host's: within the format's precision plus
+ * max_channel_error per channel (8-bit units), or, with IT_PSNR, a PSNR of at least
+ * IT_PSNR_MIN_DB after the format's quantisation. NULL on success, else a message owned by
+ * the viewer, valid until the next call. */
+const char *viewer_wait_match(struct it_viewer *v, struct it_host *host, int timeout_ms,
+			      int max_channel_error);
+/* The same against a fixed picture (0x00RRGGBB, w x h). */
+const char *viewer_wait_match_picture(struct it_viewer *v, const uint32_t *px, int w, int h,
+				      int timeout_ms, int max_channel_error);
+bool viewer_connected(struct it_viewer *v);
+/* Wait until the connection ends; true if it did within timeout_ms. */
+bool viewer_wait_disconnect(struct it_viewer *v, int timeout_ms);
+void viewer_size(struct it_viewer *v, int *w, int *h);
+/* Desktop name as received (NUL-terminated copy, truncated to len - 1). */
+void viewer_name(struct it_viewer *v, char *buf, size_t len);
+int viewer_updates(struct it_viewer *v);
+bool viewer_wait_updates(struct it_viewer *v, int n, int timeout_ms);
+int viewer_resizes(struct it_viewer *v);
+int viewer_bells(struct it_viewer *v);
+int viewer_cut_count(struct it_viewer *v);
+/* True when the recorded stream contains needle (needs opts.record). */
+bool viewer_received_contains(struct it_viewer *v, const void *needle, size_t len);
+size_t viewer_received_bytes(struct it_viewer *v);
+bool viewer_send_key(struct it_viewer *v, uint32_t key, bool down);
+bool viewer_send_pointer(struct it_viewer *v, int x, int y, int buttons);
+bool viewer_send_cut_text(struct it_viewer *v, const char *text, size_t len);
+
+/* ---- tap: TCP forwarder that records the server-to-client bytes ---- */
+
+struct it_tap;
+
+struct it_tap *tap_start(int target_port);
+int tap_port(const struct it_tap *tap);
+bool tap_contains(struct it_tap *tap, const void *needle, size_t len);
+size_t tap_bytes(struct it_tap *tap);
+void tap_stop(struct it_tap *tap);
+
+/* ---- raw RFB client, for misbehaving viewers ---- */
+
+/* Connect, handshake as RFB 3.<minor> with security None, ClientInit shared. Returns the
+ * socket and the framebuffer size, or -1. rcvbuf > 0 shrinks the receive buffer first. */
+int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h);
+int raw_client_request(int fd, bool incremental, int x, int y, int w, int h);
+
+/* ---- raw host: a minimal RFB 3.8 server with a fixed picture ----
+ * For what libvncserver cannot send (it caps the desktop name at 127 bytes). Serves the
+ * pattern for seed in Raw encoding in the client's format, one client at a time. */
+
+struct it_rawhost;
+
+/* cut (may be NULL) is sent right after ServerInit. NULL on failure. */
+struct it_rawhost *rawhost_start(int w, int h, unsigned seed, const char *name, size_t name_len,
+				 const char *cut, size_t cut_len);
+int rawhost_port(const struct it_rawhost *rh);
+/* Clients that got as far as ServerInit. */
+int rawhost_handshakes(struct it_rawhost *rh);
+/* The picture served, 0x00RRGGBB, owned by rh. */
+const uint32_t *rawhost_picture(const struct it_rawhost *rh, int *w, int *h);
+void rawhost_stop(struct it_rawhost *rh);
+
+/* ---- relay: PG_BIN_DIR/pixelgate as a child process ---- */
+
+struct it_relay;
+
+/* Start the relay in front of 127.0.0.1:upstream_port with --log-level debug and
+ * extra_args (NULL-terminated, may be NULL); waits until it accepts connections.
+ * NULL on failure, with the log copied to stderr. */
+struct it_relay *relay_start(int upstream_port, const char *const *extra_args);
+/* SIGTERM, bounded wait, then SIGKILL for the whole process group. NULL-safe. */
+void relay_stop(struct it_relay *relay);
+int relay_port(const struct it_relay *relay);
+pid_t relay_pid(const struct it_relay *relay);
+bool relay_alive(struct it_relay *relay);
+bool relay_log_contains(struct it_relay *relay, const char *needle);
+bool relay_log_wait(struct it_relay *relay, const char *needle, int timeout_ms);
+/* Copy the last max_bytes of the log to stderr, to explain a failure. */
+void relay_dump_log(struct it_relay *relay, size_t max_bytes);
+/* Resident set of a process in KiB, or -1. */
+long it_rss_kib(pid_t pid);
+
+/* The port viewers use: a new relay's in front of host (stored in *relay), or the host's
+ * own in direct mode (*relay = NULL). -1 when the relay did not start. */
+int it_front_port(struct it_host *host, struct it_relay **relay, const char *const *extra_args);
+/* The same for any upstream port. */
+int it_front_port_for(int upstream_port, struct it_relay **relay, const char *const *extra_args);
+
+#endif
