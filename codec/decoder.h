@@ -27,5 +27,8 @@ void pg_decoder_del(struct pg_decoder *dec);
  * pixelgate did not request. */
 ssize_t pg_decode_rect(struct pg_decoder *dec, int32_t enc, const struct pg_rect *r,
 		       struct pg_fb *fb, const uint8_t *buf, size_t len, const char **why);
+/* The last failure of pg_decode_rect with its numbers, e.g. "ZRLE length 99999999
+ * over limit 16777216"; "" after a success. Valid until the next call. */
+const char *pg_decoder_error(const struct pg_decoder *dec);
 
 #endif

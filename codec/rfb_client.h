@@ -65,4 +65,12 @@ int pg_rfb_client_key(struct pg_rfb_client *c, int down, uint32_t keysym);
 int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y);
 int pg_rfb_client_request(struct pg_rfb_client *c, int incremental);
 
+/* Replace the SetEncodings list (at most PG_RFB_MAX_ENCODINGS) before ServerInit;
+ * for tests that force one encoding. PG_EUNSUP once ready. Rectangles in encodings
+ * not on the list (Raw excepted, as RFB requires) are errors. */
+int pg_rfb_client_set_encodings(struct pg_rfb_client *c, const int32_t *list, size_t n);
+/* The framebuffer decoders write into: the last one the resize callback gave, or,
+ * with no resize callback, one the client allocates and owns. Empty before ServerInit. */
+const struct pg_fb *pg_rfb_client_fb(const struct pg_rfb_client *c);
+
 #endif
