@@ -27,6 +27,8 @@ static void resize(struct ut_host *h, void *arg)
 	ut_image(px, 40, 30, UT_TEXT, 5);
 	h->w = 40;
 	h->h = 30;
+	free(h->retired); /* libvncserver may still read the one it replaces */
+	h->retired = h->px;
 	h->px = px;
 	rfbNewFramebuffer(h->screen, (char *)px, 40, 30, 8, 3, 4);
 }

@@ -152,7 +152,9 @@ static void resize(struct ut_host *h, void *arg)
 		px[i] = ut_swap_rb(px[i]);
 	h->w = wh[0];
 	h->h = wh[1];
-	h->px = px; /* the old one stays allocated: the test ends soon */
+	free(h->retired); /* libvncserver may still read the one it replaces */
+	h->retired = h->px;
+	h->px = px;
 	rfbNewFramebuffer(h->screen, (char *)px, wh[0], wh[1], 8, 3, 4);
 }
 

@@ -135,6 +135,12 @@ void ut_host_stop(struct ut_host *h)
 		pthread_join(h->thread, NULL);
 	}
 	rfbShutdownServer(h->screen, TRUE);
+	rfbScreenCleanup(h->screen);
+	free(h->passwords[0]);
+	free(h->retired);
+	free(h->px);
+	h->screen = NULL;
+	h->px = h->retired = NULL;
 }
 
 static int cb_resize(void *ud, int w, int h, struct pg_fb *fb)

@@ -29,6 +29,7 @@ struct ut_host {
 	rfbScreenInfoPtr screen;
 	rfbClientPtr cl;
 	uint32_t *px; /* server format, w x h */
+	uint32_t *retired; /* the framebuffer before the last resize, freed at stop */
 	int w, h;
 	char *passwords[2];
 	pthread_t thread;
