@@ -56,7 +56,8 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
-void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r);
+/* The n rectangles of one update changed. */
+void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n);
 void pg_viewer_resized(struct pg_viewer *v);
 void pg_viewer_cursor_changed(struct pg_viewer *v);
 void pg_viewer_bell(struct pg_viewer *v);

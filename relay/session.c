@@ -53,14 +53,12 @@ struct pg_session {
 
 static void start_worker(struct pg_session *s);
 
+/* Walks backwards: a viewer that closes in fn leaves the list by swapping the last
+ * entry into its place, and that entry has been visited already. */
 static void for_each_viewer(struct pg_session *s, void (*fn)(struct pg_viewer *))
 {
-	/* A callee may detach its viewer: walk a copy of the list. */
-	int n = s->nviewers;
-	struct pg_viewer *copy[n ? n : 1];
-	memcpy(copy, s->viewers, sizeof(copy[0]) * (size_t)n);
-	for (int i = 0; i < n; i++)
-		fn(copy[i]);
+	for (int i = s->nviewers - 1; i >= 0; i--)
+		fn(s->viewers[i]);
 }
 
 static void unmap_shm(struct pg_session *s)
@@ -199,10 +197,11 @@ static void handle_update_end(struct pg_session *s)
 	struct pg_chan_msg ack = { .type = PG_CHAN_UPDATE_ACK };
 	if (pg_chan_send(s->chan, &ack, -1) < 0)
 		return worker_misbehaved(s, "channel write failed");
-	for (int i = 0; i < s->ndamage; i++)
-		for (int j = 0; j < s->nviewers; j++)
-			pg_viewer_damage(s->viewers[j], &s->damage[i]);
+	int n = s->ndamage;
 	s->ndamage = 0;
+	/* Backwards, as for_each_viewer walks, for the same reason. */
+	for (int j = s->nviewers - 1; j >= 0; j--)
+		pg_viewer_damage(s->viewers[j], s->damage, n);
 }
 
 static void handle_cursor(struct pg_session *s, const struct pg_chan_cursor *c)

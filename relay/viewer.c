@@ -352,11 +352,13 @@ fail:
 
 /* ---- calls from the session ---- */
 
-void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r)
+void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n)
 {
 	if (v->state != V_NORMAL)
 		return;
-	add_pending(v, *r);
+	/* All of an update's rectangles first, so they leave in one update. */
+	for (int i = 0; i < n; i++)
+		add_pending(v, r[i]);
 	maybe_send(v);
 }
 

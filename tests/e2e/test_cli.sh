@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The command line and config checking as IT staff use them: `pixelgate -n` exits 0
+# for a valid config and 1 with file:line and a hint for a bad one; flags override
+# the file; non-loopback listening is refused while viewers are unauthenticated.
+#   bash tests/e2e/test_cli.sh BUILD_DIR
+set -uo pipefail
+build=${1:?usage: test_cli.sh BUILD_DIR}
+pg="$build/pixelgate"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+check() { # name, expected exit code, expected output (grep -F), command...
+	local name=$1 want_rc=$2 want_out=$3
+	shift 3
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$want_rc" ] && grep -qF -- "$want_out" <<<"$out"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name: exit $rc (want $want_rc), output:" >&2
+		sed 's/^/    /' <<<"$out" >&2
+		echo "    (wanted: $want_out)" >&2
+	fi
+}
+
+cat >"$tmp/good.conf" <<CONF
+; a valid config
+[relay]
+listen = 127.0.0.1:5999
+max_fps = 25
+
+[upstream]
+address = 127.0.0.1:5901
+CONF
+cat >"$tmp/bad.conf" <<CONF
+[relay]
+listen = 127.0.0.1:5999
+max_fps = lots
+colour = blue
+[upstream]
+address = nowhere
+CONF
+printf 'secret\n' >"$tmp/pass"
+
+check "valid config" 0 "configuration is valid" "$pg" -c "$tmp/good.conf" -n
+check "bad value" 1 "$tmp/bad.conf:3: [relay] max_fps = 'lots' is not a whole number" \
+	"$pg" -c "$tmp/bad.conf" -n
+check "unknown key" 1 "$tmp/bad.conf:4: unknown key 'colour' in [relay]" "$pg" -c "$tmp/bad.conf" -n
+check "missing file" 1 "cannot open" "$pg" -c "$tmp/none.conf" -n
+check "no upstream" 1 "[upstream] address is not set" "$pg" -n
+check "bad upstream" 1 "expected host:port" "$pg" --upstream nowhere -n
+check "non-loopback refused" 1 "listens only on loopback" \
+	"$pg" --listen 0.0.0.0:5900 --upstream 127.0.0.1:5901 -n
+check "flag overrides file" 0 "max_fps = 7" "$pg" -c "$tmp/good.conf" --max-fps 7 --print-config
+check "password file unreadable" 1 "cannot read" \
+	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/none" -n
+check "password file ok" 0 "configuration is valid" \
+	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/pass" -n
+check "stray argument" 2 "unexpected argument" "$pg" --upstream 127.0.0.1:5901 extra
+check "version" 0 "pixelgate " "$pg" --version
+check "help" 0 "--upstream-password-file" "$pg" --help
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
