@@ -123,7 +123,13 @@ Test(two_viewers, reader_that_stops_reading)
 		cr_assert(relay_alive(relay), "relay died");
 		rss1 = it_rss_kib(relay_pid(relay));
 		cr_log_info("relay VmRSS %ld KiB before, %ld KiB after", rss0, rss1);
+#if defined(__SANITIZE_ADDRESS__)
+		/* AddressSanitizer keeps freed memory in quarantine (256 MiB by default),
+		 * so RSS says nothing about pixelgate here; the plain build checks it. */
+		(void)rss0;
+#else
 		cr_assert(rss1 > 0 && rss1 - rss0 < 64 * 1024,
 			  "relay VmRSS grew from %ld KiB to %ld KiB", rss0, rss1);
+#endif
 	}
 }
