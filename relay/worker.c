@@ -28,16 +28,18 @@
 #include "codec/buf.h"
 #include "codec/err.h"
 #include "codec/fb.h"
+#include "codec/rfb.h"
 #include "codec/rfb_client.h"
 #include "relay/channel.h"
 
 #define CHAN_FD 3
 #define MAX_DAMAGE 32
 #define READ_CHUNK (256u << 10)
-/* The largest unit the decoders wait for is one raw rectangle of the largest
- * framebuffer: cap the input buffer a little above that. */
-#define WORKER_MAX_INPUT ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 4 + (1u << 20))
+/* The largest unit the client waits for whole is one compressed rectangle (Raw is
+ * decoded a row at a time): cap the input buffer a little above that. */
+#define WORKER_MAX_INPUT ((size_t)PG_RFB_MAX_ZLIB_IN + (1u << 20))
 #define CONNECT_TIMEOUT_MS 10000
+#define HANDSHAKE_TIMEOUT_MS 15000
 
 struct worker {
 	int up; /* socket to the browser host */
@@ -378,14 +380,29 @@ int main(int argc, char **argv)
 		fail("out of memory");
 
 	int announced = 0;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		struct pollfd fds[2] = {
 			{ .fd = CHAN_FD, .events = POLLIN },
 			{ .fd = w.up, .events = POLLIN },
 		};
+		int timeout = -1;
 		if (pg_rfb_client_output(w.rfb)->len)
 			fds[1].events |= POLLOUT;
-		if (poll(fds, 2, -1) < 0) {
+		if (!announced) {
+			/* A host that accepts but never finishes the handshake would hold
+			 * the session forever: give up, and the session retries. */
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long spent = (now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000;
+			if (spent >= HANDSHAKE_TIMEOUT_MS)
+				fail("browser host did not finish the RFB handshake within %d s",
+				     HANDSHAKE_TIMEOUT_MS / 1000);
+			timeout = (int)(HANDSHAKE_TIMEOUT_MS - spent);
+		}
+		if (poll(fds, 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			fail("poll: %s", strerror(errno));
