@@ -61,10 +61,16 @@ const uint8_t *pg_zin_get(struct pg_zin *z, size_t n)
 		int rc = inflate(zs, Z_SYNC_FLUSH);
 		size_t got = PG_ZIN_WIN - z->end - zs->avail_out;
 		z->end += got;
-		/* An RFB zlib stream lasts as long as the connection; its end is an error. */
+		/* An RFB zlib stream normally lasts as long as the connection. A sender
+		 * that compresses each rectangle on its own ends the stream with the
+		 * rectangle (and must reset it before its next use, which inflate then
+		 * enforces): that is accepted, but no byte may be missing. */
 		if (rc == Z_STREAM_END) {
-			z->why = "zlib stream ended";
-			return NULL;
+			if (z->end - z->pos < n) {
+				z->why = "zlib stream ended before the rectangle's data";
+				return NULL;
+			}
+			break;
 		}
 		if (rc != Z_OK && !(rc == Z_BUF_ERROR && got > 0)) {
 			z->why = rc == Z_BUF_ERROR ? "decompressed data shorter than the rectangle"
@@ -103,10 +109,12 @@ int pg_zin_finish(struct pg_zin *z)
 		z->why = "decompressed data longer than the rectangle";
 		return -1;
 	}
-	if (rc == Z_STREAM_END) {
-		z->why = "zlib stream ended";
+	if (rc == Z_STREAM_END && zs->avail_in != 0) {
+		z->why = "data after the end of the zlib stream";
 		return -1;
 	}
+	if (rc == Z_STREAM_END)
+		return 0;
 	if ((rc != Z_OK && rc != Z_BUF_ERROR) || zs->avail_in != 0) {
 		z->why = "corrupt zlib data";
 		return -1;

@@ -109,6 +109,11 @@ static ssize_t parse_cut_text(const uint8_t *buf, size_t len, struct pg_cmsg *ms
 		*why = "ClientCutText is longer than PG_RFB_MAX_CUT_TEXT";
 		return PG_ELIMIT;
 	}
+	/* Every Extended Clipboard payload starts with its 4-byte flags. */
+	if (extended && n < 4) {
+		*why = "ClientCutText: Extended Clipboard payload shorter than its 4-byte flags";
+		return PG_EPROTO;
+	}
 	size_t need = 8 + (size_t)n;
 	if (len < need)
 		return 0;

@@ -180,7 +180,7 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h)
+static int raw_connect(int port, int minor, int rcvbuf, struct it_raw_init *init)
 {
 	char version[13];
 	uint8_t b[24], types[256];
@@ -220,10 +220,12 @@ int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h)
 	b[0] = 1; /* shared */
 	if (!write_full(fd, b, 1) || !read_full(fd, b, 24))
 		goto fail;
-	*w = b[0] << 8 | b[1];
-	*h = b[2] << 8 | b[3];
+	init->w = b[0] << 8 | b[1];
+	init->h = b[2] << 8 | b[3];
+	memcpy(init->pixfmt, b + 4, 16);
+	init->name[0] = 0;
 	{
-		uint32_t name_len = be32(b + 20);
+		uint32_t name_len = be32(b + 20), kept = 0;
 		char name[256];
 
 		if (name_len > 1u << 20)
@@ -233,6 +235,9 @@ int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h)
 
 			if (!read_full(fd, name, n))
 				goto fail;
+			for (uint32_t i = 0; i < n && kept + 1 < sizeof(init->name); i++)
+				init->name[kept++] = name[i];
+			init->name[kept] = 0;
 			name_len -= n;
 		}
 	}
@@ -240,6 +245,85 @@ int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h)
 fail:
 	close(fd);
 	return -1;
+}
+
+int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h)
+{
+	struct it_raw_init init;
+	int fd = raw_connect(port, minor, rcvbuf, &init);
+
+	if (fd >= 0) {
+		*w = init.w;
+		*h = init.h;
+	}
+	return fd;
+}
+
+int raw_client_connect_init(int port, int minor, struct it_raw_init *init)
+{
+	return raw_connect(port, minor, 0, init);
+}
+
+int raw_client_open(int port, char *version)
+{
+	char v[12];
+	int fd = connect_loopback(port, 5000);
+
+	if (fd < 0)
+		return -1;
+	if (!read_full(fd, version ? version : v, 12)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int raw_client_send(int fd, const void *buf, size_t len)
+{
+	return write_full(fd, buf, len) ? 0 : -1;
+}
+
+bool raw_client_read(int fd, void *buf, size_t len)
+{
+	return read_full(fd, buf, len);
+}
+
+bool raw_client_wait_closed(int fd, int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+	uint8_t buf[4096];
+
+	for (;;) {
+		int64_t left = deadline - it_now_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (left <= 0)
+			return false;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return true;
+	}
+}
+
+bool raw_client_open_still(int fd)
+{
+	uint8_t b;
+	ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+
+	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
+int raw_client_local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	return ntohs(a.sin_port);
 }
 
 int raw_client_request(int fd, bool incremental, int x, int y, int w, int h)

@@ -39,6 +39,8 @@ struct it_host_opts {
 	const char *cut_text; /* sent to each client once it reaches the normal state */
 };
 
+#define IT_CURSOR_MAX 64 /* side of the largest cursor the harness records */
+
 /* Start a w x h host on a free loopback port, painted with pattern seed 1.
  * NULL on failure (logged to stderr). */
 struct it_host *host_start(int w, int h, const struct it_host_opts *opts);
@@ -55,6 +57,12 @@ void host_set_name(struct it_host *host, const char *name);
 /* ServerCutText to every client in the normal state. */
 void host_send_cut_text(struct it_host *host, const char *text, size_t len);
 void host_bell(struct it_host *host);
+/* Give the host a cursor shape (the harness has none by default, because libvncserver
+ * draws a cursor into the pixels of clients without cursor-shape support): w x h pixels
+ * as 0x00RRGGBB, mask one byte per pixel (non-zero: opaque), hot spot inside the shape.
+ * w and h at most IT_CURSOR_MAX; 0 or -1. */
+int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y,
+		    const uint32_t *rgb, const uint8_t *mask);
 /* Close every client and the listener; the picture and records stay. */
 void host_stop(struct it_host *host);
 /* Listen again on the same port; 0 or -1. */
@@ -93,6 +101,7 @@ struct it_viewer_opts {
 	bool jpeg;
 	int compress; /* compression level 0..9, or -1 for the library default */
 	bool record;  /* route through a tap that records every byte the viewer receives */
+	bool cursor;  /* ask for cursor shapes (RichCursor) and record the last one */
 };
 
 /* Connect and start pumping messages in a thread; NULL on failure (logged to stderr). */
@@ -124,6 +133,12 @@ size_t viewer_received_bytes(struct it_viewer *v);
 bool viewer_send_key(struct it_viewer *v, uint32_t key, bool down);
 bool viewer_send_pointer(struct it_viewer *v, int x, int y, int buttons);
 bool viewer_send_cut_text(struct it_viewer *v, const char *text, size_t len);
+/* Cursor shapes received (needs opts.cursor). */
+int viewer_cursor_shapes(struct it_viewer *v);
+/* The last cursor shape: size, hot spot, pixels as 0x00RRGGBB and mask one byte per pixel
+ * (1: opaque), each w x h; false when none came or it is larger than IT_CURSOR_MAX. */
+bool viewer_cursor(struct it_viewer *v, int *w, int *h, int *hot_x, int *hot_y, uint32_t *rgb,
+		   uint8_t *mask);
 
 /* ---- tap: TCP forwarder that records the server-to-client bytes ---- */
 
@@ -142,6 +157,31 @@ void tap_stop(struct it_tap *tap);
 int raw_client_connect(int port, int minor, int rcvbuf, int *w, int *h);
 int raw_client_request(int fd, bool incremental, int x, int y, int w, int h);
 
+/* What ServerInit said. */
+struct it_raw_init {
+	int w, h;
+	uint8_t pixfmt[16];
+	char name[256]; /* NUL-terminated, truncated */
+};
+
+/* As raw_client_connect, keeping the whole ServerInit. minor is sent as "RFB 003.%03d\n";
+ * what follows is RFB 3.3's when minor < 7, 3.7's when minor is 7, else 3.8's. */
+int raw_client_connect_init(int port, int minor, struct it_raw_init *init);
+/* Connect and read the server's 12-byte ProtocolVersion into version (may be NULL);
+ * the socket has 5 s send and receive timeouts. -1 on failure. */
+int raw_client_open(int port, char *version);
+/* Write all of buf; 0, or -1 (for example when the peer has closed). */
+int raw_client_send(int fd, const void *buf, size_t len);
+/* Read exactly len bytes within the socket's timeout; false on EOF, error or timeout. */
+bool raw_client_read(int fd, void *buf, size_t len);
+/* Discard what arrives until the peer closes (EOF or reset); false if it is still open
+ * after timeout_ms. */
+bool raw_client_wait_closed(int fd, int timeout_ms);
+/* True when nothing says the peer closed: no EOF or error is pending (data may be). */
+bool raw_client_open_still(int fd);
+/* The socket's local port, which the relay logs as the viewer's peer; -1 on error. */
+int raw_client_local_port(int fd);
+
 /* ---- raw host: a minimal RFB 3.8 server with a fixed picture ----
  * For what libvncserver cannot send (it caps the desktop name at 127 bytes). Serves the
  * pattern for seed in Raw encoding in the client's format, one client at a time. */
@@ -157,6 +197,31 @@ int rawhost_handshakes(struct it_rawhost *rh);
 /* The picture served, 0x00RRGGBB, owned by rh. */
 const uint32_t *rawhost_picture(const struct it_rawhost *rh, int *w, int *h);
 void rawhost_stop(struct it_rawhost *rh);
+/* Connections accepted so far. */
+int rawhost_connections(struct it_rawhost *rh);
+
+/* Misbehaviour on demand, for hostile-host tests. */
+enum it_rawhost_fault {
+	IT_RH_NONE,
+	/* Sent on the current connection once it is past ServerInit: */
+	IT_RH_COLOUR_MAP,     /* SetColourMapEntries */
+	IT_RH_RECT_OUTSIDE,   /* a Raw rectangle reaching past the framebuffer's right edge */
+	IT_RH_HEXTILE,	      /* a Hextile rectangle, an encoding the client never asked for */
+	IT_RH_CUT_HUGE,	      /* ServerCutText declaring 0xFFFFFFFF bytes */
+	IT_RH_CUT_OVER_LIMIT, /* ServerCutText declaring 2 MiB */
+	IT_RH_ZRLE_HUGE,      /* a ZRLE rectangle declaring 0x7FFFFFFF compressed bytes */
+	IT_RH_UNKNOWN_MSG,    /* server message type 200 */
+	/* Hang up the current connection and misbehave in the next one's handshake: */
+	IT_RH_HUGE_INIT,    /* ServerInit of 65535x65535 */
+	IT_RH_BAD_SECURITY, /* RFB 3.8 security list without None (19 and 30) */
+};
+
+/* Misbehave once, as the fault says; later connections are served correctly again. The
+ * bytes of the hostile messages contain IT_RH_MARKER. */
+void rawhost_inject(struct it_rawhost *rh, enum it_rawhost_fault fault);
+#define IT_RH_MARKER "PG-HOSTILE-HOST-BYTES"
+/* True once the injected fault has been acted on. */
+bool rawhost_fault_done(struct it_rawhost *rh);
 
 /* ---- relay: PG_BIN_DIR/pixelgate as a child process ---- */
 

@@ -19,6 +19,7 @@ struct it_host {
 	pthread_mutex_t lock; /* screen, fb, size, seed, name, clients */
 	rfbScreenInfoPtr screen;
 	rfbCursorPtr default_cursor;
+	rfbCursorPtr cursor; /* host_set_cursor's, freed by host_free */
 	uint32_t *fb; /* in screen->serverFormat, 32 bpp */
 	int w, h, port;
 	unsigned seed;
@@ -186,7 +187,7 @@ static int screen_up(struct it_host *host)
 	 * pseudo-encodings, and the picture would no longer be the pattern. The default is
 	 * restored before rfbScreenCleanup, which knows not to free it. */
 	host->default_cursor = s->cursor;
-	s->cursor = NULL;
+	s->cursor = host->cursor;
 	s->frameBuffer = (char *)host->fb;
 	s->desktopName = host->name ? host->name : "pg-it-host";
 	s->autoPort = FALSE;
@@ -368,6 +369,56 @@ void host_bell(struct it_host *host)
 	pthread_mutex_unlock(&host->lock);
 }
 
+int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y,
+		    const uint32_t *rgb, const uint8_t *mask)
+{
+	char shape[IT_CURSOR_MAX * (IT_CURSOR_MAX + 1) + 1], mask_str[sizeof(shape)];
+	rfbCursorPtr c, old;
+	char *p = shape, *q = mask_str;
+
+	if (w <= 0 || h <= 0 || w > IT_CURSOR_MAX || h > IT_CURSOR_MAX || hot_x < 0 ||
+	    hot_y < 0 || hot_x >= w || hot_y >= h)
+		return -1;
+	/* rfbMakeXCursor wants the shape and mask as strings of rows, 'x' for set. */
+	for (int y = 0; y < h; y++) {
+		for (int x = 0; x < w; x++) {
+			*p++ = 'x';
+			*q++ = mask[y * w + x] ? 'x' : ' ';
+		}
+	}
+	*p = *q = 0;
+	c = rfbMakeXCursor(w, h, shape, mask_str);
+	if (!c)
+		return -1;
+	/* The rich source is what RichCursor sends: pixels in the server's format. */
+	c->richSource = malloc((size_t)w * h * 4);
+	if (!c->richSource) {
+		rfbFreeCursor(c);
+		return -1;
+	}
+	for (int i = 0; i < w * h; i++) {
+		uint32_t v = pack(rgb[i]);
+
+		memcpy(c->richSource + 4 * i, &v, 4);
+	}
+	c->cleanupRichSource = TRUE;
+	c->xhot = (unsigned short)hot_x;
+	c->yhot = (unsigned short)hot_y;
+	/* Ours to free (in host_free), not rfbScreenCleanup's. */
+	c->cleanup = FALSE;
+	pthread_mutex_lock(&host->lock);
+	old = host->cursor;
+	host->cursor = c;
+	if (host->screen)
+		rfbSetCursor(host->screen, c);
+	pthread_mutex_unlock(&host->lock);
+	if (old) {
+		old->cleanup = TRUE;
+		rfbFreeCursor(old);
+	}
+	return 0;
+}
+
 void host_stop(struct it_host *host)
 {
 	if (!host->running)
@@ -412,6 +463,10 @@ void host_free(struct it_host *host)
 	free(host->name);
 	free(host->password);
 	free(host->cut_text);
+	if (host->cursor) {
+		host->cursor->cleanup = TRUE;
+		rfbFreeCursor(host->cursor);
+	}
 	free(host);
 }
 

@@ -2,7 +2,8 @@
  * name at 127 bytes, so a long or hostile name needs a host written for the purpose. It
  * serves the test pattern in Raw encoding, in whatever true-colour format the client sets,
  * one client at a time, and answers only non-incremental requests (its picture never
- * changes). */
+ * changes). On request it misbehaves once (rawhost_inject), as a compromised browser host
+ * would. */
 #include "harness_util.h"
 
 #include <arpa/inet.h>
@@ -25,7 +26,10 @@ struct it_rawhost {
 	volatile bool stop;
 	bool running;
 	pthread_mutex_t lock;
-	int handshakes;
+	int handshakes, connections;
+	enum it_rawhost_fault fault; /* pending misbehaviour */
+	bool fault_done;
+	bool in_session; /* serving thread only: the current client is past ServerInit */
 };
 
 struct fmt {
@@ -33,8 +37,11 @@ struct fmt {
 	int max[3], shift[3];
 };
 
+static bool rh_write(int fd, const void *buf, size_t len);
+static int act_on_fault(struct it_rawhost *rh, int fd);
+
 /* Read exactly len bytes, polling so a stop request is noticed; false on EOF, error,
- * stop, or 10 s without progress. */
+ * stop, a fault that ends the connection, or 10 s without progress. */
 static bool rh_read(struct it_rawhost *rh, int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
@@ -44,7 +51,7 @@ static bool rh_read(struct it_rawhost *rh, int fd, void *buf, size_t len)
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
-		if (rh->stop || idle > 100)
+		if (rh->stop || idle > 100 || act_on_fault(rh, fd) < 0)
 			return false;
 		if (poll(&pfd, 1, 100) == 0) {
 			idle++;
@@ -85,6 +92,112 @@ static void put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static void put16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static bool handshake_fault(enum it_rawhost_fault f)
+{
+	return f == IT_RH_HUGE_INIT || f == IT_RH_BAD_SECURITY;
+}
+
+/* Take the pending fault if it is of the wanted kind. */
+static enum it_rawhost_fault take_fault(struct it_rawhost *rh, bool handshake)
+{
+	enum it_rawhost_fault f;
+
+	pthread_mutex_lock(&rh->lock);
+	f = rh->fault;
+	if (f != IT_RH_NONE && handshake_fault(f) == handshake) {
+		rh->fault = IT_RH_NONE;
+		rh->fault_done = true;
+	} else {
+		f = IT_RH_NONE;
+	}
+	pthread_mutex_unlock(&rh->lock);
+	return f;
+}
+
+/* A FramebufferUpdate of one rectangle header. */
+static size_t update_hdr(uint8_t *b, int x, int y, int w, int h, int32_t enc)
+{
+	b[0] = 0;
+	b[1] = 0;
+	put16(b + 2, 1);
+	put16(b + 4, (unsigned)x);
+	put16(b + 6, (unsigned)y);
+	put16(b + 8, (unsigned)w);
+	put16(b + 10, (unsigned)h);
+	put32(b + 12, (uint32_t)enc);
+	return 16;
+}
+
+/* Called between reads: send a pending in-session fault once the client is past
+ * ServerInit; -1 to hang up (a handshake fault waits for the next connection). */
+static int act_on_fault(struct it_rawhost *rh, int fd)
+{
+	static const char marker[] = IT_RH_MARKER;
+	uint8_t m[4096];
+	size_t n = 0;
+	enum it_rawhost_fault f;
+
+	pthread_mutex_lock(&rh->lock);
+	f = rh->fault;
+	pthread_mutex_unlock(&rh->lock);
+	if (f == IT_RH_NONE)
+		return 0;
+	if (handshake_fault(f))
+		return -1;
+	if (!rh->in_session)
+		return 0;
+	f = take_fault(rh, false);
+	memset(m, 0x5a, sizeof(m));
+	switch (f) {
+	case IT_RH_COLOUR_MAP:
+		m[0] = 1; /* SetColourMapEntries: first colour 0, one colour */
+		m[1] = 0;
+		put16(m + 2, 0);
+		put16(m + 4, 1);
+		n = 12;
+		break;
+	case IT_RH_RECT_OUTSIDE:
+		n = update_hdr(m, rh->w - 8, 0, 16, 16, 0);
+		n += 16 * 16 * 4;
+		break;
+	case IT_RH_HEXTILE:
+		n = update_hdr(m, 0, 0, 16, 16, 5);
+		m[n++] = 2; /* Hextile BackgroundSpecified */
+		n += 4;
+		break;
+	case IT_RH_CUT_HUGE:
+	case IT_RH_CUT_OVER_LIMIT:
+		m[0] = 3;
+		m[1] = m[2] = m[3] = 0;
+		put32(m + 4, f == IT_RH_CUT_HUGE ? 0xffffffffu : 2u << 20);
+		n = 8;
+		break;
+	case IT_RH_ZRLE_HUGE:
+		n = update_hdr(m, 0, 0, 16, 16, 16);
+		put32(m + n, 0x7fffffffu);
+		n += 4;
+		break;
+	case IT_RH_UNKNOWN_MSG:
+		m[0] = 200;
+		n = 1;
+		break;
+	default:
+		return 0;
+	}
+	/* What follows the message carries the marker, so a test can prove none of it
+	 * reached a viewer. */
+	memcpy(m + n, marker, sizeof(marker) - 1);
+	n += sizeof(marker) - 1;
+	rh_write(fd, m, n);
+	return 0;
 }
 
 static bool send_update(struct it_rawhost *rh, int fd, const struct fmt *f)
@@ -135,10 +248,18 @@ static void serve(struct it_rawhost *rh, int fd)
 	struct fmt f = {32, 0, {255, 255, 255}, {16, 8, 0}};
 	uint8_t b[64];
 	int minor;
+	enum it_rawhost_fault fault = take_fault(rh, true);
 
+	rh->in_session = false;
 	if (!rh_write(fd, "RFB 003.008\n", 12) || !rh_read(rh, fd, b, 12))
 		return;
 	minor = (b[8] - '0') * 100 + (b[9] - '0') * 10 + (b[10] - '0');
+	if (minor >= 7 && fault == IT_RH_BAD_SECURITY) {
+		/* VeNCrypt and Apple: nothing a client without them can pick. */
+		rh_write(fd, "\x02\x13\x1e", 3);
+		rh_read(rh, fd, b, 1);
+		return;
+	}
 	if (minor >= 7) {
 		if (!rh_write(fd, "\x01\x01", 2) || !rh_read(rh, fd, b, 1))
 			return;
@@ -169,12 +290,23 @@ static void serve(struct it_rawhost *rh, int fd)
 				  0};
 
 		put32(si + 20, (uint32_t)rh->name_len);
+		if (fault == IT_RH_HUGE_INIT) {
+			put16(si, 65535);
+			put16(si + 2, 65535);
+		}
 		if (!rh_write(fd, si, 24) || !rh_write(fd, rh->name, rh->name_len))
 			return;
+		if (fault == IT_RH_HUGE_INIT) {
+			/* Wait for the client to give up; its messages are not for us. */
+			while (rh_read(rh, fd, b, 1))
+				;
+			return;
+		}
 	}
 	pthread_mutex_lock(&rh->lock);
 	rh->handshakes++;
 	pthread_mutex_unlock(&rh->lock);
+	rh->in_session = true;
 	if (rh->cut) {
 		uint8_t m[8] = {3, 0, 0, 0};
 
@@ -253,6 +385,9 @@ static void *rawhost_run(void *arg)
 		fd = accept4(rh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		pthread_mutex_lock(&rh->lock);
+		rh->connections++;
+		pthread_mutex_unlock(&rh->lock);
 		serve(rh, fd);
 		close(fd);
 	}
@@ -316,6 +451,34 @@ int rawhost_handshakes(struct it_rawhost *rh)
 	n = rh->handshakes;
 	pthread_mutex_unlock(&rh->lock);
 	return n;
+}
+
+int rawhost_connections(struct it_rawhost *rh)
+{
+	int n;
+
+	pthread_mutex_lock(&rh->lock);
+	n = rh->connections;
+	pthread_mutex_unlock(&rh->lock);
+	return n;
+}
+
+void rawhost_inject(struct it_rawhost *rh, enum it_rawhost_fault fault)
+{
+	pthread_mutex_lock(&rh->lock);
+	rh->fault = fault;
+	rh->fault_done = false;
+	pthread_mutex_unlock(&rh->lock);
+}
+
+bool rawhost_fault_done(struct it_rawhost *rh)
+{
+	bool done;
+
+	pthread_mutex_lock(&rh->lock);
+	done = rh->fault_done;
+	pthread_mutex_unlock(&rh->lock);
+	return done;
 }
 
 const uint32_t *rawhost_picture(const struct it_rawhost *rh, int *w, int *h)

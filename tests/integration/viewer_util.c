@@ -21,6 +21,9 @@ struct it_viewer {
 	bool running;
 	bool connected;
 	int updates, fb_allocs, bells, cuts;
+	int cursor_shapes, cursor_w, cursor_h, cursor_hx, cursor_hy;
+	uint32_t cursor_px[IT_CURSOR_MAX * IT_CURSOR_MAX];
+	uint8_t cursor_mask[IT_CURSOR_MAX * IT_CURSOR_MAX];
 	rfbBool (*default_malloc_fb)(rfbClient *client);
 	char msg[1024];
 };
@@ -66,6 +69,41 @@ static void on_cut_text(rfbClient *client, const char *text, int len)
 static void on_bell(rfbClient *client)
 {
 	viewer_of(client)->bells++;
+}
+
+/* rcSource is in the viewer's pixel format, rcMask one byte per pixel. */
+static void on_cursor_shape(rfbClient *client, int xhot, int yhot, int width, int height,
+			    int bytes_per_pixel)
+{
+	struct it_viewer *v = viewer_of(client);
+	const rfbPixelFormat *f = &client->format;
+	const int max[3] = {f->redMax, f->greenMax, f->blueMax};
+	const int shift[3] = {f->redShift, f->greenShift, f->blueShift};
+
+	v->cursor_shapes++;
+	v->cursor_w = width;
+	v->cursor_h = height;
+	v->cursor_hx = xhot;
+	v->cursor_hy = yhot;
+	if (width > IT_CURSOR_MAX || height > IT_CURSOR_MAX || !client->rcSource ||
+	    !client->rcMask)
+		return;
+	for (int i = 0; i < width * height; i++) {
+		const uint8_t *p = client->rcSource + (size_t)i * bytes_per_pixel;
+		uint32_t px = 0, rgb = 0;
+
+		for (int b = 0; b < bytes_per_pixel; b++)
+			px |= (uint32_t)p[b] << (8 * b);
+		for (int k = 0; k < 3; k++) {
+			uint32_t c = (px >> shift[k]) & (uint32_t)max[k];
+
+			if (max[k] != 255)
+				c = (c * 255 + (uint32_t)max[k] / 2) / (uint32_t)max[k];
+			rgb |= c << (16 - 8 * k);
+		}
+		v->cursor_px[i] = rgb;
+		v->cursor_mask[i] = client->rcMask[i] ? 1 : 0;
+	}
 }
 
 static void set_format(rfbClient *client, int bpp)
@@ -153,7 +191,9 @@ struct it_viewer *viewer_start(int port, const struct it_viewer_opts *opts)
 	client->GotXCutText = on_cut_text;
 	client->Bell = on_bell;
 	client->canHandleNewFBSize = TRUE;
-	client->appData.useRemoteCursor = FALSE;
+	client->appData.useRemoteCursor = opts->cursor ? TRUE : FALSE;
+	if (opts->cursor)
+		client->GotCursorShape = on_cursor_shape;
 	client->connectTimeout = 5;
 	client->readTimeout = 10;
 	v->encodings = strdup(opts->encodings ? opts->encodings : "raw");
@@ -392,6 +432,28 @@ void viewer_name(struct it_viewer *v, char *buf, size_t len)
 COUNTER(viewer_updates, updates)
 COUNTER(viewer_bells, bells)
 COUNTER(viewer_cut_count, cuts)
+COUNTER(viewer_cursor_shapes, cursor_shapes)
+
+bool viewer_cursor(struct it_viewer *v, int *w, int *h, int *hot_x, int *hot_y, uint32_t *rgb,
+		   uint8_t *mask)
+{
+	bool ok;
+
+	pthread_mutex_lock(&v->lock);
+	ok = v->cursor_shapes > 0 && v->cursor_w <= IT_CURSOR_MAX && v->cursor_h <= IT_CURSOR_MAX;
+	if (ok) {
+		size_t n = (size_t)v->cursor_w * v->cursor_h;
+
+		*w = v->cursor_w;
+		*h = v->cursor_h;
+		*hot_x = v->cursor_hx;
+		*hot_y = v->cursor_hy;
+		memcpy(rgb, v->cursor_px, n * sizeof(*rgb));
+		memcpy(mask, v->cursor_mask, n);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return ok;
+}
 
 int viewer_resizes(struct it_viewer *v)
 {

@@ -208,6 +208,11 @@ Test(rfb_server, limits_fail_before_buffering)
 	pg_wr32(cut + 4, 0x80000000u);
 	limit(cut, 8, PG_ELIMIT, "PG_RFB_MAX_CUT_TEXT");
 	limit(ds, 8, PG_ELIMIT, "PG_RFB_MAX_SCREENS");
+	/* -1 .. -3: an extended payload too short for its own flags */
+	for (uint32_t n = 1; n < 4; n++) {
+		pg_wr32(cut + 4, 0u - n);
+		limit(cut, 8, PG_EPROTO, "4-byte flags");
+	}
 
 	/* exactly at the limits: need more, not an error */
 	enc[2] = PG_RFB_MAX_ENCODINGS >> 8;
