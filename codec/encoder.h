@@ -16,10 +16,11 @@
 struct pg_encoder;
 
 struct pg_enc_opts {
-	int quality;  /* JPEG quality 0..9 from the quality pseudo-encoding, -1 for none (lossless) */
+	int quality; /* JPEG quality 0..9 from the quality pseudo-encoding, -1 for none (lossless)
+		      */
 	int fine_quality; /* 0..100 from TigerVNC's fine quality pseudo-encoding, -1 for none */
-	int subsampling; /* 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, 3 = grey; -1 for default */
-	int compress; /* zlib level 0..9 from the compress pseudo-encoding, -1 for default */
+	int subsampling;  /* 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, 3 = grey; -1 for default */
+	int compress;	  /* zlib level 0..9 from the compress pseudo-encoding, -1 for default */
 };
 
 /* An encoder for encoding (PG_ENC_RAW, PG_ENC_ZRLE or PG_ENC_TIGHT) writing pixels in

@@ -8,7 +8,8 @@ struct pg_encoder_impl {
 	int32_t encoding;
 	void *(*create)(const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);
 	void (*destroy)(void *state);
-	int (*encode)(void *state, const struct pg_fb *fb, const struct pg_rect *r, struct pg_buf *out);
+	int (*encode)(void *state, const struct pg_fb *fb, const struct pg_rect *r,
+		      struct pg_buf *out);
 	/* Change pixel format and options keeping the stream state; NULL when the
 	 * encoding can start its streams afresh (Tight resets, Raw has none). */
 	int (*configure)(void *state, const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);

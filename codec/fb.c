@@ -35,8 +35,8 @@ struct pg_rect pg_rect_intersect(struct pg_rect a, struct pg_rect b)
 	int x1 = a.x + a.w < b.x + b.w ? a.x + a.w : b.x + b.w;
 	int y1 = a.y + a.h < b.y + b.h ? a.y + a.h : b.y + b.h;
 	if (x1 <= x0 || y1 <= y0)
-		return (struct pg_rect){ 0, 0, 0, 0 };
-	return (struct pg_rect){ x0, y0, x1 - x0, y1 - y0 };
+		return (struct pg_rect){0, 0, 0, 0};
+	return (struct pg_rect){x0, y0, x1 - x0, y1 - y0};
 }
 
 struct pg_rect pg_rect_union(struct pg_rect a, struct pg_rect b)
@@ -49,14 +49,14 @@ struct pg_rect pg_rect_union(struct pg_rect a, struct pg_rect b)
 	int y0 = a.y < b.y ? a.y : b.y;
 	int x1 = a.x + a.w > b.x + b.w ? a.x + a.w : b.x + b.w;
 	int y1 = a.y + a.h > b.y + b.h ? a.y + a.h : b.y + b.h;
-	return (struct pg_rect){ x0, y0, x1 - x0, y1 - y0 };
+	return (struct pg_rect){x0, y0, x1 - x0, y1 - y0};
 }
 
 void pg_fb_copy_rect(struct pg_fb *dst, const struct pg_fb *src, const struct pg_rect *r)
 {
 	for (int y = r->y; y < r->y + r->h; y++)
-		memcpy(dst->px + (size_t)y * dst->stride + r->x, src->px + (size_t)y * src->stride + r->x,
-		       (size_t)r->w * 4);
+		memcpy(dst->px + (size_t)y * dst->stride + r->x,
+		       src->px + (size_t)y * src->stride + r->x, (size_t)r->w * 4);
 }
 
 void pg_fb_fill(struct pg_fb *fb, const struct pg_rect *r, uint32_t px)

@@ -6,57 +6,57 @@
 #include <stdint.h>
 
 /* Security types */
-#define PG_RFB_SEC_INVALID 0
-#define PG_RFB_SEC_NONE 1
-#define PG_RFB_SEC_VNC 2
+#define PG_RFB_SEC_INVALID  0
+#define PG_RFB_SEC_NONE	    1
+#define PG_RFB_SEC_VNC	    2
 #define PG_RFB_SEC_VENCRYPT 19
 
 /* Client to server messages */
-#define PG_RFB_SET_PIXEL_FORMAT 0
-#define PG_RFB_SET_ENCODINGS 2
+#define PG_RFB_SET_PIXEL_FORMAT	 0
+#define PG_RFB_SET_ENCODINGS	 2
 #define PG_RFB_FB_UPDATE_REQUEST 3
-#define PG_RFB_KEY_EVENT 4
-#define PG_RFB_POINTER_EVENT 5
-#define PG_RFB_CLIENT_CUT_TEXT 6
-#define PG_RFB_SET_DESKTOP_SIZE 251
+#define PG_RFB_KEY_EVENT	 4
+#define PG_RFB_POINTER_EVENT	 5
+#define PG_RFB_CLIENT_CUT_TEXT	 6
+#define PG_RFB_SET_DESKTOP_SIZE	 251
 
 /* Server to client messages */
-#define PG_RFB_FB_UPDATE 0
-#define PG_RFB_SET_COLOUR_MAP 1
-#define PG_RFB_BELL 2
+#define PG_RFB_FB_UPDATE       0
+#define PG_RFB_SET_COLOUR_MAP  1
+#define PG_RFB_BELL	       2
 #define PG_RFB_SERVER_CUT_TEXT 3
 
 /* Encodings */
-#define PG_ENC_RAW 0
+#define PG_ENC_RAW	0
 #define PG_ENC_COPYRECT 1
-#define PG_ENC_RRE 2
-#define PG_ENC_HEXTILE 5
-#define PG_ENC_TIGHT 7
-#define PG_ENC_ZRLE 16
+#define PG_ENC_RRE	2
+#define PG_ENC_HEXTILE	5
+#define PG_ENC_TIGHT	7
+#define PG_ENC_ZRLE	16
 /* Pseudo-encodings */
-#define PG_ENC_JPEG_QUALITY_0 (-32) /* -32 .. -23: quality 0 .. 9 */
-#define PG_ENC_JPEG_QUALITY_9 (-23)
-#define PG_ENC_DESKTOP_SIZE (-223)
-#define PG_ENC_LAST_RECT (-224)
-#define PG_ENC_CURSOR (-239)
-#define PG_ENC_DESKTOP_NAME (-307)
+#define PG_ENC_JPEG_QUALITY_0	(-32) /* -32 .. -23: quality 0 .. 9 */
+#define PG_ENC_JPEG_QUALITY_9	(-23)
+#define PG_ENC_DESKTOP_SIZE	(-223)
+#define PG_ENC_LAST_RECT	(-224)
+#define PG_ENC_CURSOR		(-239)
+#define PG_ENC_DESKTOP_NAME	(-307)
 #define PG_ENC_EXT_DESKTOP_SIZE (-308)
 #define PG_ENC_COMPRESS_LEVEL_0 (-256) /* -256 .. -247: level 0 .. 9 */
 #define PG_ENC_COMPRESS_LEVEL_9 (-247)
-#define PG_ENC_FINE_QUALITY_0 (-512) /* -512 .. -412: TigerVNC fine quality 0 .. 100 */
+#define PG_ENC_FINE_QUALITY_0	(-512) /* -512 .. -412: TigerVNC fine quality 0 .. 100 */
 #define PG_ENC_FINE_QUALITY_100 (-412)
-#define PG_ENC_SUBSAMPLING_1X (-768) /* -768 .. -763: TigerVNC subsampling */
+#define PG_ENC_SUBSAMPLING_1X	(-768) /* -768 .. -763: TigerVNC subsampling */
 #define PG_ENC_SUBSAMPLING_GRAY (-763)
 
 /* Limits on lengths a peer declares. Over a limit is an explicit error. */
-#define PG_RFB_MAX_ENCODINGS 512          /* SetEncodings entries */
-#define PG_RFB_MAX_CUT_TEXT (1u << 20)    /* ClientCutText / ServerCutText bytes */
-#define PG_RFB_MAX_NAME 4096              /* ServerInit desktop name bytes accepted */
-#define PG_RFB_NAME_OUT 255               /* desktop name bytes sent to viewers */
-#define PG_RFB_MAX_SCREENS 16             /* ExtendedDesktopSize / SetDesktopSize screens */
-#define PG_RFB_MAX_RECTS 65535            /* rectangles in one FramebufferUpdate */
-#define PG_RFB_MAX_ZLIB_IN (16u << 20)    /* compressed bytes of one ZRLE or Tight rectangle */
-#define PG_RFB_MAX_CURSOR_SIDE 256        /* cursor width and height */
-#define PG_RFB_MAX_REASON 1024            /* failure reason string */
+#define PG_RFB_MAX_ENCODINGS   512	   /* SetEncodings entries */
+#define PG_RFB_MAX_CUT_TEXT    (1u << 20)  /* ClientCutText / ServerCutText bytes */
+#define PG_RFB_MAX_NAME	       4096	   /* ServerInit desktop name bytes accepted */
+#define PG_RFB_NAME_OUT	       255	   /* desktop name bytes sent to viewers */
+#define PG_RFB_MAX_SCREENS     16	   /* ExtendedDesktopSize / SetDesktopSize screens */
+#define PG_RFB_MAX_RECTS       65535	   /* rectangles in one FramebufferUpdate */
+#define PG_RFB_MAX_ZLIB_IN     (16u << 20) /* compressed bytes of one ZRLE or Tight rectangle */
+#define PG_RFB_MAX_CURSOR_SIDE 256	   /* cursor width and height */
+#define PG_RFB_MAX_REASON      1024	   /* failure reason string */
 
 #endif

@@ -40,13 +40,13 @@ struct pg_cmsg {
 			uint16_t x, y;
 		} pointer;
 		struct {
-			uint32_t len; /* bytes at text, at most PG_RFB_MAX_CUT_TEXT */
-			int extended; /* the length was negative (Extended Clipboard) */
+			uint32_t len;	     /* bytes at text, at most PG_RFB_MAX_CUT_TEXT */
+			int extended;	     /* the length was negative (Extended Clipboard) */
 			const uint8_t *text; /* pointing into buf */
 		} cut;
 		struct {
 			uint16_t w, h;
-			uint8_t screens; /* count, at most PG_RFB_MAX_SCREENS */
+			uint8_t screens;     /* count, at most PG_RFB_MAX_SCREENS */
 			const uint8_t *list; /* screens * 16 bytes of SCREEN, pointing into buf */
 		} desktop_size;
 	};

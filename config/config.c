@@ -23,7 +23,7 @@ static void add_error(struct pg_config_errors *err, const char *fmt, ...)
 
 void pg_config_init(struct pg_config *cfg)
 {
-#define PG_CFG_S(sec, key, def, help) cfg->sec##_##key = strdup(def);
+#define PG_CFG_S(sec, key, def, help)		cfg->sec##_##key = strdup(def);
 #define PG_CFG_I(sec, key, def, min, max, help) cfg->sec##_##key = def;
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
@@ -58,8 +58,8 @@ static int set_int(int *slot, const char *value, long min, long max, const char 
 	errno = 0;
 	long v = strtol(value, &end, 10);
 	if (!*value || *end || errno) {
-		add_error(err, "%s: [%s] %s = '%s' is not a whole number (expected %ld..%ld)", where,
-			  sec, key, value, min, max);
+		add_error(err, "%s: [%s] %s = '%s' is not a whole number (expected %ld..%ld)",
+			  where, sec, key, value, min, max);
 		return -1;
 	}
 	if (v < min || v > max) {
@@ -73,7 +73,7 @@ static int set_int(int *slot, const char *value, long min, long max, const char 
 
 static const char *known_keys(const char *section)
 {
-#define PG_CFG_S(sec, key, def, help) #sec "." #key " "
+#define PG_CFG_S(sec, key, def, help)		#sec "." #key " "
 #define PG_CFG_I(sec, key, def, min, max, help) #sec "." #key " "
 	static const char all[] = PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I);
 #undef PG_CFG_S
@@ -131,8 +131,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	char where[PATH_MAX + 32];
 	snprintf(where, sizeof(where), "%s:%d", lr->path, lr->line);
 	if (!*section) {
-		add_error(lr->err, "%s: key '%s' is outside any [section] (hint: put it under "
-				   "[relay] or [upstream])", where, name);
+		add_error(lr->err,
+			  "%s: key '%s' is outside any [section] (hint: put it under "
+			  "[relay] or [upstream])",
+			  where, name);
 		lr->failed = 1;
 		return 1;
 	}
@@ -143,7 +145,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 int pg_config_load(struct pg_config *cfg, const char *path, struct pg_config_errors *err)
 {
-	struct line_reader lr = { .path = path, .cfg = cfg, .err = err };
+	struct line_reader lr = {.path = path, .cfg = cfg, .err = err};
 	lr.file = fopen(path, "r");
 	if (!lr.file) {
 		add_error(err, "%s: cannot open: %s", path, strerror(errno));
@@ -152,8 +154,10 @@ int pg_config_load(struct pg_config *cfg, const char *path, struct pg_config_err
 	int rc = ini_parse_stream(read_line, &lr, on_key, &lr);
 	fclose(lr.file);
 	if (rc > 0) {
-		add_error(err, "%s:%d: not an INI line (expected 'key = value', '[section]' or a "
-			       "comment starting with ';' or '#')", path, rc);
+		add_error(err,
+			  "%s:%d: not an INI line (expected 'key = value', '[section]' or a "
+			  "comment starting with ';' or '#')",
+			  path, rc);
 		return -1;
 	}
 	if (rc < 0) {
@@ -232,8 +236,9 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	} else if (!pg_config_is_loopback(host)) {
 		/* Until viewer authentication exists, the only security type is None, and
 		 * None must never face a network. */
-		add_error(err, "[relay] listen = '%s': viewers are not authenticated yet (security "
-			       "type None), so pixelgate listens only on loopback (127.0.0.0/8, ::1)",
+		add_error(err,
+			  "[relay] listen = '%s': viewers are not authenticated yet (security "
+			  "type None), so pixelgate listens only on loopback (127.0.0.0/8, ::1)",
 			  cfg->relay_listen);
 		rc = -1;
 	}
@@ -250,7 +255,7 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			  cfg->upstream_password_file, strerror(errno));
 		rc = -1;
 	}
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
 	bool level_ok = false;
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		level_ok |= !strcmp(cfg->relay_log_level, levels[i]);

@@ -9,9 +9,9 @@
 
 /* S(section, key, default, help)   string
  * I(section, key, default, min, max, help)   integer in [min, max] */
-#define PG_CONFIG_TABLE(S, I)                                                                     \
+#define PG_CONFIG_TABLE(S, I)                                                                      \
 	S(relay, listen, "127.0.0.1:5900", "address:port that viewers connect to")                 \
-	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")         \
+	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
 	I(relay, max_viewers, 64, 1, 100000, "viewers connected at once, over all sessions")       \
 	S(relay, log_level, "info", "error, warn, info or debug")                                  \
 	S(upstream, address, "", "host:port of the browser host's VNC server")                     \
@@ -19,7 +19,7 @@
 	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")
 
 struct pg_config {
-#define PG_CFG_S(sec, key, def, help) char *sec##_##key;
+#define PG_CFG_S(sec, key, def, help)		char *sec##_##key;
 #define PG_CFG_I(sec, key, def, min, max, help) int sec##_##key;
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S

@@ -42,20 +42,20 @@ static size_t payload_size(uint32_t type)
 const char *pg_chan_type_name(uint32_t type)
 {
 	static const char *const names[] = {
-		[PG_CHAN_START] = "start",
-		[PG_CHAN_KEY] = "key",
-		[PG_CHAN_POINTER] = "pointer",
-		[PG_CHAN_REFRESH] = "refresh",
-		[PG_CHAN_UPDATE_ACK] = "update-ack",
-		[PG_CHAN_CONNECTED] = "connected",
-		[PG_CHAN_RESIZE] = "resize",
-		[PG_CHAN_DAMAGE] = "damage",
-		[PG_CHAN_UPDATE_END] = "update-end",
-		[PG_CHAN_CURSOR] = "cursor",
-		[PG_CHAN_BELL] = "bell",
-		[PG_CHAN_CUT_TEXT_DROPPED] = "cut-text-dropped",
-		[PG_CHAN_NAME] = "name",
-		[PG_CHAN_ERROR] = "error",
+	    [PG_CHAN_START] = "start",
+	    [PG_CHAN_KEY] = "key",
+	    [PG_CHAN_POINTER] = "pointer",
+	    [PG_CHAN_REFRESH] = "refresh",
+	    [PG_CHAN_UPDATE_ACK] = "update-ack",
+	    [PG_CHAN_CONNECTED] = "connected",
+	    [PG_CHAN_RESIZE] = "resize",
+	    [PG_CHAN_DAMAGE] = "damage",
+	    [PG_CHAN_UPDATE_END] = "update-end",
+	    [PG_CHAN_CURSOR] = "cursor",
+	    [PG_CHAN_BELL] = "bell",
+	    [PG_CHAN_CUT_TEXT_DROPPED] = "cut-text-dropped",
+	    [PG_CHAN_NAME] = "name",
+	    [PG_CHAN_ERROR] = "error",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];
@@ -67,12 +67,12 @@ int pg_chan_send(int sock, const struct pg_chan_msg *msg, int fd)
 	size_t n = payload_size(msg->type);
 	if (n == SIZE_MAX)
 		return -EINVAL;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = HDR + n };
+	struct iovec iov = {.iov_base = (void *)msg, .iov_len = HDR + n};
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (fd >= 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
@@ -94,16 +94,16 @@ int pg_chan_send(int sock, const struct pg_chan_msg *msg, int fd)
 
 int pg_chan_recv(int sock, struct pg_chan_msg *msg, int *fd)
 {
-	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(*msg)};
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
 	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = ctl.buf,
+	    .msg_controllen = sizeof(ctl.buf),
 	};
 	*fd = -1;
 	ssize_t r;

@@ -12,26 +12,26 @@
 #include <stdint.h>
 
 #define PG_CHAN_CURSOR_SIDE 128 /* larger cursors are cropped by the worker */
-#define PG_CHAN_TEXT 256        /* desktop name and error text, bytes */
-#define PG_CHAN_PASSWORD 128
+#define PG_CHAN_TEXT	    256 /* desktop name and error text, bytes */
+#define PG_CHAN_PASSWORD    128
 
 enum pg_chan_type {
 	/* main -> worker */
 	PG_CHAN_START = 1,  /* where to connect and how to log in */
-	PG_CHAN_KEY,        /* a key event from a viewer */
+	PG_CHAN_KEY,	    /* a key event from a viewer */
 	PG_CHAN_POINTER,    /* a pointer event from a viewer */
 	PG_CHAN_REFRESH,    /* ask the host for a full update */
 	PG_CHAN_UPDATE_ACK, /* main copied the pixels of the last update; go on */
 	/* worker -> main */
 	PG_CHAN_CONNECTED = 32, /* handshake done; name follows in PG_CHAN_NAME */
-	PG_CHAN_RESIZE,         /* new framebuffer size; carries the shared memory fd */
-	PG_CHAN_DAMAGE,         /* these pixels changed in shared memory */
-	PG_CHAN_UPDATE_END,     /* an update is complete; worker waits for UPDATE_ACK */
-	PG_CHAN_CURSOR,         /* new cursor shape */
+	PG_CHAN_RESIZE,		/* new framebuffer size; carries the shared memory fd */
+	PG_CHAN_DAMAGE,		/* these pixels changed in shared memory */
+	PG_CHAN_UPDATE_END,	/* an update is complete; worker waits for UPDATE_ACK */
+	PG_CHAN_CURSOR,		/* new cursor shape */
 	PG_CHAN_BELL,
 	PG_CHAN_CUT_TEXT_DROPPED, /* the host sent clipboard text; only its length crosses */
-	PG_CHAN_NAME,             /* the host's desktop name, raw bytes */
-	PG_CHAN_ERROR,            /* why the worker is about to exit */
+	PG_CHAN_NAME,		  /* the host's desktop name, raw bytes */
+	PG_CHAN_ERROR,		  /* why the worker is about to exit */
 };
 
 struct pg_chan_start {

@@ -6,7 +6,7 @@
 #include <time.h>
 
 static enum pg_log_level current = PG_LOG_INFO;
-static const char *const names[] = { "error", "warn", "info", "debug" };
+static const char *const names[] = {"error", "warn", "info", "debug"};
 
 int pg_log_set_level(const char *name)
 {

@@ -13,7 +13,7 @@ int pg_log_set_level(const char *name);
 int pg_log_enabled(enum pg_log_level level);
 void pg_log(enum pg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define pg_err(...) pg_log(PG_LOG_ERROR, __VA_ARGS__)
+#define pg_err(...)  pg_log(PG_LOG_ERROR, __VA_ARGS__)
 #define pg_warn(...) pg_log(PG_LOG_WARN, __VA_ARGS__)
 #define pg_info(...) pg_log(PG_LOG_INFO, __VA_ARGS__)
 #define pg_debug(...)                                                                              \

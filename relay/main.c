@@ -26,20 +26,21 @@ struct main_state {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pixelgate [options]\n"
-		"  -c, --config FILE               read settings from an INI file\n"
-		"  -n, --check                     check the configuration and exit (0 when valid)\n"
-		"      --listen ADDR:PORT          where viewers connect (relay.listen)\n"
-		"      --upstream HOST:PORT        the browser host's VNC server (upstream.address)\n"
-		"      --upstream-password-file F  the browser host's VNC password "
-		"(upstream.password_file)\n"
-		"      --max-fps N                 frame-rate cap per viewer (relay.max_fps)\n"
-		"      --log-level LEVEL           error, warn, info or debug (relay.log_level)\n"
-		"      --print-config              print the effective configuration and exit\n"
-		"  -V, --version                   print the version and exit\n"
-		"  -h, --help                      this text\n"
-		"Command-line options override the file. See docs/configuration.md.\n");
+	fprintf(
+	    f,
+	    "usage: pixelgate [options]\n"
+	    "  -c, --config FILE               read settings from an INI file\n"
+	    "  -n, --check                     check the configuration and exit (0 when valid)\n"
+	    "      --listen ADDR:PORT          where viewers connect (relay.listen)\n"
+	    "      --upstream HOST:PORT        the browser host's VNC server (upstream.address)\n"
+	    "      --upstream-password-file F  the browser host's VNC password "
+	    "(upstream.password_file)\n"
+	    "      --max-fps N                 frame-rate cap per viewer (relay.max_fps)\n"
+	    "      --log-level LEVEL           error, warn, info or debug (relay.log_level)\n"
+	    "      --print-config              print the effective configuration and exit\n"
+	    "  -V, --version                   print the version and exit\n"
+	    "  -h, --help                      this text\n"
+	    "Command-line options override the file. See docs/configuration.md.\n");
 }
 
 static int find_worker(char *out, size_t size)
@@ -134,23 +135,23 @@ int main(int argc, char **argv)
 {
 	static struct main_state st;
 	struct pg_config cfg;
-	struct pg_config_errors errs = { .count = 0 };
+	struct pg_config_errors errs = {.count = 0};
 	bool check_only = false, print = false;
 	int failed = 0;
 
 	enum { O_LISTEN = 256, O_UPSTREAM, O_PASSFILE, O_FPS, O_LOGLEVEL, O_PRINT };
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 'n' },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "upstream", required_argument, NULL, O_UPSTREAM },
-		{ "upstream-password-file", required_argument, NULL, O_PASSFILE },
-		{ "max-fps", required_argument, NULL, O_FPS },
-		{ "log-level", required_argument, NULL, O_LOGLEVEL },
-		{ "print-config", no_argument, NULL, O_PRINT },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'n'},
+	    {"listen", required_argument, NULL, O_LISTEN},
+	    {"upstream", required_argument, NULL, O_UPSTREAM},
+	    {"upstream-password-file", required_argument, NULL, O_PASSFILE},
+	    {"max-fps", required_argument, NULL, O_FPS},
+	    {"log-level", required_argument, NULL, O_LOGLEVEL},
+	    {"print-config", no_argument, NULL, O_PRINT},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	pg_config_init(&cfg);
@@ -171,7 +172,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case O_LISTEN: case O_UPSTREAM: case O_PASSFILE: case O_FPS: case O_LOGLEVEL:
+		case O_LISTEN:
+		case O_UPSTREAM:
+		case O_PASSFILE:
+		case O_FPS:
+		case O_LOGLEVEL:
 		case O_PRINT:
 			break;
 		default:
@@ -187,17 +192,17 @@ int main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
 		static const char *const keys[][2] = {
-			[O_LISTEN - O_LISTEN] = { "relay", "listen" },
-			[O_UPSTREAM - O_LISTEN] = { "upstream", "address" },
-			[O_PASSFILE - O_LISTEN] = { "upstream", "password_file" },
-			[O_FPS - O_LISTEN] = { "relay", "max_fps" },
-			[O_LOGLEVEL - O_LISTEN] = { "relay", "log_level" },
+		    [O_LISTEN - O_LISTEN] = {"relay", "listen"},
+		    [O_UPSTREAM - O_LISTEN] = {"upstream", "address"},
+		    [O_PASSFILE - O_LISTEN] = {"upstream", "password_file"},
+		    [O_FPS - O_LISTEN] = {"relay", "max_fps"},
+		    [O_LOGLEVEL - O_LISTEN] = {"relay", "log_level"},
 		};
 		if (c == O_PRINT) {
 			print = true;
 		} else if (c >= O_LISTEN && c <= O_LOGLEVEL) {
-			if (pg_config_set(&cfg, keys[c - O_LISTEN][0], keys[c - O_LISTEN][1], optarg,
-					  "command line", &errs) < 0)
+			if (pg_config_set(&cfg, keys[c - O_LISTEN][0], keys[c - O_LISTEN][1],
+					  optarg, "command line", &errs) < 0)
 				failed = 1;
 		}
 	}

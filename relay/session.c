@@ -17,7 +17,7 @@
 #include "relay/log.h"
 #include "relay/relay.h"
 
-#define MAX_DAMAGE 64
+#define MAX_DAMAGE     64
 #define FIRST_RETRY_MS 250
 
 struct pg_session {
@@ -27,13 +27,13 @@ struct pg_session {
 
 	uv_process_t proc;
 	bool proc_running; /* proc handle is open */
-	int chan;          /* our end of the channel, or -1 */
+	int chan;	   /* our end of the channel, or -1 */
 	uv_poll_t poll;
 	bool poll_open;
 	uv_timer_t retry;
 	bool retry_open;
 	int backoff_ms;
-	bool connected;   /* the current worker finished the handshake */
+	bool connected;	  /* the current worker finished the handshake */
 	bool has_picture; /* a picture exists (it stays when the host goes away) */
 	bool closing;
 	uint64_t started_ms;
@@ -162,8 +162,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 		return worker_misbehaved(s, "out of memory");
 	}
 	bool had = s->fb.px != NULL;
-	pg_info("session: browser host framebuffer is %dx%d%s", w, h,
-		had ? " (resized)" : "");
+	pg_info("session: browser host framebuffer is %dx%d%s", w, h, had ? " (resized)" : "");
 	pg_fb_free(&s->fb);
 	s->fb = fb;
 	if (had)
@@ -172,7 +171,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 
 static void add_damage(struct pg_session *s, const struct pg_chan_rect *cr)
 {
-	struct pg_rect r = { cr->x, cr->y, cr->w, cr->h };
+	struct pg_rect r = {cr->x, cr->y, cr->w, cr->h};
 	if (!pg_rect_inside(&r, s->shm_w, s->shm_h))
 		return worker_misbehaved(s, "damage outside the framebuffer");
 	if (s->ndamage == MAX_DAMAGE) {
@@ -185,8 +184,8 @@ static void add_damage(struct pg_session *s, const struct pg_chan_rect *cr)
 
 static void handle_update_end(struct pg_session *s)
 {
-	struct pg_fb shm = { .px = (uint32_t *)s->shm, .w = s->shm_w, .h = s->shm_h,
-			     .stride = s->shm_w };
+	struct pg_fb shm = {
+	    .px = (uint32_t *)s->shm, .w = s->shm_w, .h = s->shm_h, .stride = s->shm_w};
 	if (!s->shm)
 		return worker_misbehaved(s, "update before any framebuffer");
 	for (int i = 0; i < s->ndamage; i++)
@@ -194,7 +193,7 @@ static void handle_update_end(struct pg_session *s)
 	s->has_picture = true;
 	pg_debug("session: update of %d rectangles", s->ndamage);
 	/* Tell the worker first: it can decode the next update while viewers encode. */
-	struct pg_chan_msg ack = { .type = PG_CHAN_UPDATE_ACK };
+	struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
 	if (pg_chan_send(s->chan, &ack, -1) < 0)
 		return worker_misbehaved(s, "channel write failed");
 	int n = s->ndamage;
@@ -224,7 +223,7 @@ static void handle_cursor(struct pg_session *s, const struct pg_chan_cursor *c)
 	}
 	free(s->cursor.px);
 	free(s->cursor.mask);
-	s->cursor = (struct pg_cursor_shape){ c->hot_x, c->hot_y, w, h, px, mask };
+	s->cursor = (struct pg_cursor_shape){c->hot_x, c->hot_y, w, h, px, mask};
 	for_each_viewer(s, pg_viewer_cursor_changed);
 }
 
@@ -249,7 +248,8 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		return;
 	case PG_CHAN_CUT_TEXT_DROPPED:
 		pg_info("session: dropped %u bytes of clipboard text from the browser host "
-			"(clipboard to viewers is not allowed)", m->u.count.n);
+			"(clipboard to viewers is not allowed)",
+			m->u.count.n);
 		return;
 	case PG_CHAN_ERROR:
 		pg_log_escape(text, sizeof(text), m->u.text.bytes,
@@ -310,7 +310,7 @@ static void on_proc_closed(uv_handle_t *h)
 	}
 	int delay = s->backoff_ms;
 	s->backoff_ms = s->backoff_ms * 2 > s->relay->reconnect_max_ms ? s->relay->reconnect_max_ms
-									: s->backoff_ms * 2;
+								       : s->backoff_ms * 2;
 	pg_info("session: reconnecting to browser host in %d ms%s", delay,
 		s->has_picture ? "; viewers keep the last picture, input is dropped meanwhile"
 			       : "");
@@ -340,19 +340,19 @@ static void start_worker(struct pg_session *s)
 		uv_timer_start(&s->retry, on_retry, (uint64_t)s->relay->reconnect_max_ms, 0);
 		return;
 	}
-	char *args[] = { s->relay->worker_path, NULL };
+	char *args[] = {s->relay->worker_path, NULL};
 	uv_stdio_container_t stdio[4] = {
-		{ .flags = UV_IGNORE },
-		{ .flags = UV_IGNORE },
-		{ .flags = UV_INHERIT_FD, .data.fd = 2 },
-		{ .flags = UV_INHERIT_FD, .data.fd = sv[1] },
+	    {.flags = UV_IGNORE},
+	    {.flags = UV_IGNORE},
+	    {.flags = UV_INHERIT_FD, .data.fd = 2},
+	    {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
 	};
 	uv_process_options_t opts = {
-		.exit_cb = on_worker_exit,
-		.file = s->relay->worker_path,
-		.args = args,
-		.stdio_count = 4,
-		.stdio = stdio,
+	    .exit_cb = on_worker_exit,
+	    .file = s->relay->worker_path,
+	    .args = args,
+	    .stdio_count = 4,
+	    .stdio = stdio,
 	};
 	s->proc.data = s;
 	int rc = uv_spawn(s->relay->loop, &s->proc, &opts);
@@ -375,11 +375,10 @@ static void start_worker(struct pg_session *s)
 	s->poll_open = true;
 	uv_poll_start(&s->poll, UV_READABLE, on_chan);
 
-	struct pg_chan_msg m = { .type = PG_CHAN_START };
+	struct pg_chan_msg m = {.type = PG_CHAN_START};
 	snprintf(m.u.start.host, sizeof(m.u.start.host), "%s", s->relay->upstream_host);
 	m.u.start.port = (uint16_t)s->relay->upstream_port;
-	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s",
-		 s->relay->upstream_password);
+	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s", s->relay->upstream_password);
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));
@@ -484,13 +483,14 @@ static void send_input(struct pg_session *s, struct pg_chan_msg *m)
 	if (!s->connected || s->chan < 0 || pg_chan_send(s->chan, m, -1) < 0) {
 		if (s->dropped_input++ % 1000 == 0)
 			pg_info("session: browser host not connected; dropping input (%llu so "
-				"far)", (unsigned long long)s->dropped_input);
+				"far)",
+				(unsigned long long)s->dropped_input);
 	}
 }
 
 void pg_session_key(struct pg_session *s, bool down, uint32_t keysym)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_KEY };
+	struct pg_chan_msg m = {.type = PG_CHAN_KEY};
 	m.u.key.keysym = keysym;
 	m.u.key.down = down;
 	send_input(s, &m);
@@ -498,7 +498,7 @@ void pg_session_key(struct pg_session *s, bool down, uint32_t keysym)
 
 void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_POINTER };
+	struct pg_chan_msg m = {.type = PG_CHAN_POINTER};
 	if (!s->fb.px)
 		return;
 	m.u.pointer.mask = mask;

@@ -15,14 +15,14 @@
 #include "relay/log.h"
 #include "relay/relay.h"
 
-#define MAX_PENDING 16
+#define MAX_PENDING	 16
 #define VIEWER_MAX_INPUT (PG_RFB_MAX_CUT_TEXT + (64u << 10))
-#define READ_CHUNK (64u << 10)
+#define READ_CHUNK	 (64u << 10)
 /* Encode the next update only when less than this is still queued for the viewer. */
-#define MAX_QUEUED (256u << 10)
+#define MAX_QUEUED	 (256u << 10)
 #define MAX_UPDATE_BYTES ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 5)
-#define HANDSHAKE_MS 30000
-#define SESSION_WAIT_MS 20000
+#define HANDSHAKE_MS	 30000
+#define SESSION_WAIT_MS	 20000
 
 enum state { V_VERSION, V_SECURITY, V_WAIT_SESSION, V_CLIENT_INIT, V_NORMAL };
 
@@ -45,7 +45,7 @@ struct pg_viewer {
 	struct pg_enc_opts eopts;
 	bool has_cursor, has_desktop_size, has_ext_desktop_size;
 	bool enc_dirty;
-	struct pg_encoder *enc;  /* the one in use */
+	struct pg_encoder *enc;	 /* the one in use */
 	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
 
 	bool requested;
@@ -163,7 +163,7 @@ static void send_copy(struct pg_viewer *v, const void *p, size_t len)
 
 static void add_pending(struct pg_viewer *v, struct pg_rect r)
 {
-	r = pg_rect_intersect(r, (struct pg_rect){ 0, 0, v->vw, v->vh });
+	r = pg_rect_intersect(r, (struct pg_rect){0, 0, v->vw, v->vh});
 	if (pg_rect_empty(&r))
 		return;
 	for (int i = 0; i < v->npending; i++) {
@@ -277,8 +277,7 @@ static int write_pseudo(struct pg_viewer *v, struct job *j)
 	}
 	if (!rc && v->pending_cursor) {
 		const struct pg_cursor_shape *c = pg_session_cursor(v->session);
-		rc = pg_enc_cursor(&j->out, &v->pf, c->hot_x, c->hot_y, c->w, c->h, c->px,
-				   c->mask);
+		rc = pg_enc_cursor(&j->out, &v->pf, c->hot_x, c->hot_y, c->w, c->h, c->px, c->mask);
 		j->pseudo++;
 		v->pending_cursor = false;
 	}
@@ -328,8 +327,8 @@ static void maybe_send(struct pg_viewer *v)
 	/* The snapshot is the job's own: the loop thread may change the session's
 	 * pixels while the pool thread encodes. */
 	for (int i = 0; i < v->npending; i++) {
-		struct pg_rect r = pg_rect_intersect(v->pending[i],
-						     (struct pg_rect){ 0, 0, fb->w, fb->h });
+		struct pg_rect r =
+		    pg_rect_intersect(v->pending[i], (struct pg_rect){0, 0, fb->w, fb->h});
 		if (pg_rect_empty(&r))
 			continue;
 		pg_fb_copy_rect(&j->snap, fb, &r);
@@ -374,12 +373,12 @@ void pg_viewer_resized(struct pg_viewer *v)
 		 * is kept in the new size's coordinates from now on. */
 		v->vw = fb->w;
 		v->vh = fb->h;
-		add_pending(v, (struct pg_rect){ 0, 0, fb->w, fb->h });
+		add_pending(v, (struct pg_rect){0, 0, fb->w, fb->h});
 	} else {
 		pg_warn("viewer %llu %s: browser host resized to %dx%d but this viewer cannot "
-			"resize; showing the top-left %dx%d", (unsigned long long)v->id, v->peer,
-			fb->w, fb->h, v->vw, v->vh);
-		add_pending(v, (struct pg_rect){ 0, 0, v->vw, v->vh });
+			"resize; showing the top-left %dx%d",
+			(unsigned long long)v->id, v->peer, fb->w, fb->h, v->vw, v->vh);
+		add_pending(v, (struct pg_rect){0, 0, v->vw, v->vh});
 	}
 	maybe_send(v);
 }
@@ -406,7 +405,7 @@ void pg_viewer_session_ready(struct pg_viewer *v)
 		return;
 	uv_timer_stop(&v->timer);
 	if (v->minor >= 8) {
-		uint8_t ok[4] = { 0, 0, 0, 0 };
+		uint8_t ok[4] = {0, 0, 0, 0};
 		send_copy(v, ok, 4);
 	}
 	v->state = V_CLIENT_INIT;
@@ -435,7 +434,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 {
 	int32_t chosen = 0;
 	bool have = false;
-	v->eopts = (struct pg_enc_opts){ -1, -1, -1, -1 };
+	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
 	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = false;
 	for (unsigned i = 0; i < m->encodings.count; i++) {
 		int32_t e = (int32_t)pg_rd32(m->encodings.list + 4 * i);
@@ -451,7 +450,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 		} else if (e >= PG_ENC_SUBSAMPLING_1X && e <= PG_ENC_SUBSAMPLING_GRAY) {
 			/* TigerVNC: 1x, 4x, 2x, gray, 8x, 16x; pixelgate has 4:4:4, 4:2:2,
 			 * 4:2:0 and grey. */
-			static const int map[] = { 0, 2, 1, 3, 2, 2 };
+			static const int map[] = {0, 2, 1, 3, 2, 2};
 			v->eopts.subsampling = map[e - PG_ENC_SUBSAMPLING_1X];
 		} else if (e == PG_ENC_CURSOR) {
 			v->has_cursor = true;
@@ -494,8 +493,8 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		return 0;
 	case PG_RFB_FB_UPDATE_REQUEST:
 		if (!m->fbreq.incremental)
-			add_pending(v, (struct pg_rect){ m->fbreq.x, m->fbreq.y, m->fbreq.w,
-							 m->fbreq.h });
+			add_pending(
+			    v, (struct pg_rect){m->fbreq.x, m->fbreq.y, m->fbreq.w, m->fbreq.h});
 		v->requested = true;
 		maybe_send(v);
 		return 0;
@@ -507,7 +506,8 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		return 0;
 	case PG_RFB_CLIENT_CUT_TEXT:
 		pg_info("viewer %llu %s: dropped %u bytes of %sclipboard text (clipboard to the "
-			"browser is not allowed)", (unsigned long long)v->id, v->peer, m->cut.len,
+			"browser is not allowed)",
+			(unsigned long long)v->id, v->peer, m->cut.len,
 			m->cut.extended ? "extended " : "");
 		return 0;
 	case PG_RFB_SET_DESKTOP_SIZE:
@@ -542,16 +542,15 @@ static void wait_session(struct pg_viewer *v)
 static void send_security(struct pg_viewer *v)
 {
 	if (v->minor == 3) {
-		uint8_t t[4] = { 0, 0, 0, PG_RFB_SEC_NONE };
+		uint8_t t[4] = {0, 0, 0, PG_RFB_SEC_NONE};
 		send_copy(v, t, 4);
 		wait_session(v);
 	} else {
-		uint8_t t[2] = { 1, PG_RFB_SEC_NONE };
+		uint8_t t[2] = {1, PG_RFB_SEC_NONE};
 		send_copy(v, t, 2);
 		v->state = V_SECURITY;
 	}
 }
-
 
 static void server_init(struct pg_viewer *v)
 {
@@ -569,8 +568,8 @@ static void server_init(struct pg_viewer *v)
 	}
 	send_owned(v, b.data, b.len);
 	v->state = V_NORMAL;
-	pg_info("viewer %llu %s: connected (RFB 3.%d, %dx%d)", (unsigned long long)v->id,
-		v->peer, v->minor, fb->w, fb->h);
+	pg_info("viewer %llu %s: connected (RFB 3.%d, %dx%d)", (unsigned long long)v->id, v->peer,
+		v->minor, fb->w, fb->h);
 }
 
 static void process_input(struct pg_viewer *v)
@@ -589,7 +588,8 @@ static void process_input(struct pg_viewer *v)
 		} else if (v->state == V_SECURITY) {
 			n = 1;
 			if (p[0] != PG_RFB_SEC_NONE) {
-				pg_viewer_close(v, "viewer chose a security type that was not offered");
+				pg_viewer_close(
+				    v, "viewer chose a security type that was not offered");
 				break;
 			}
 			wait_session(v);
@@ -640,7 +640,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread < 0) {
-		pg_viewer_close(v, nread == UV_EOF ? "viewer disconnected" : uv_strerror((int)nread));
+		pg_viewer_close(v,
+				nread == UV_EOF ? "viewer disconnected" : uv_strerror((int)nread));
 		return;
 	}
 	v->in.len += (size_t)nread;
@@ -687,7 +688,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 	uv_tcp_nodelay(&v->tcp, 1);
 	v->pf = pg_pixfmt_canonical;
 	v->encoding = PG_ENC_RAW;
-	v->eopts = (struct pg_enc_opts){ -1, -1, -1, -1 };
+	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
 	v->session = relay->session;
 	pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
 	static const char version[] = "RFB 003.008\n";

@@ -32,33 +32,33 @@
 #include "codec/rfb_client.h"
 #include "relay/channel.h"
 
-#define CHAN_FD 3
+#define CHAN_FD	   3
 #define MAX_DAMAGE 32
 #define READ_CHUNK (256u << 10)
 /* The largest unit the client waits for whole is one compressed rectangle (Raw is
  * decoded a row at a time): cap the input buffer a little above that. */
-#define WORKER_MAX_INPUT ((size_t)PG_RFB_MAX_ZLIB_IN + (1u << 20))
-#define CONNECT_TIMEOUT_MS 10000
+#define WORKER_MAX_INPUT     ((size_t)PG_RFB_MAX_ZLIB_IN + (1u << 20))
+#define CONNECT_TIMEOUT_MS   10000
 #define HANDSHAKE_TIMEOUT_MS 15000
 
 struct worker {
 	int up; /* socket to the browser host */
 	struct pg_rfb_client *rfb;
 	struct pg_buf in;
-	struct pg_fb fb;   /* private: the decoders write here */
-	uint32_t *shm;     /* published pixels, read by the main process */
+	struct pg_fb fb; /* private: the decoders write here */
+	uint32_t *shm;	 /* published pixels, read by the main process */
 	size_t shm_bytes;
 	struct pg_rect damage[MAX_DAMAGE];
 	int ndamage;
-	int dirty;         /* an update finished and is not yet published */
-	int waiting_ack;   /* the main process is reading shm */
+	int dirty;	 /* an update finished and is not yet published */
+	int waiting_ack; /* the main process is reading shm */
 	char password[PG_CHAN_PASSWORD];
 	int failed;
 };
 
 static void fail(const char *fmt, ...)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_ERROR };
+	struct pg_chan_msg m = {.type = PG_CHAN_ERROR};
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf((char *)m.u.text.bytes, sizeof(m.u.text.bytes), fmt, ap);
@@ -72,7 +72,7 @@ static void fail(const char *fmt, ...)
 
 static void send_simple(uint32_t type)
 {
-	struct pg_chan_msg m = { .type = type };
+	struct pg_chan_msg m = {.type = type};
 	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
 		exit(1);
 }
@@ -83,8 +83,8 @@ static void add_damage(struct worker *w, struct pg_rect r)
 		struct pg_rect u = pg_rect_union(w->damage[i], r);
 		/* Merge when the union wastes little: keeps the list short without
 		 * turning two far-apart carets into a full-screen update. */
-		if ((long)u.w * u.h <= (long)w->damage[i].w * w->damage[i].h + (long)r.w * r.h +
-						(long)64 * 64) {
+		if ((long)u.w * u.h <=
+		    (long)w->damage[i].w * w->damage[i].h + (long)r.w * r.h + (long)64 * 64) {
 			w->damage[i] = u;
 			return;
 		}
@@ -102,13 +102,13 @@ static void add_damage(struct worker *w, struct pg_rect r)
 
 static void publish(struct worker *w)
 {
-	struct pg_fb shm = { .px = w->shm, .w = w->fb.w, .h = w->fb.h, .stride = w->fb.w };
+	struct pg_fb shm = {.px = w->shm, .w = w->fb.w, .h = w->fb.h, .stride = w->fb.w};
 	for (int i = 0; i < w->ndamage; i++) {
 		struct pg_rect r = w->damage[i];
 		pg_fb_copy_rect(&shm, &w->fb, &r);
-		struct pg_chan_msg m = { .type = PG_CHAN_DAMAGE };
-		m.u.rect = (struct pg_chan_rect){ (uint16_t)r.x, (uint16_t)r.y, (uint16_t)r.w,
-						  (uint16_t)r.h };
+		struct pg_chan_msg m = {.type = PG_CHAN_DAMAGE};
+		m.u.rect = (struct pg_chan_rect){(uint16_t)r.x, (uint16_t)r.y, (uint16_t)r.w,
+						 (uint16_t)r.h};
 		if (pg_chan_send(CHAN_FD, &m, -1) < 0)
 			exit(1);
 	}
@@ -140,15 +140,15 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 	w->fb = fb;
 	w->shm = map;
 	w->shm_bytes = bytes;
-	struct pg_chan_msg m = { .type = PG_CHAN_RESIZE };
-	m.u.size = (struct pg_chan_size){ (uint16_t)width, (uint16_t)height };
+	struct pg_chan_msg m = {.type = PG_CHAN_RESIZE};
+	m.u.size = (struct pg_chan_size){(uint16_t)width, (uint16_t)height};
 	if (pg_chan_send(CHAN_FD, &m, fd) < 0)
 		exit(1);
 	close(fd);
 	/* The main process holds the new memory now; earlier damage is moot, the
 	 * whole picture is new. */
 	w->ndamage = 0;
-	add_damage(w, (struct pg_rect){ 0, 0, width, height });
+	add_damage(w, (struct pg_rect){0, 0, width, height});
 	w->dirty = 1;
 	*out = fb;
 	return 0;
@@ -203,7 +203,7 @@ static void on_cut_text(void *ud, const uint8_t *text, size_t len)
 {
 	/* Clipboard policy is not in force yet: nothing of the text crosses, only the
 	 * fact that it was dropped, so the main process can log it. */
-	struct pg_chan_msg m = { .type = PG_CHAN_CUT_TEXT_DROPPED };
+	struct pg_chan_msg m = {.type = PG_CHAN_CUT_TEXT_DROPPED};
 	m.u.count.n = (uint32_t)len;
 	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
 		exit(1);
@@ -211,7 +211,7 @@ static void on_cut_text(void *ud, const uint8_t *text, size_t len)
 
 static void on_name(void *ud, const uint8_t *name, size_t len)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_NAME };
+	struct pg_chan_msg m = {.type = PG_CHAN_NAME};
 	m.u.text.len = (uint16_t)(len < PG_CHAN_TEXT ? len : PG_CHAN_TEXT);
 	memcpy(m.u.text.bytes, name, m.u.text.len);
 	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
@@ -230,7 +230,7 @@ static int connect_host(const char *host, int port)
 {
 	char service[8];
 	snprintf(service, sizeof(service), "%d", port);
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res;
 	int rc = getaddrinfo(host, service, &hints, &res);
 	if (rc)
@@ -247,7 +247,7 @@ static int connect_host(const char *host, int port)
 			close(s);
 			continue;
 		}
-		struct pollfd p = { .fd = s, .events = POLLOUT };
+		struct pollfd p = {.fd = s, .events = POLLOUT};
 		int so = 0;
 		socklen_t sl = sizeof(so);
 		int pr = poll(&p, 1, CONNECT_TIMEOUT_MS);
@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		return 1;
-	struct pollfd p = { .fd = CHAN_FD, .events = POLLIN };
+	struct pollfd p = {.fd = CHAN_FD, .events = POLLIN};
 	if (poll(&p, 1, 10000) != 1 || pg_chan_recv(CHAN_FD, &m, &fd) != 1 ||
 	    m.type != PG_CHAN_START) {
 		fprintf(stderr, "pixelgate-worker: started without a channel on fd 3; this program "
@@ -364,16 +364,16 @@ int main(int argc, char **argv)
 	pg_buf_init(&w.in, WORKER_MAX_INPUT);
 	w.up = connect_host(m.u.start.host, m.u.start.port);
 	struct pg_rfb_client_cb cb = {
-		.ud = &w,
-		.resize = on_resize,
-		.damage = on_damage,
-		.copy = on_copy,
-		.update_end = on_update_end,
-		.cursor = on_cursor,
-		.bell = on_bell,
-		.cut_text = on_cut_text,
-		.name = on_name,
-		.vnc_auth = on_vnc_auth,
+	    .ud = &w,
+	    .resize = on_resize,
+	    .damage = on_damage,
+	    .copy = on_copy,
+	    .update_end = on_update_end,
+	    .cursor = on_cursor,
+	    .bell = on_bell,
+	    .cut_text = on_cut_text,
+	    .name = on_name,
+	    .vnc_auth = on_vnc_auth,
 	};
 	w.rfb = pg_rfb_client_new(&cb);
 	if (!w.rfb)
@@ -384,8 +384,8 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		struct pollfd fds[2] = {
-			{ .fd = CHAN_FD, .events = POLLIN },
-			{ .fd = w.up, .events = POLLIN },
+		    {.fd = CHAN_FD, .events = POLLIN},
+		    {.fd = w.up, .events = POLLIN},
 		};
 		int timeout = -1;
 		if (pg_rfb_client_output(w.rfb)->len)

@@ -45,10 +45,12 @@ static void make_page(struct pg_fb *fb)
 			uint32_t px = 0xffffff;
 			if (y < 64) {
 				px = 0x2b5797;
-			} else if (x > fb->w / 2 && x < fb->w - 80 && y > 200 && y < 200 + fb->h / 3) {
+			} else if (x > fb->w / 2 && x < fb->w - 80 && y > 200 &&
+				   y < 200 + fb->h / 3) {
 				seed = seed * 1103515245 + 12345;
 				int n = (int)((seed >> 16) & 31);
-				int r = (x * 255 / fb->w + n) & 255, g = (y * 255 / fb->h + n) & 255;
+				int r = (x * 255 / fb->w + n) & 255,
+				    g = (y * 255 / fb->h + n) & 255;
 				px = (uint32_t)r << 16 | (uint32_t)g << 8 | (uint32_t)((r + g) / 2);
 			} else if ((y % 24) > 6 && (y % 24) < 20 && x > 40 && x < fb->w / 2 - 20) {
 				/* glyph-like strokes: on/off runs that vary per line */
@@ -70,11 +72,11 @@ struct row {
 static int bench_encoding(const char *name, int32_t enc_id, int quality, const struct pg_fb *fb,
 			  int rounds, struct row *out)
 {
-	struct pg_enc_opts o = { quality, -1, -1, 1 };
+	struct pg_enc_opts o = {quality, -1, -1, 1};
 	struct pg_encoder *enc = pg_encoder_new(enc_id, &pg_pixfmt_canonical, &o);
 	struct pg_decoder *dec = pg_decoder_new();
 	struct pg_fb back;
-	struct pg_rect all = { 0, 0, fb->w, fb->h };
+	struct pg_rect all = {0, 0, fb->w, fb->h};
 	double te[MAX_ROUNDS], td[MAX_ROUNDS];
 	struct pg_buf b;
 	if (!enc || !dec || pg_fb_alloc(&back, fb->w, fb->h) < 0)
@@ -92,12 +94,14 @@ static int bench_encoding(const char *name, int32_t enc_id, int quality, const s
 		double t2 = now_ms();
 		for (int k = 0; k < n; k++) {
 			const uint8_t *h = b.data + off;
-			struct pg_rect r = { pg_rd16(h), pg_rd16(h + 2), pg_rd16(h + 4), pg_rd16(h + 6) };
+			struct pg_rect r = {pg_rd16(h), pg_rd16(h + 2), pg_rd16(h + 4),
+					    pg_rd16(h + 6)};
 			const char *why;
-			ssize_t used = pg_decode_rect(dec, (int32_t)pg_rd32(h + 8), &r, &back, h + 12,
-						      b.len - off - 12, &why);
+			ssize_t used = pg_decode_rect(dec, (int32_t)pg_rd32(h + 8), &r, &back,
+						      h + 12, b.len - off - 12, &why);
 			if (used <= 0) {
-				fprintf(stderr, "%s: decode failed: %s\n", name, why ? why : "short");
+				fprintf(stderr, "%s: decode failed: %s\n", name,
+					why ? why : "short");
 				return -1;
 			}
 			off += 12 + (size_t)used;
@@ -185,7 +189,8 @@ int main(int argc, char **argv)
 		printf("%-16s %10.2f %10.2f %12zu %10.1f\n", rows[i].name, rows[i].enc_ms,
 		       rows[i].dec_ms, rows[i].bytes, w * h / rows[i].enc_ms / 1e3);
 	printf("ratios: tight-jpeg-q8 encode / turbojpeg alone = %.2f; zrle encode / zlib-1 alone "
-	       "= %.2f\n", rows[3].enc_ms / tj_ms, rows[1].enc_ms / zl_ms);
+	       "= %.2f\n",
+	       rows[3].enc_ms / tj_ms, rows[1].enc_ms / zl_ms);
 	pg_fb_free(&fb);
 	return 0;
 }

@@ -10,6 +10,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${PG_BUILD_DIR:-$top/build}
 
 bash "$top/tools/install-deps.sh"
+# Code style is the checked-in .clang-format; a difference fails before building.
+(cd "$top" && git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror)
 cmake -S "$top" -B "$build" -G Ninja -DPG_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build"
 (cd "$build" && ctest --output-on-failure --timeout 900 "$@")

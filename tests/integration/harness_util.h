@@ -61,8 +61,8 @@ void host_bell(struct it_host *host);
  * draws a cursor into the pixels of clients without cursor-shape support): w x h pixels
  * as 0x00RRGGBB, mask one byte per pixel (non-zero: opaque), hot spot inside the shape.
  * w and h at most IT_CURSOR_MAX; 0 or -1. */
-int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y,
-		    const uint32_t *rgb, const uint8_t *mask);
+int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y, const uint32_t *rgb,
+		    const uint8_t *mask);
 /* Close every client and the listener; the picture and records stay. */
 void host_stop(struct it_host *host);
 /* Listen again on the same port; 0 or -1. */

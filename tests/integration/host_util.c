@@ -20,7 +20,7 @@ struct it_host {
 	rfbScreenInfoPtr screen;
 	rfbCursorPtr default_cursor;
 	rfbCursorPtr cursor; /* host_set_cursor's, freed by host_free */
-	uint32_t *fb; /* in screen->serverFormat, 32 bpp */
+	uint32_t *fb;	     /* in screen->serverFormat, 32 bpp */
 	int w, h, port;
 	unsigned seed;
 	char *name, *password, *cut_text;
@@ -369,15 +369,15 @@ void host_bell(struct it_host *host)
 	pthread_mutex_unlock(&host->lock);
 }
 
-int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y,
-		    const uint32_t *rgb, const uint8_t *mask)
+int host_set_cursor(struct it_host *host, int w, int h, int hot_x, int hot_y, const uint32_t *rgb,
+		    const uint8_t *mask)
 {
 	char shape[IT_CURSOR_MAX * (IT_CURSOR_MAX + 1) + 1], mask_str[sizeof(shape)];
 	rfbCursorPtr c, old;
 	char *p = shape, *q = mask_str;
 
-	if (w <= 0 || h <= 0 || w > IT_CURSOR_MAX || h > IT_CURSOR_MAX || hot_x < 0 ||
-	    hot_y < 0 || hot_x >= w || hot_y >= h)
+	if (w <= 0 || h <= 0 || w > IT_CURSOR_MAX || h > IT_CURSOR_MAX || hot_x < 0 || hot_y < 0 ||
+	    hot_x >= w || hot_y >= h)
 		return -1;
 	/* rfbMakeXCursor wants the shape and mask as strings of rows, 'x' for set. */
 	for (int y = 0; y < h; y++) {

@@ -85,8 +85,7 @@ static void on_cursor_shape(rfbClient *client, int xhot, int yhot, int width, in
 	v->cursor_h = height;
 	v->cursor_hx = xhot;
 	v->cursor_hy = yhot;
-	if (width > IT_CURSOR_MAX || height > IT_CURSOR_MAX || !client->rcSource ||
-	    !client->rcMask)
+	if (width > IT_CURSOR_MAX || height > IT_CURSOR_MAX || !client->rcSource || !client->rcMask)
 		return;
 	for (int i = 0; i < width * height; i++) {
 		const uint8_t *p = client->rcSource + (size_t)i * bytes_per_pixel;

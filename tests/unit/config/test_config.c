@@ -40,7 +40,7 @@ Test(config, defaults)
 Test(config, reads_a_good_file)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	write_file("; a comment\n[relay]\nlisten = 127.0.0.2:6000\nmax_fps = 60\n\n"
 		   "[upstream]\naddress = 127.0.0.1:5901\n");
 	pg_config_init(&c);
@@ -55,7 +55,7 @@ Test(config, reads_a_good_file)
 Test(config, unknown_key_names_file_and_line)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	write_file("[relay]\nlisten = 127.0.0.1:5900\nmax_fsp = 30\n");
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, path, &e), -1);
@@ -70,12 +70,13 @@ Test(config, unknown_key_names_file_and_line)
 Test(config, bad_values_are_each_reported)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	write_file("[relay]\nmax_fps = fast\nmax_viewers = 0\n[nosuch]\nx = 1\nlonely line\n");
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, path, &e), -1);
 	cr_assert(has_error(&e, ":2: [relay] max_fps = 'fast' is not a whole number"));
-	cr_assert(has_error(&e, ":3: [relay] max_viewers = 0 is out of range (expected 1..100000)"));
+	cr_assert(
+	    has_error(&e, ":3: [relay] max_viewers = 0 is out of range (expected 1..100000)"));
 	cr_assert(has_error(&e, ":5: unknown key 'x' in [nosuch]"));
 	cr_assert(has_error(&e, ":6: not an INI line"));
 	pg_config_free(&c);
@@ -85,7 +86,7 @@ Test(config, bad_values_are_each_reported)
 Test(config, key_outside_section)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	write_file("listen = 127.0.0.1:5900\n");
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, path, &e), -1);
@@ -97,7 +98,7 @@ Test(config, key_outside_section)
 Test(config, missing_file)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, "/nonexistent/pixelgate.conf", &e), -1);
 	cr_assert(has_error(&e, "/nonexistent/pixelgate.conf: cannot open"));
@@ -107,7 +108,7 @@ Test(config, missing_file)
 Test(config, check_refuses_none_security_off_loopback)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_set(&c, "relay", "listen", "0.0.0.0:5900", "command line", &e), 0);
 	cr_assert_eq(pg_config_set(&c, "upstream", "address", "127.0.0.1:5901", "x", &e), 0);
@@ -119,7 +120,7 @@ Test(config, check_refuses_none_security_off_loopback)
 Test(config, check_requires_upstream)
 {
 	struct pg_config c;
-	struct pg_config_errors e = { 0 };
+	struct pg_config_errors e = {0};
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_check(&c, &e), -1);
 	cr_assert(has_error(&e, "[upstream] address is not set"));
@@ -131,7 +132,8 @@ Test(config, hostport)
 	char host[64];
 	int port;
 	const char *why;
-	cr_assert_eq(pg_config_parse_hostport("127.0.0.1:5900", host, sizeof(host), &port, &why), 0);
+	cr_assert_eq(pg_config_parse_hostport("127.0.0.1:5900", host, sizeof(host), &port, &why),
+		     0);
 	cr_assert_str_eq(host, "127.0.0.1");
 	cr_assert_eq(port, 5900);
 	cr_assert_eq(pg_config_parse_hostport("[::1]:5901", host, sizeof(host), &port, &why), 0);

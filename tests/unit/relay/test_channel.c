@@ -27,8 +27,8 @@ TestSuite(channel, .init = setup, .fini = teardown);
 
 Test(channel, round_trip)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_DAMAGE }, r;
-	m.u.rect = (struct pg_chan_rect){ 1, 2, 3, 4 };
+	struct pg_chan_msg m = {.type = PG_CHAN_DAMAGE}, r;
+	m.u.rect = (struct pg_chan_rect){1, 2, 3, 4};
 	int fd;
 	cr_assert_eq(pg_chan_send(sv[0], &m, -1), 0);
 	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), 1);
@@ -40,8 +40,8 @@ Test(channel, round_trip)
 
 Test(channel, resize_carries_fd)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_RESIZE }, r;
-	m.u.size = (struct pg_chan_size){ 640, 480 };
+	struct pg_chan_msg m = {.type = PG_CHAN_RESIZE}, r;
+	m.u.size = (struct pg_chan_size){640, 480};
 	int p[2], fd;
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(pg_chan_send(sv[0], &m, p[0]), 0);
@@ -55,7 +55,7 @@ Test(channel, resize_carries_fd)
 
 Test(channel, fd_on_other_type_is_closed)
 {
-	struct pg_chan_msg m = { .type = PG_CHAN_BELL }, r;
+	struct pg_chan_msg m = {.type = PG_CHAN_BELL}, r;
 	int p[2], fd;
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(pg_chan_send(sv[0], &m, p[0]), 0);
@@ -72,7 +72,7 @@ Test(channel, wrong_sizes_are_refused)
 {
 	struct pg_chan_msg r;
 	int fd;
-	uint8_t pkt[64] = { 0 };
+	uint8_t pkt[64] = {0};
 	uint32_t t = PG_CHAN_DAMAGE;
 	memcpy(pkt, &t, 4);
 	/* A damage message one byte short, then one byte long, then an unknown type. */

@@ -28,7 +28,7 @@ uint32_t ut_swap_rb(uint32_t v);
 struct ut_host {
 	rfbScreenInfoPtr screen;
 	rfbClientPtr cl;
-	uint32_t *px; /* server format, w x h */
+	uint32_t *px;	   /* server format, w x h */
 	uint32_t *retired; /* the framebuffer before the last resize, freed at stop */
 	int w, h;
 	char *passwords[2];
