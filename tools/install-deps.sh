@@ -5,8 +5,8 @@ set -euo pipefail
 
 packages=(
 	# build
-	build-essential cmake ninja-build pkg-config
-	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev
+	build-essential cmake ninja-build pkg-config clang-format git
+	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
 	libcriterion-dev libvncserver-dev
 	# real programs: browser hosts, viewers, screenshots
