@@ -51,6 +51,8 @@ struct pg_tls {
 	bool done;
 	bool failed;
 	bool closed;
+	enum pg_tls_cert cert; /* why the peer's certificate was refused */
+	char cert_reason[128]; /* OpenSSL's reason, for PG_TLS_CERT_UNTRUSTED */
 	char err[256];
 };
 
@@ -65,6 +67,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+static void cert_refused(struct pg_tls *t, enum pg_tls_cert why, const char *reason)
+{
+	if (t->cert != PG_TLS_CERT_OK)
+		return; /* the first reason is the one that counts */
+	t->cert = why;
+	snprintf(t->cert_reason, sizeof(t->cert_reason), "%s", reason ? reason : "");
 }
 
 /* The newest OpenSSL error as one line, then the queue is cleared so it cannot
@@ -304,12 +314,14 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		int e = X509_STORE_CTX_get_error(xs);
 		set_err(t->err, sizeof(t->err), "peer certificate not accepted (depth %d): %s",
 			depth, X509_verify_cert_error_string(e));
+		cert_refused(t, PG_TLS_CERT_UNTRUSTED, X509_verify_cert_error_string(e));
 		return 0;
 	}
 	if (depth == 0 && t->ctx->has_pin &&
 	    !pin_matches(t->ctx, X509_STORE_CTX_get_current_cert(xs))) {
 		set_err(t->err, sizeof(t->err),
 			"peer certificate does not match the pinned SHA-256 fingerprint");
+		cert_refused(t, PG_TLS_CERT_PIN, NULL);
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
@@ -445,10 +457,11 @@ static int fail_ssl(struct pg_tls *t, int rc, const char *what)
 	}
 	char r[200];
 	long vr = SSL_get_verify_result(t->ssl);
-	if (!t->ctx->server && !t->ctx->anon && vr != X509_V_OK)
+	if (!t->ctx->server && !t->ctx->anon && vr != X509_V_OK) {
 		set_err(t->err, sizeof(t->err), "%s: peer certificate not accepted: %s", what,
 			X509_verify_cert_error_string(vr));
-	else if (rc == SSL_ERROR_ZERO_RETURN)
+		cert_refused(t, PG_TLS_CERT_UNTRUSTED, X509_verify_cert_error_string(vr));
+	} else if (rc == SSL_ERROR_ZERO_RETURN)
 		set_err(t->err, sizeof(t->err), "%s: peer closed the TLS connection", what);
 	else
 		set_err(t->err, sizeof(t->err), "%s: %s", what, ssl_reason(r, sizeof(r)));
@@ -472,12 +485,15 @@ static int check_peer(struct pg_tls *t)
 		t->failed = true;
 		set_err(t->err, sizeof(t->err), "TLS handshake: peer certificate not accepted: %s",
 			X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
+		cert_refused(t, PG_TLS_CERT_UNTRUSTED,
+			     X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
 		return PG_EPROTO;
 	}
 	if (t->ctx->has_pin && !pin_matches(t->ctx, peer)) {
 		t->failed = true;
 		set_err(t->err, sizeof(t->err),
 			"peer certificate does not match the pinned SHA-256 fingerprint");
+		cert_refused(t, PG_TLS_CERT_PIN, NULL);
 		return PG_EPROTO;
 	}
 	return 0;
@@ -640,6 +656,13 @@ int pg_tls_shutdown(struct pg_tls *t)
 const char *pg_tls_error(const struct pg_tls *t)
 {
 	return t->err;
+}
+
+enum pg_tls_cert pg_tls_cert_refused(const struct pg_tls *t, const char **reason)
+{
+	if (reason)
+		*reason = t->cert_reason;
+	return t->cert;
 }
 
 const char *pg_tls_version(const struct pg_tls *t)

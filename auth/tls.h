@@ -92,6 +92,18 @@ int pg_tls_shutdown(struct pg_tls *t);
 /* The reason for the last failure, one line, for the log (never for the peer);
  * "" when none. Version and cipher of the established connection. */
 const char *pg_tls_error(const struct pg_tls *t);
+
+/* Client side: whether the peer's certificate was the reason the handshake failed,
+ * so the caller can name the setting at fault. PG_TLS_CERT_UNTRUSTED: the chain or
+ * the name did not verify against the CA file (*reason, if reason is not NULL, is
+ * OpenSSL's reason, valid while t lives); PG_TLS_CERT_PIN: it is not the pinned
+ * certificate. */
+enum pg_tls_cert {
+	PG_TLS_CERT_OK = 0, /* not refused (the failure, if any, was something else) */
+	PG_TLS_CERT_UNTRUSTED,
+	PG_TLS_CERT_PIN,
+};
+enum pg_tls_cert pg_tls_cert_refused(const struct pg_tls *t, const char **reason);
 const char *pg_tls_version(const struct pg_tls *t);
 const char *pg_tls_cipher(const struct pg_tls *t);
 

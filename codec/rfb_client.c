@@ -19,6 +19,7 @@ enum state {
 	ST_VERSION,
 	ST_SEC33,
 	ST_SECLIST,
+	ST_EXTERNAL, /* the caller runs the security type (VeNCrypt and TLS) */
 	ST_CHALLENGE,
 	ST_SECRESULT,
 	ST_REASON,
@@ -43,6 +44,7 @@ struct pg_rfb_client {
 	int reason_code;	 /* code to fail with once the reason string is read */
 	const char *reason_what; /* what the reason string explains */
 	bool ready;
+	uint8_t external; /* the security type the caller runs, while in ST_EXTERNAL */
 	struct pg_buf out;
 	struct pg_fb fb;
 	bool own_fb; /* no resize callback: the client keeps the framebuffer */
@@ -145,6 +147,20 @@ const char *pg_rfb_client_error(const struct pg_rfb_client *c)
 int pg_rfb_client_ready(const struct pg_rfb_client *c)
 {
 	return c->ready && c->st != ST_DEAD;
+}
+
+int pg_rfb_client_external(const struct pg_rfb_client *c)
+{
+	return c->st == ST_EXTERNAL ? c->external : 0;
+}
+
+int pg_rfb_client_external_done(struct pg_rfb_client *c, int vnc_auth)
+{
+	if (c->st != ST_EXTERNAL)
+		return PG_EPROTO;
+	/* Even a 3.7 host sends SecurityResult after a type other than None. */
+	c->st = vnc_auth ? ST_CHALLENGE : ST_SECRESULT;
+	return 0;
 }
 
 struct pg_buf *pg_rfb_client_output(struct pg_rfb_client *c)
@@ -307,6 +323,13 @@ static ssize_t st_sec33(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 	uint32_t type = pg_rd32(p);
 	if (type == PG_RFB_SEC_INVALID)
 		return start_reason(c, 4, PG_EPROTO, "host refused the connection");
+	if (c->cb.security && type <= 255) {
+		uint8_t t = (uint8_t)type;
+		int want = c->cb.security(c->cb.ud, &t, 1);
+		if (want < 0 || (want > 0 && (uint32_t)want != type))
+			return fail(c, PG_EUNSUP, "security: RFB 3.3 host chose type %u, refused",
+				    type);
+	}
 	if (type == PG_RFB_SEC_NONE)
 		return client_init(c, 4);
 	if (type == PG_RFB_SEC_VNC && c->cb.vnc_auth) {
@@ -336,6 +359,20 @@ static ssize_t st_seclist(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 		size_t o = strlen(offered);
 		snprintf(offered + o, sizeof(offered) - o, "%s%u", i > 1 ? ", " : "", p[i]);
 	}
+	if (c->cb.security) {
+		/* The caller may insist on a type (VeNCrypt when it wants TLS): the
+		 * default choice above would then be a downgrade. */
+		int want = c->cb.security(c->cb.ud, p + 1, p[0]);
+		if (want < 0)
+			return fail(c, PG_EUNSUP, "security: refused; host offered %s", offered);
+		if (want > 0) {
+			if (want > 255 || !memchr(p + 1, want, p[0]))
+				return fail(c, PG_EUNSUP,
+					    "security: type %d chosen, but host offered %s", want,
+					    offered);
+			pick = (uint8_t)want;
+		}
+	}
 	if (pick == PG_RFB_SEC_INVALID)
 		return fail(c, PG_EUNSUP,
 			    "security: no usable type; host offered %s, pixelgate supports %s",
@@ -344,6 +381,11 @@ static ssize_t st_seclist(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 		return c->dead_code;
 	if (pick == PG_RFB_SEC_VNC) {
 		c->st = ST_CHALLENGE;
+		return 1 + p[0];
+	}
+	if (pick != PG_RFB_SEC_NONE) {
+		c->external = pick;
+		c->st = ST_EXTERNAL;
 		return 1 + p[0];
 	}
 	if (c->minor == 8) {
@@ -646,6 +688,8 @@ static ssize_t step(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 		return st_sec33(c, p, n);
 	case ST_SECLIST:
 		return st_seclist(c, p, n);
+	case ST_EXTERNAL:
+		return 0;
 	case ST_CHALLENGE:
 		return st_challenge(c, p, n);
 	case ST_SECRESULT:

@@ -1,5 +1,6 @@
 /* pixelgate as an RFB client of a browser host: handshake (3.3, 3.7, 3.8; security
- * None or VNC authentication), then server messages. A pure, incremental state
+ * None or VNC authentication here, other types such as VeNCrypt run by the caller
+ * through the security callback), then server messages. A pure, incremental state
  * machine: the caller feeds bytes read from the socket and sends what
  * pg_rfb_client_output() holds. Runs only in the upstream worker process.
  *
@@ -40,6 +41,12 @@ struct pg_rfb_client_cb {
 	/* VNC authentication: encrypt the 16-byte challenge with the password (DES).
 	 * Return 0, or negative when no password is configured. */
 	int (*vnc_auth)(void *ud, const uint8_t challenge[16], uint8_t response[16]);
+	/* Optional: choose among the n security types the host offers (a 3.3 host's
+	 * single choice comes as a list of one). Return the type to use, 0 to choose as
+	 * without this callback (None, else VNC), or negative to fail the connection.
+	 * None and VNC run here; any other type (3.7 and 3.8 only) is run by the caller,
+	 * see pg_rfb_client_external. */
+	int (*security)(void *ud, const uint8_t *types, size_t n);
 };
 
 struct pg_rfb_client *pg_rfb_client_new(const struct pg_rfb_client_cb *cb);
@@ -52,6 +59,18 @@ ssize_t pg_rfb_client_feed(struct pg_rfb_client *c, const uint8_t *buf, size_t l
 const char *pg_rfb_client_error(const struct pg_rfb_client *c);
 /* True once ServerInit was received and the initial requests were queued. */
 int pg_rfb_client_ready(const struct pg_rfb_client *c);
+
+/* The security type the caller runs itself (chosen by the security callback), from
+ * the moment it is chosen (its byte is then the last in the output, still to be
+ * sent in clear) until pg_rfb_client_external_done; 0 otherwise. Meanwhile
+ * pg_rfb_client_feed consumes nothing: the host's bytes belong to the caller. */
+int pg_rfb_client_external(const struct pg_rfb_client *c);
+/* The caller's security layer is in place (for VeNCrypt: TLS established) and RFB
+ * continues inside it, with a VNC authentication challenge when vnc_auth (VeNCrypt
+ * X509Vnc, TLSVnc), else with the SecurityResult. The caller now carries the
+ * output and the fed bytes through its layer. 0, or PG_EPROTO when no external
+ * type was running. */
+int pg_rfb_client_external_done(struct pg_rfb_client *c, int vnc_auth);
 
 /* After ServerInit the client queues SetPixelFormat (canonical), SetEncodings (only
  * what the decoders handle) and a full FramebufferUpdateRequest; after each

@@ -28,6 +28,10 @@ void pg_config_init(struct pg_config *cfg)
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
 #undef PG_CFG_I
+	cfg->routes = NULL;
+	cfg->nroutes = 0;
+	cfg->ldap_group_map = NULL;
+	cfg->nldap_group_map = 0;
 }
 
 void pg_config_free(struct pg_config *cfg)
@@ -39,6 +43,98 @@ void pg_config_free(struct pg_config *cfg)
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
 #undef PG_CFG_I
+	free(cfg->routes);
+	cfg->routes = NULL;
+	cfg->nroutes = 0;
+	for (int i = 0; i < cfg->nldap_group_map; i++)
+		free(cfg->ldap_group_map[i]);
+	free(cfg->ldap_group_map);
+	cfg->ldap_group_map = NULL;
+	cfg->nldap_group_map = 0;
+}
+
+static bool valid_name(const char *s);
+
+static int add_group_map(struct pg_config *cfg, const char *value, const char *where,
+			 struct pg_config_errors *err)
+{
+	const char *eq = strrchr(value, '=');
+	if (!eq || eq == value || !valid_name(eq + 1)) {
+		add_error(err,
+			  "%s: [ldap] group_map = '%s': expected LDAP-GROUP=pixelgate-group "
+			  "(a group DN or CN, '=', then a pixelgate group name)",
+			  where, value);
+		return -1;
+	}
+	if (cfg->nldap_group_map == 256) {
+		add_error(err, "%s: [ldap] more than 256 group_map lines", where);
+		return -1;
+	}
+	char **m = realloc(cfg->ldap_group_map, sizeof(*m) * (size_t)(cfg->nldap_group_map + 1));
+	if (m)
+		cfg->ldap_group_map = m;
+	if (!m || !(m[cfg->nldap_group_map] = strdup(value))) {
+		add_error(err, "%s: out of memory", where);
+		return -1;
+	}
+	cfg->nldap_group_map++;
+	return 0;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '@'))
+			return false;
+	}
+	return true;
+}
+
+static int set_route(struct pg_config *cfg, const char *key, const char *value, const char *where,
+		     struct pg_config_errors *err)
+{
+	bool group = !strncmp(key, "group.", 6);
+	const char *name = group ? key + 6 : !strncmp(key, "user.", 5) ? key + 5 : NULL;
+	char host[256];
+	int port;
+	const char *why;
+	if (!name || !valid_name(name)) {
+		add_error(err,
+			  "%s: [routes] '%s': expected user.NAME or group.NAME (letters, digits, "
+			  ". _ - @)",
+			  where, key);
+		return -1;
+	}
+	if (pg_config_parse_hostport(value, host, sizeof(host), &port, &why) < 0) {
+		add_error(err, "%s: [routes] %s = '%s': %s", where, key, value, why);
+		return -1;
+	}
+	for (int i = 0; i < cfg->nroutes; i++) {
+		if (cfg->routes[i].group == group && !strcmp(cfg->routes[i].name, name)) {
+			add_error(err, "%s: [routes] %s is given twice", where, key);
+			return -1;
+		}
+	}
+	if (cfg->nroutes == PG_CONFIG_MAX_ROUTES) {
+		add_error(err, "%s: [routes] more than %d routes", where, PG_CONFIG_MAX_ROUTES);
+		return -1;
+	}
+	struct pg_route *r = realloc(cfg->routes, sizeof(*r) * (size_t)(cfg->nroutes + 1));
+	if (!r) {
+		add_error(err, "%s: out of memory", where);
+		return -1;
+	}
+	cfg->routes = r;
+	r += cfg->nroutes++;
+	r->group = group;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->address, sizeof(r->address), "%s", value);
+	return 0;
 }
 
 static int set_string(char **slot, const char *value)
@@ -85,6 +181,10 @@ static const char *known_keys(const char *section)
 int pg_config_set(struct pg_config *cfg, const char *section, const char *key, const char *value,
 		  const char *where, struct pg_config_errors *err)
 {
+	if (!strcmp(section, "routes"))
+		return set_route(cfg, key, value, where, err);
+	if (!strcmp(section, "ldap") && !strcmp(key, "group_map"))
+		return add_group_map(cfg, value, where, err);
 #define PG_CFG_S(sec, k, def, help)                                                                \
 	if (!strcmp(section, #sec) && !strcmp(key, #k)) {                                          \
 		if (set_string(&cfg->sec##_##k, value) < 0) {                                      \
@@ -133,7 +233,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (!*section) {
 		add_error(lr->err,
 			  "%s: key '%s' is outside any [section] (hint: put it under "
-			  "[relay] or [upstream])",
+			  "[relay], [upstream] or [routes])",
 			  where, name);
 		lr->failed = 1;
 		return 1;
@@ -224,36 +324,94 @@ bool pg_config_is_loopback(const char *host)
 	return false;
 }
 
+static bool one_of(const char *v, const char *a, const char *b)
+{
+	return !strcmp(v, a) || !strcmp(v, b);
+}
+
 int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 {
 	int rc = 0;
 	char host[256];
 	int port;
 	const char *why;
+	bool none = !strcmp(cfg->relay_security, "none");
 	if (pg_config_parse_hostport(cfg->relay_listen, host, sizeof(host), &port, &why) < 0) {
 		add_error(err, "[relay] listen = '%s': %s", cfg->relay_listen, why);
 		rc = -1;
 	} else if (!pg_config_is_loopback(host)) {
-		/* Until viewer authentication exists, the only security type is None, and
-		 * None must never face a network. */
-		add_error(err,
-			  "[relay] listen = '%s': viewers are not authenticated yet (security "
-			  "type None), so pixelgate listens only on loopback (127.0.0.0/8, ::1)",
-			  cfg->relay_listen);
+		/* No login must never face a network. */
+		if (none) {
+			add_error(err,
+				  "[relay] listen = '%s': security = none (no login) is allowed "
+				  "only on loopback (127.0.0.0/8, ::1); use security = vencrypt",
+				  cfg->relay_listen);
+			rc = -1;
+		}
+	}
+	if (!one_of(cfg->relay_security, "vencrypt", "none")) {
+		add_error(err, "[relay] security = '%s': expected vencrypt or none",
+			  cfg->relay_security);
+		rc = -1;
+	} else if (!none) {
+		if (!*cfg->relay_users_file && !*cfg->ldap_uri) {
+			add_error(err,
+				  "[relay] security = vencrypt needs users_file or [ldap] uri "
+				  "(hint: create a users file with pixelgate-passwd -f FILE add "
+				  "NAME)");
+			rc = -1;
+		}
+		if (!*cfg->relay_tls_cert != !*cfg->relay_tls_key) {
+			add_error(err,
+				  "[relay] tls_cert and tls_key go together: set both or neither");
+			rc = -1;
+		} else if (!*cfg->relay_tls_cert && !cfg->relay_tls_anon) {
+			add_error(err,
+				  "[relay] security = vencrypt needs tls_cert and tls_key (or, "
+				  "weaker, tls_anon = 1)");
+			rc = -1;
+		}
+	}
+	if (!one_of(cfg->relay_session_share, "share", "takeover")) {
+		add_error(err, "[relay] session_share = '%s': expected share or takeover",
+			  cfg->relay_session_share);
 		rc = -1;
 	}
-	if (!*cfg->upstream_address) {
-		add_error(err, "[upstream] address is not set (hint: --upstream 127.0.0.1:5901)");
+	if (!*cfg->upstream_address && !cfg->nroutes) {
+		add_error(err,
+			  "[upstream] address is not set and [routes] is empty (hint: --upstream "
+			  "127.0.0.1:5901)");
 		rc = -1;
-	} else if (pg_config_parse_hostport(cfg->upstream_address, host, sizeof(host), &port,
+	} else if (*cfg->upstream_address &&
+		   pg_config_parse_hostport(cfg->upstream_address, host, sizeof(host), &port,
 					    &why) < 0) {
 		add_error(err, "[upstream] address = '%s': %s", cfg->upstream_address, why);
 		rc = -1;
 	}
-	if (*cfg->upstream_password_file && access(cfg->upstream_password_file, R_OK) < 0) {
-		add_error(err, "[upstream] password_file = '%s': cannot read: %s",
-			  cfg->upstream_password_file, strerror(errno));
+	if (!one_of(cfg->upstream_tls, "none", "x509")) {
+		add_error(err, "[upstream] tls = '%s': expected none or x509", cfg->upstream_tls);
 		rc = -1;
+	} else if (!strcmp(cfg->upstream_tls, "x509") && !*cfg->upstream_ca_file &&
+		   !*cfg->upstream_pin_sha256) {
+		add_error(err,
+			  "[upstream] tls = x509 needs ca_file or pin_sha256 (or both) to check "
+			  "the browser host's certificate");
+		rc = -1;
+	}
+	const char *files[][2] = {
+	    {"[relay] tls_cert", cfg->relay_tls_cert},
+	    {"[relay] users_file", cfg->relay_users_file},
+	    {"[upstream] ca_file", cfg->upstream_ca_file},
+	    {"[upstream] password_file", cfg->upstream_password_file},
+	    {"[ldap] ca_file", cfg->ldap_ca_file},
+	    {"[ldap] bind_password_file", cfg->ldap_bind_password_file},
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (*files[i][1] && access(files[i][1], R_OK) < 0) {
+			add_error(err, "%s = '%s': cannot read: %s", files[i][0], files[i][1],
+				  strerror(errno));
+			rc = -1;
+		}
 	}
 	static const char *const levels[] = {"error", "warn", "info", "debug"};
 	bool level_ok = false;
@@ -284,4 +442,11 @@ void pg_config_print(const struct pg_config *cfg, void *file)
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
 #undef PG_CFG_I
+	for (int i = 0; i < cfg->nldap_group_map; i++)
+		fprintf(f, "group_map = %s\n", cfg->ldap_group_map[i]);
+	if (cfg->nroutes)
+		fprintf(f, "\n[routes]\n");
+	for (int i = 0; i < cfg->nroutes; i++)
+		fprintf(f, "%s.%s = %s\n", cfg->routes[i].group ? "group" : "user",
+			cfg->routes[i].name, cfg->routes[i].address);
 }

@@ -11,12 +11,61 @@
  * I(section, key, default, min, max, help)   integer in [min, max] */
 #define PG_CONFIG_TABLE(S, I)                                                                      \
 	S(relay, listen, "127.0.0.1:5900", "address:port that viewers connect to")                 \
+	S(relay, security, "vencrypt",                                                             \
+	  "vencrypt (TLS, user name and password) or none (loopback only, no login)")              \
+	S(relay, tls_cert, "", "certificate chain (PEM) viewers see, for VeNCrypt X509Plain")      \
+	S(relay, tls_key, "", "its private key (PEM); must not be readable by group or others")    \
+	I(relay, tls_anon, 0, 0, 1, "also offer TLSPlain: anonymous TLS, no server certificate")   \
+	S(relay, users_file, "", "the users file (see docs/users-file.md)")                        \
+	S(relay, totp_groups, "",                                                                  \
+	  "groups whose members must type a TOTP code after the password (comma-separated, * for " \
+	  "all)")                                                                                  \
+	S(relay, audit_file, "", "the audit trail, JSON Lines with a hash chain")                  \
+	S(relay, audit_syslog, "", "also send audit records to syslog under this name")            \
+	S(relay, session_share, "share",                                                           \
+	  "a user's second viewer: share the session, or takeover (close the older one)")          \
+	I(relay, auth_timeout, 30, 1, 600,                                                         \
+	  "seconds a viewer has to finish the handshake and login")                                \
 	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
-	I(relay, max_viewers, 64, 1, 100000, "viewers connected at once, over all sessions")       \
+	I(relay, max_viewers, 256, 1, 100000, "logged-in viewers at once, over all sessions")      \
+	I(relay, max_handshakes, 256, 1, 100000, "connections still logging in, at once")          \
+	I(relay, max_handshakes_per_source, 32, 1, 100000,                                         \
+	  "connections still logging in from one address, at once")                                \
 	S(relay, log_level, "info", "error, warn, info or debug")                                  \
-	S(upstream, address, "", "host:port of the browser host's VNC server")                     \
+	S(upstream, address, "", "host:port of the default browser host (see [routes])")           \
 	S(upstream, password_file, "", "file whose first line is the browser host's VNC password") \
-	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")
+	S(upstream, tls, "none",                                                                   \
+	  "none, or x509: VeNCrypt with a certificate checked by ca_file and/or pin_sha256")       \
+	S(upstream, ca_file, "",                                                                   \
+	  "CA certificates (PEM) that sign the browser hosts' certificates")                       \
+	S(upstream, pin_sha256, "", "SHA-256 fingerprint of the browser host's certificate")       \
+	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")      \
+	S(ldap, uri, "",                                                                           \
+	  "LDAP or Active Directory: ldaps://host:636, or ldap://host:389 with starttls")          \
+	I(ldap, starttls, 0, 0, 1, "StartTLS on ldap:// URIs")                                     \
+	I(ldap, allow_plain, 0, 0, 1, "ldap:// without TLS, only when every host is loopback")     \
+	S(ldap, ca_file, "", "CA certificates (PEM) of the LDAP servers; required with TLS")       \
+	S(ldap, bind_dn, "", "service account DN, for search-then-bind")                           \
+	S(ldap, bind_password_file, "", "file whose first line is the service account's password") \
+	S(ldap, user_dn_template, "",                                                              \
+	  "direct bind instead: uid=%s,ou=people,... or %s@example.local")                         \
+	S(ldap, base_dn, "", "where users are searched (with bind_dn)")                            \
+	S(ldap, user_filter, "", "e.g. (&(objectClass=person)(uid=%s)) or (sAMAccountName=%s)")    \
+	S(ldap, group_attr, "", "attribute listing the user's groups, usually memberOf")           \
+	S(ldap, group_base_dn, "", "enables a group search under this DN")                         \
+	S(ldap, group_filter, "", "group search filter, %s = the user's DN")                       \
+	I(ldap, timeout, 5000, 1, 60000, "milliseconds for one whole LDAP check")
+
+#define PG_CONFIG_MAX_ROUTES 1024
+
+/* [routes] user.NAME = host:port or group.NAME = host:port: which browser host a
+ * user reaches. A user's own entry wins, then the first of their groups listed in
+ * the file, then [upstream] address. */
+struct pg_route {
+	bool group;
+	char name[65];
+	char address[300];
+};
 
 struct pg_config {
 #define PG_CFG_S(sec, key, def, help)		char *sec##_##key;
@@ -24,6 +73,11 @@ struct pg_config {
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
 #undef PG_CFG_I
+	struct pg_route *routes;
+	int nroutes;
+	/* [ldap] group_map = LDAP-GROUP=pixelgate-group, repeated */
+	char **ldap_group_map;
+	int nldap_group_map;
 };
 
 /* Error messages collected while loading; each is one line. */

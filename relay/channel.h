@@ -34,10 +34,18 @@ enum pg_chan_type {
 	PG_CHAN_ERROR,		  /* why the worker is about to exit */
 };
 
+enum pg_chan_tls {
+	PG_CHAN_TLS_NONE = 0, /* whatever the host offers of None and VNC authentication */
+	PG_CHAN_TLS_X509 = 1, /* VeNCrypt with a certificate checked by ca_file and/or pin */
+};
+
 struct pg_chan_start {
 	char host[256];
 	uint16_t port;
 	char password[PG_CHAN_PASSWORD]; /* empty: none configured */
+	uint8_t tls;			 /* enum pg_chan_tls */
+	char ca_file[1024];		 /* read by the worker before it connects; may be empty */
+	char pin_sha256[128];		 /* hex, colons allowed; may be empty */
 };
 
 struct pg_chan_key {

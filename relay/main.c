@@ -10,8 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/audit.h"
+#include "auth/ldap.h"
+#include "auth/lockout.h"
+#include "auth/tls.h"
+#include "auth/users.h"
 #include "auth/vncauth.h"
 #include "config/config.h"
+#include "relay/channel.h"
 #include "relay/log.h"
 #include "relay/relay.h"
 
@@ -20,7 +26,7 @@
 struct main_state {
 	struct pg_relay relay;
 	uv_tcp_t listener;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	bool stopping;
 };
 
@@ -73,8 +79,29 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	uv_close((uv_handle_t *)&st->listener, on_listener_closed);
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
-	pg_session_del(st->relay.session);
-	st->relay.session = NULL;
+	uv_close((uv_handle_t *)&st->sighup, NULL);
+	st->relay.stopping = true;
+	pg_viewer_close_all(&st->relay, "relay shutting down");
+	while (st->relay.nsessions)
+		pg_session_del(st->relay.sessions[0]);
+	pg_audit(&st->relay, "relay-stop", PG_AUDIT_S("reason", why));
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+	struct main_state *st = h->data;
+	char err[256];
+	/* logrotate renamed the audit file: continue the chain in a new one. */
+	if (st->relay.audit && pg_audit_reopen(st->relay.audit, err, sizeof(err)) < 0)
+		pg_err("audit: cannot reopen: %s", err);
+	else
+		pg_info("SIGHUP: audit file reopened");
+}
+
+void pg_relay_audit_result(int rc, const char *event)
+{
+	if (rc < 0)
+		pg_err("audit: cannot write a %s record: %s", event, strerror(-rc));
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -92,7 +119,7 @@ static void on_connection(uv_stream_t *server, int status)
 	pg_viewer_accept(&st->relay, server);
 }
 
-static int start_listener(struct main_state *st, const char *host, int port)
+static int start_listener(struct main_state *st, const char *host, int port, bool none)
 {
 	struct sockaddr_storage ss;
 	int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
@@ -113,7 +140,9 @@ static int start_listener(struct main_state *st, const char *host, int port)
 		pg_err("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
 		return -1;
 	}
-	pg_info("listening for viewers on %s:%d (security type None, loopback only)", host, port);
+	pg_info("listening for viewers on %s:%d (%s)", host, port,
+		none ? "security type None: no login, loopback only"
+		     : "VeNCrypt with TLS and login");
 	return 0;
 }
 
@@ -131,15 +160,119 @@ static int load_password(struct pg_relay *relay, const char *path)
 	return 0;
 }
 
+/* LDAP settings live as long as the relay: strings point into the config. */
+static struct pg_ldap_config ldap_cfg;
+static char ldap_bind_password[256];
+
+static int setup_ldap(struct pg_relay *relay, const struct pg_config *cfg)
+{
+	char err[512];
+	struct pg_ldap_config *l = &ldap_cfg;
+#define OPT(s) (*(s) ? (s) : NULL)
+	l->uri = cfg->ldap_uri;
+	l->starttls = cfg->ldap_starttls;
+	l->allow_plain = cfg->ldap_allow_plain;
+	l->ca_file = OPT(cfg->ldap_ca_file);
+	l->bind_dn = OPT(cfg->ldap_bind_dn);
+	l->user_dn_template = OPT(cfg->ldap_user_dn_template);
+	l->base_dn = OPT(cfg->ldap_base_dn);
+	l->user_filter = OPT(cfg->ldap_user_filter);
+	l->group_attr = OPT(cfg->ldap_group_attr);
+	l->group_base_dn = OPT(cfg->ldap_group_base_dn);
+	l->group_filter = OPT(cfg->ldap_group_filter);
+#undef OPT
+	l->group_map = (const char *const *)cfg->ldap_group_map;
+	l->group_map_count = (size_t)cfg->nldap_group_map;
+	l->timeout_ms = (unsigned)cfg->ldap_timeout;
+	if (*cfg->ldap_bind_password_file) {
+		/* The same first-line reader as the browser host's password file. */
+		FILE *f = fopen(cfg->ldap_bind_password_file, "r");
+		if (!f || !fgets(ldap_bind_password, sizeof(ldap_bind_password), f)) {
+			pg_err("[ldap] bind_password_file '%s': cannot read a password",
+			       cfg->ldap_bind_password_file);
+			if (f)
+				fclose(f);
+			return -1;
+		}
+		fclose(f);
+		ldap_bind_password[strcspn(ldap_bind_password, "\r\n")] = '\0';
+		l->bind_password = ldap_bind_password;
+	}
+	if (pg_ldap_check_config(l, err, sizeof(err)) < 0) {
+		pg_err("[ldap] %s", err);
+		return -1;
+	}
+	relay->ldap = l;
+	return 0;
+}
+
+static int setup_security(struct pg_relay *relay, const struct pg_config *cfg, bool open_audit)
+{
+	char err[512];
+	relay->security_none = !strcmp(cfg->relay_security, "none");
+	if (open_audit && *cfg->relay_audit_file) {
+		relay->audit = pg_audit_open(
+		    cfg->relay_audit_file,
+		    *cfg->relay_audit_syslog ? cfg->relay_audit_syslog : NULL, err, sizeof(err));
+		if (!relay->audit) {
+			pg_err("[relay] audit_file: %s", err);
+			return -1;
+		}
+	}
+	relay->lockout = pg_lockout_new(NULL);
+	if (!relay->lockout)
+		return -1;
+	if (relay->security_none)
+		return 0;
+	if (*cfg->relay_tls_cert) {
+		relay->tls = pg_tls_ctx_new_server(cfg->relay_tls_cert, cfg->relay_tls_key, err,
+						   sizeof(err));
+		if (!relay->tls) {
+			pg_err("[relay] tls_cert/tls_key: %s", err);
+			return -1;
+		}
+	}
+	if (cfg->relay_tls_anon) {
+		relay->anon = pg_tls_ctx_new_anon_server(err, sizeof(err));
+		if (!relay->anon) {
+			pg_err("[relay] tls_anon: %s", err);
+			return -1;
+		}
+		pg_warn("[relay] tls_anon = 1: viewers may log in over anonymous TLS (TLSPlain), "
+			"which an attacker in the path can intercept; prefer X509Plain");
+	}
+	if (*cfg->relay_users_file &&
+	    pg_users_load(cfg->relay_users_file, &relay->users, err, sizeof(err)) < 0) {
+		pg_err("[relay] users_file: %s", err);
+		return -1;
+	}
+	if (*cfg->ldap_uri && setup_ldap(relay, cfg) < 0)
+		return -1;
+	if (open_audit && relay->users)
+		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
+			cfg->relay_users_file);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct main_state st;
 	struct pg_config cfg;
 	struct pg_config_errors errs = {.count = 0};
 	bool check_only = false, print = false;
+	const char *config_path = NULL;
 	int failed = 0;
 
-	enum { O_LISTEN = 256, O_UPSTREAM, O_PASSFILE, O_FPS, O_LOGLEVEL, O_PRINT };
+	enum {
+		O_LISTEN = 256,
+		O_UPSTREAM,
+		O_PASSFILE,
+		O_FPS,
+		O_SECURITY,
+		O_USERS,
+		O_LOGLEVEL,
+		O_PRINT
+	};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check", no_argument, NULL, 'n'},
@@ -147,6 +280,8 @@ int main(int argc, char **argv)
 	    {"upstream", required_argument, NULL, O_UPSTREAM},
 	    {"upstream-password-file", required_argument, NULL, O_PASSFILE},
 	    {"max-fps", required_argument, NULL, O_FPS},
+	    {"security", required_argument, NULL, O_SECURITY},
+	    {"users-file", required_argument, NULL, O_USERS},
 	    {"log-level", required_argument, NULL, O_LOGLEVEL},
 	    {"print-config", no_argument, NULL, O_PRINT},
 	    {"version", no_argument, NULL, 'V'},
@@ -160,6 +295,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
+			config_path = optarg;
 			if (pg_config_load(&cfg, optarg, &errs) < 0)
 				failed = 1;
 			break;
@@ -176,6 +312,8 @@ int main(int argc, char **argv)
 		case O_UPSTREAM:
 		case O_PASSFILE:
 		case O_FPS:
+		case O_SECURITY:
+		case O_USERS:
 		case O_LOGLEVEL:
 		case O_PRINT:
 			break;
@@ -196,6 +334,8 @@ int main(int argc, char **argv)
 		    [O_UPSTREAM - O_LISTEN] = {"upstream", "address"},
 		    [O_PASSFILE - O_LISTEN] = {"upstream", "password_file"},
 		    [O_FPS - O_LISTEN] = {"relay", "max_fps"},
+		    [O_SECURITY - O_LISTEN] = {"relay", "security"},
+		    [O_USERS - O_LISTEN] = {"relay", "users_file"},
 		    [O_LOGLEVEL - O_LISTEN] = {"relay", "log_level"},
 		};
 		if (c == O_PRINT) {
@@ -218,10 +358,20 @@ int main(int argc, char **argv)
 	if (print)
 		pg_config_print(&cfg, stdout);
 	if (check_only || print) {
-		if (check_only)
-			printf("pixelgate: configuration is valid\n");
+		int rc = 0;
+		if (check_only) {
+			/* Load what the relay would load (certificate, key, users), so a
+			 * config that -n passes also starts. */
+			struct pg_relay probe = {0};
+			rc = setup_security(&probe, &cfg, false) < 0 ? 1 : 0;
+			pg_tls_ctx_del(probe.tls);
+			pg_tls_ctx_del(probe.anon);
+			pg_users_del(probe.users);
+			pg_lockout_del(probe.lockout);
+			printf("pixelgate: configuration is %s\n", rc ? "not valid" : "valid");
+		}
 		pg_config_free(&cfg);
-		return 0;
+		return rc;
 	}
 
 	pg_log_set_level(cfg.relay_log_level);
@@ -230,33 +380,58 @@ int main(int argc, char **argv)
 	relay->loop = uv_default_loop();
 	relay->max_fps = cfg.relay_max_fps;
 	relay->max_viewers = cfg.relay_max_viewers;
+	relay->max_handshakes = cfg.relay_max_handshakes;
+	relay->max_handshakes_per_source = cfg.relay_max_handshakes_per_source;
 	relay->reconnect_max_ms = cfg.upstream_reconnect_max * 1000;
+	relay->upstream_tls =
+	    strcmp(cfg.upstream_tls, "x509") ? PG_CHAN_TLS_NONE : PG_CHAN_TLS_X509;
+	snprintf(relay->upstream_ca_file, sizeof(relay->upstream_ca_file), "%s",
+		 cfg.upstream_ca_file);
+	snprintf(relay->upstream_pin, sizeof(relay->upstream_pin), "%s", cfg.upstream_pin_sha256);
 	char host[256];
 	int port;
 	const char *why;
-	pg_config_parse_hostport(cfg.upstream_address, relay->upstream_host,
-				 sizeof(relay->upstream_host), &relay->upstream_port, &why);
+	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
+		 cfg.upstream_address);
+	relay->auth_timeout_ms = cfg.relay_auth_timeout * 1000;
+	relay->takeover = !strcmp(cfg.relay_session_share, "takeover");
+	snprintf(relay->totp_groups, sizeof(relay->totp_groups), "%s", cfg.relay_totp_groups);
+	relay->routes = cfg.routes;
+	relay->nroutes = cfg.nroutes;
 	if (find_worker(relay->worker_path, sizeof(relay->worker_path)) < 0) {
 		pg_err("cannot find the upstream worker program (%s): %s", relay->worker_path,
 		       strerror(errno));
 		return 1;
 	}
-	if (load_password(relay, cfg.upstream_password_file) < 0)
+	if (load_password(relay, cfg.upstream_password_file) < 0 ||
+	    setup_security(relay, &cfg, true) < 0)
 		return 1;
-	relay->session = pg_session_new(relay);
 	pg_config_parse_hostport(cfg.relay_listen, host, sizeof(host), &port, &why);
-	if (!relay->session || start_listener(&st, host, port) < 0)
+	relay->listen_loopback = pg_config_is_loopback(host);
+	if (start_listener(&st, host, port, relay->security_none) < 0)
 		return 1;
 	uv_signal_init(relay->loop, &st.sigint);
 	uv_signal_init(relay->loop, &st.sigterm);
-	st.sigint.data = st.sigterm.data = &st;
+	uv_signal_init(relay->loop, &st.sighup);
+	st.sigint.data = st.sigterm.data = st.sighup.data = &st;
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
-	pg_info("pixelgate %s relaying to browser host %s:%d", PG_VERSION, relay->upstream_host,
-		relay->upstream_port);
-	pg_config_free(&cfg);
+	uv_signal_start(&st.sighup, on_sighup, SIGHUP);
+	pg_info("pixelgate %s started%s%s", PG_VERSION,
+		*relay->upstream_address ? "; default browser host " : "", relay->upstream_address);
+	pg_audit(relay, "relay-start", PG_AUDIT_S("version", PG_VERSION),
+		 PG_AUDIT_S("listen", cfg.relay_listen), PG_AUDIT_S("security", cfg.relay_security),
+		 PG_AUDIT_S("config", config_path));
 	uv_run(relay->loop, UV_RUN_DEFAULT);
 	explicit_bzero(relay->upstream_password, sizeof(relay->upstream_password));
+	free(relay->sessions);
+	pg_tls_ctx_del(relay->tls);
+	pg_tls_ctx_del(relay->anon);
+	pg_users_del(relay->users);
+	pg_lockout_del(relay->lockout);
+	pg_audit_close(relay->audit);
+	pg_config_free(&cfg);
+	explicit_bzero(ldap_bind_password, sizeof(ldap_bind_password));
 	uv_loop_close(relay->loop);
 	return 0;
 }

@@ -8,22 +8,52 @@
 #include <uv.h>
 
 #include "codec/fb.h"
+#include "config/config.h"
 
 struct pg_session;
 struct pg_viewer;
+struct pg_tls_ctx;
+struct pg_users;
+struct pg_lockout;
+struct pg_audit;
+struct pg_ldap_config;
 
 struct pg_relay {
 	uv_loop_t *loop;
-	char upstream_host[256];
-	int upstream_port;
+	char upstream_address[300]; /* the default browser host, may be empty */
 	char upstream_password[128];
+	int upstream_tls; /* enum pg_chan_tls */
+	char upstream_ca_file[1024];
+	char upstream_pin[128];
 	char worker_path[4096];
 	int max_fps;
 	int max_viewers;
+	int max_handshakes, max_handshakes_per_source;
 	int reconnect_max_ms;
-	int viewers; /* connected now */
+	int auth_timeout_ms;
+	bool listen_loopback;
+
+	/* Viewer security */
+	bool security_none;		   /* no login: loopback only, one shared browser host */
+	struct pg_tls_ctx *tls;		   /* X509Plain, or NULL */
+	struct pg_tls_ctx *anon;	   /* TLSPlain, or NULL */
+	bool insecure;			   /* Plain without TLS (loopback only) */
+	struct pg_users *users;		   /* may be NULL when LDAP is used */
+	const struct pg_ldap_config *ldap; /* NULL: no LDAP */
+	struct pg_lockout *lockout;
+	struct pg_audit *audit; /* NULL: no audit file */
+	bool takeover;		/* a user's new viewer closes the older ones */
+	char totp_groups[1024]; /* comma-separated, or "*" */
+	const struct pg_route *routes;
+	int nroutes;
+
+	int viewers;	/* logged in (or past security None) now */
+	int handshakes; /* connections still in the handshake */
 	uint64_t next_viewer_id;
-	struct pg_session *session; /* the one browser host, until per-user routing */
+	struct pg_viewer *viewer_list;
+	struct pg_session **sessions;
+	int nsessions;
+	bool stopping;
 };
 
 /* The cursor shape a session shows, in canonical pixels with an RFB bitmask. */
@@ -33,12 +63,28 @@ struct pg_cursor_shape {
 	uint8_t *mask;
 };
 
-/* Sessions (session.c) */
-struct pg_session *pg_session_new(struct pg_relay *relay);
-/* Stops the worker and closes every viewer. */
+/* True when a comma-separated list holds name ("*" holds every name). */
+bool pg_list_has(const char *list, const char *name, size_t name_len);
+
+/* Audit an event when an audit file is configured; a failed write is logged. */
+#define pg_audit(relay, event, ...)                                                                \
+	do {                                                                                       \
+		if ((relay)->audit)                                                                \
+			pg_relay_audit_result(                                                     \
+			    PG_AUDIT_EVENT((relay)->audit, (event), __VA_ARGS__), (event));        \
+	} while (0)
+void pg_relay_audit_result(int rc, const char *event);
+
+/* Sessions (session.c): one per browser host. */
+/* The session for the browser host at address (host:port), made when missing. */
+struct pg_session *pg_session_get(struct pg_relay *relay, const char *address);
+/* Stops the worker, closes every viewer and frees the session. */
 void pg_session_del(struct pg_session *s);
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v);
 void pg_session_detach(struct pg_session *s, struct pg_viewer *v);
+const char *pg_session_label(const struct pg_session *s);
+/* The viewers of a session, for takeover. */
+int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out);
 /* True once the browser host has given a picture (a size and pixels). */
 bool pg_session_has_picture(const struct pg_session *s);
 /* True while a worker is connected to the browser host. */
@@ -53,6 +99,7 @@ void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y);
 /* Viewers (viewer.c) */
 /* Accept a connection from a listener. */
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server);
+const char *pg_viewer_user(const struct pg_viewer *v);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
@@ -62,6 +109,8 @@ void pg_viewer_resized(struct pg_viewer *v);
 void pg_viewer_cursor_changed(struct pg_viewer *v);
 void pg_viewer_bell(struct pg_viewer *v);
 void pg_viewer_close(struct pg_viewer *v, const char *reason);
+/* Close every viewer (shutdown). */
+void pg_viewer_close_all(struct pg_relay *relay, const char *reason);
 
 uint64_t pg_now_ms(void);
 

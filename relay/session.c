@@ -13,15 +13,25 @@
 #include <unistd.h>
 
 #include "codec/rfb.h"
+#include "auth/audit.h"
+#include "config/config.h"
 #include "relay/channel.h"
 #include "relay/log.h"
 #include "relay/relay.h"
 
 #define MAX_DAMAGE     64
 #define FIRST_RETRY_MS 250
+/* A session without viewers keeps its browser host this long, so a viewer that
+ * reconnects (a network blip, a second window) finds it as it was. */
+#define SESSION_LINGER_MS 60000
+/* Every line names the session by its browser host. */
+#define slog(level, s, fmt, ...) pg_log(level, "session %s: " fmt, (s)->label, ##__VA_ARGS__)
 
 struct pg_session {
 	struct pg_relay *relay;
+	char host[256];
+	int port;
+	char label[300]; /* host:port, for logs */
 	struct pg_viewer **viewers;
 	int nviewers, cap;
 
@@ -32,6 +42,10 @@ struct pg_session {
 	bool poll_open;
 	uv_timer_t retry;
 	bool retry_open;
+	uv_timer_t linger; /* ends a session its viewers left */
+	bool linger_open;
+	uint64_t created_ms, frames;
+	char last_error[PG_CHAN_TEXT * 4 + 1];
 	int backoff_ms;
 	bool connected;	  /* the current worker finished the handshake */
 	bool has_picture; /* a picture exists (it stays when the host goes away) */
@@ -73,7 +87,7 @@ static void unmap_shm(struct pg_session *s)
 /* A closing session is freed once its last handle has closed. */
 static void maybe_free(struct pg_session *s)
 {
-	if (!s->closing || s->poll_open || s->proc_running || s->retry_open)
+	if (!s->closing || s->poll_open || s->proc_running || s->retry_open || s->linger_open)
 		return;
 	free(s->viewers);
 	free(s->cursor.px);
@@ -104,7 +118,7 @@ static void close_channel(struct pg_session *s)
 /* The worker broke the channel's contract: it may be compromised, so it goes. */
 static void worker_misbehaved(struct pg_session *s, const char *what)
 {
-	pg_err("session: worker broke the channel protocol (%s); killing it", what);
+	slog(PG_LOG_ERROR, s, "worker broke the channel protocol (%s); killing it", what);
 	if (s->proc_running)
 		uv_process_kill(&s->proc, SIGKILL);
 	close_channel(s);
@@ -145,7 +159,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 	void *map = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
-		pg_err("session: cannot map the shared framebuffer: %s", strerror(errno));
+		slog(PG_LOG_ERROR, s, "cannot map the shared framebuffer: %s", strerror(errno));
 		return worker_misbehaved(s, "mmap failed");
 	}
 	unmap_shm(s);
@@ -158,11 +172,11 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 		return;
 	struct pg_fb fb;
 	if (pg_fb_alloc(&fb, w, h) < 0) {
-		pg_err("session: no memory for a %dx%d framebuffer", w, h);
+		slog(PG_LOG_ERROR, s, "no memory for a %dx%d framebuffer", w, h);
 		return worker_misbehaved(s, "out of memory");
 	}
 	bool had = s->fb.px != NULL;
-	pg_info("session: browser host framebuffer is %dx%d%s", w, h, had ? " (resized)" : "");
+	slog(PG_LOG_INFO, s, "browser host framebuffer is %dx%d%s", w, h, had ? " (resized)" : "");
 	pg_fb_free(&s->fb);
 	s->fb = fb;
 	if (had)
@@ -191,7 +205,8 @@ static void handle_update_end(struct pg_session *s)
 	for (int i = 0; i < s->ndamage; i++)
 		pg_fb_copy_rect(&s->fb, &shm, &s->damage[i]);
 	s->has_picture = true;
-	pg_debug("session: update of %d rectangles", s->ndamage);
+	s->frames++;
+	slog(PG_LOG_DEBUG, s, "update of %d rectangles", s->ndamage);
 	/* Tell the worker first: it can decode the next update while viewers encode. */
 	struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
 	if (pg_chan_send(s->chan, &ack, -1) < 0)
@@ -247,23 +262,24 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		sanitize_name(s->name, sizeof(s->name), m->u.text.bytes, m->u.text.len);
 		return;
 	case PG_CHAN_CUT_TEXT_DROPPED:
-		pg_info("session: dropped %u bytes of clipboard text from the browser host "
-			"(clipboard to viewers is not allowed)",
-			m->u.count.n);
+		slog(PG_LOG_INFO, s,
+		     "dropped %u bytes of clipboard text from the browser host "
+		     "(clipboard to viewers is not allowed)",
+		     m->u.count.n);
 		return;
 	case PG_CHAN_ERROR:
 		pg_log_escape(text, sizeof(text), m->u.text.bytes,
 			      m->u.text.len < PG_CHAN_TEXT ? m->u.text.len : PG_CHAN_TEXT);
-		pg_warn("session: upstream worker: %s", text);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", text);
+		slog(PG_LOG_WARN, s, "upstream worker: %s", text);
 		return;
 	case PG_CHAN_CONNECTED:
 		if (!s->shm)
 			return worker_misbehaved(s, "connected without a framebuffer");
 		s->connected = true;
 		s->backoff_ms = FIRST_RETRY_MS;
-		pg_info("session: connected to browser host %s:%d (%dx%d, \"%s\")",
-			s->relay->upstream_host, s->relay->upstream_port, s->shm_w, s->shm_h,
-			s->name);
+		slog(PG_LOG_INFO, s, "connected to browser host (%dx%d, \"%s\")", s->shm_w,
+		     s->shm_h, s->name);
 		return for_each_viewer(s, pg_viewer_session_ready);
 	default:
 		return worker_misbehaved(s, pg_chan_type_name(m->type));
@@ -311,9 +327,8 @@ static void on_proc_closed(uv_handle_t *h)
 	int delay = s->backoff_ms;
 	s->backoff_ms = s->backoff_ms * 2 > s->relay->reconnect_max_ms ? s->relay->reconnect_max_ms
 								       : s->backoff_ms * 2;
-	pg_info("session: reconnecting to browser host in %d ms%s", delay,
-		s->has_picture ? "; viewers keep the last picture, input is dropped meanwhile"
-			       : "");
+	slog(PG_LOG_INFO, s, "reconnecting to browser host in %d ms%s", delay,
+	     s->has_picture ? "; viewers keep the last picture, input is dropped meanwhile" : "");
 	uv_timer_start(&s->retry, on_retry, (uint64_t)delay, 0);
 }
 
@@ -322,12 +337,23 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 	struct pg_session *s = p->data;
 	if (!s->closing) {
 		if (signal)
-			pg_warn("session: upstream worker (pid %d) ended by signal %d", p->pid,
-				signal);
+			slog(PG_LOG_WARN, s, "upstream worker (pid %d) ended by signal %d", p->pid,
+			     signal);
 		else
-			pg_warn("session: upstream worker (pid %d) exited with status %d", p->pid,
-				(int)status);
+			slog(PG_LOG_WARN, s, "upstream worker (pid %d) exited with status %d",
+			     p->pid, (int)status);
 	}
+	if (!s->closing) {
+		char what[64];
+		if (signal)
+			snprintf(what, sizeof(what), "signal %d", signal);
+		else
+			snprintf(what, sizeof(what), "status %d", (int)status);
+		pg_audit(s->relay, "worker-exit", PG_AUDIT_S("browser_host", s->label),
+			 PG_AUDIT_S("exit", what),
+			 PG_AUDIT_S("reason", *s->last_error ? s->last_error : NULL));
+	}
+	s->last_error[0] = '\0';
 	close_channel(s);
 	uv_close((uv_handle_t *)p, on_proc_closed);
 }
@@ -336,7 +362,7 @@ static void start_worker(struct pg_session *s)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		pg_err("session: socketpair: %s", strerror(errno));
+		slog(PG_LOG_ERROR, s, "socketpair: %s", strerror(errno));
 		uv_timer_start(&s->retry, on_retry, (uint64_t)s->relay->reconnect_max_ms, 0);
 		return;
 	}
@@ -358,7 +384,8 @@ static void start_worker(struct pg_session *s)
 	int rc = uv_spawn(s->relay->loop, &s->proc, &opts);
 	close(sv[1]);
 	if (rc < 0) {
-		pg_err("session: cannot start %s: %s", s->relay->worker_path, uv_strerror(rc));
+		slog(PG_LOG_ERROR, s, "cannot start %s: %s", s->relay->worker_path,
+		     uv_strerror(rc));
 		close(sv[0]);
 		/* uv_spawn failures still need the handle closed. */
 		uv_close((uv_handle_t *)&s->proc, on_proc_closed);
@@ -376,28 +403,71 @@ static void start_worker(struct pg_session *s)
 	uv_poll_start(&s->poll, UV_READABLE, on_chan);
 
 	struct pg_chan_msg m = {.type = PG_CHAN_START};
-	snprintf(m.u.start.host, sizeof(m.u.start.host), "%s", s->relay->upstream_host);
-	m.u.start.port = (uint16_t)s->relay->upstream_port;
+	snprintf(m.u.start.host, sizeof(m.u.start.host), "%s", s->host);
+	m.u.start.port = (uint16_t)s->port;
 	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s", s->relay->upstream_password);
+	m.u.start.tls = (uint8_t)s->relay->upstream_tls;
+	snprintf(m.u.start.ca_file, sizeof(m.u.start.ca_file), "%s", s->relay->upstream_ca_file);
+	snprintf(m.u.start.pin_sha256, sizeof(m.u.start.pin_sha256), "%s", s->relay->upstream_pin);
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));
-	pg_debug("session: started upstream worker pid %d for %s:%d", s->proc.pid,
-		 s->relay->upstream_host, s->relay->upstream_port);
+	pg_debug("session %s: started upstream worker pid %d", s->label, s->proc.pid);
 }
 
-struct pg_session *pg_session_new(struct pg_relay *relay)
+static void on_linger(uv_timer_t *t)
 {
+	struct pg_session *s = t->data;
+	if (!s->nviewers)
+		pg_session_del(s);
+}
+
+static struct pg_session *session_new(struct pg_relay *relay, const char *address)
+{
+	const char *why;
 	struct pg_session *s = calloc(1, sizeof(*s));
-	if (!s)
+	struct pg_session **list =
+	    realloc(relay->sessions, sizeof(*list) * (size_t)(relay->nsessions + 1));
+	if (list)
+		relay->sessions = list;
+	if (!s || !list ||
+	    pg_config_parse_hostport(address, s->host, sizeof(s->host), &s->port, &why) < 0) {
+		free(s);
 		return NULL;
+	}
+	relay->sessions[relay->nsessions++] = s;
+	snprintf(s->label, sizeof(s->label), "%s", address);
 	s->relay = relay;
 	s->chan = -1;
 	s->backoff_ms = FIRST_RETRY_MS;
+	s->created_ms = pg_now_ms();
 	uv_timer_init(relay->loop, &s->retry);
-	s->retry.data = s;
-	s->retry_open = true;
+	uv_timer_init(relay->loop, &s->linger);
+	s->retry.data = s->linger.data = s;
+	s->retry_open = s->linger_open = true;
+	pg_audit(relay, "session-start", PG_AUDIT_S("browser_host", s->label));
 	return s;
+}
+
+struct pg_session *pg_session_get(struct pg_relay *relay, const char *address)
+{
+	if (relay->stopping || !address || !*address)
+		return NULL;
+	for (int i = 0; i < relay->nsessions; i++)
+		if (!strcmp(relay->sessions[i]->label, address))
+			return relay->sessions[i];
+	return session_new(relay, address);
+}
+
+const char *pg_session_label(const struct pg_session *s)
+{
+	return s->label;
+}
+
+int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out)
+{
+	*out = s->viewers;
+	return s->nviewers;
 }
 
 static void on_retry_closed(uv_handle_t *h)
@@ -407,17 +477,39 @@ static void on_retry_closed(uv_handle_t *h)
 	maybe_free(s);
 }
 
+static void on_linger_closed(uv_handle_t *h)
+{
+	struct pg_session *s = h->data;
+	s->linger_open = false;
+	maybe_free(s);
+}
+
 void pg_session_del(struct pg_session *s)
 {
-	if (!s)
+	if (!s || s->closing)
 		return;
 	s->closing = true;
+	struct pg_relay *relay = s->relay;
+	for (int i = 0; i < relay->nsessions; i++) {
+		if (relay->sessions[i] == s) {
+			relay->sessions[i] = relay->sessions[--relay->nsessions];
+			break;
+		}
+	}
+	slog(PG_LOG_INFO, s, "session ends (%llu updates from the browser host in %llu s)",
+	     (unsigned long long)s->frames,
+	     (unsigned long long)(pg_now_ms() - s->created_ms) / 1000);
+	pg_audit(relay, "session-end", PG_AUDIT_S("browser_host", s->label),
+		 PG_AUDIT_U("duration_ms", pg_now_ms() - s->created_ms),
+		 PG_AUDIT_U("frames", s->frames), PG_AUDIT_U("worker_starts", s->worker_starts));
 	while (s->nviewers)
-		pg_viewer_close(s->viewers[0], "relay shutting down");
+		pg_viewer_close(s->viewers[0],
+				relay->stopping ? "relay shutting down" : "session ended");
 	if (s->proc_running && !uv_is_closing((uv_handle_t *)&s->proc))
 		uv_process_kill(&s->proc, SIGTERM);
 	close_channel(s);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
+	uv_close((uv_handle_t *)&s->linger, on_linger_closed);
 }
 
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
@@ -433,8 +525,9 @@ void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
 		s->cap = cap;
 	}
 	s->viewers[s->nviewers++] = v;
+	uv_timer_stop(&s->linger);
 	/* The browser host is reached when the first viewer arrives, and the session
-	 * then stays connected so the next viewer starts at once. */
+	 * then stays connected while viewers come and go (see SESSION_LINGER_MS). */
 	if (!s->proc_running && !uv_is_active((uv_handle_t *)&s->retry))
 		start_worker(s);
 	else if (s->connected)
@@ -446,6 +539,8 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 	for (int i = 0; i < s->nviewers; i++) {
 		if (s->viewers[i] == v) {
 			s->viewers[i] = s->viewers[--s->nviewers];
+			if (!s->nviewers && !s->closing)
+				uv_timer_start(&s->linger, on_linger, SESSION_LINGER_MS, 0);
 			return;
 		}
 	}
@@ -482,9 +577,10 @@ static void send_input(struct pg_session *s, struct pg_chan_msg *m)
 	 * keystrokes into a page that reloaded would type into the wrong place. */
 	if (!s->connected || s->chan < 0 || pg_chan_send(s->chan, m, -1) < 0) {
 		if (s->dropped_input++ % 1000 == 0)
-			pg_info("session: browser host not connected; dropping input (%llu so "
-				"far)",
-				(unsigned long long)s->dropped_input);
+			slog(PG_LOG_INFO, s,
+			     "browser host not connected; dropping input (%llu so "
+			     "far)",
+			     (unsigned long long)s->dropped_input);
 	}
 }
 

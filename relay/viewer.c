@@ -12,51 +12,20 @@
 #include "codec/err.h"
 #include "codec/rfb.h"
 #include "codec/rfb_server.h"
+#include "auth/audit.h"
+#include "auth/tls.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "relay/viewer_impl.h"
 
-#define MAX_PENDING	 16
 #define VIEWER_MAX_INPUT (PG_RFB_MAX_CUT_TEXT + (64u << 10))
 #define READ_CHUNK	 (64u << 10)
+/* Plaintext goes through TLS in pieces this size, so its output buffer stays small. */
+#define TLS_CHUNK (64u << 10)
 /* Encode the next update only when less than this is still queued for the viewer. */
 #define MAX_QUEUED	 (256u << 10)
 #define MAX_UPDATE_BYTES ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 5)
-#define HANDSHAKE_MS	 30000
-#define SESSION_WAIT_MS	 20000
-
-enum state { V_VERSION, V_SECURITY, V_WAIT_SESSION, V_CLIENT_INIT, V_NORMAL };
-
-struct pg_viewer {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* handshake deadline, then frame pacing */
-	struct pg_relay *relay;
-	struct pg_session *session;
-	uint64_t id;
-	char peer[64];
-	enum state state;
-	int minor;
-	struct pg_buf in;
-	bool closing;
-	bool in_process; /* inside process_input: do not re-enter it */
-	int open_handles;
-
-	struct pg_pixfmt pf;
-	int32_t encoding;
-	struct pg_enc_opts eopts;
-	bool has_cursor, has_desktop_size, has_ext_desktop_size;
-	bool enc_dirty;
-	struct pg_encoder *enc;	 /* the one in use */
-	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
-
-	bool requested;
-	struct pg_rect pending[MAX_PENDING];
-	int npending;
-	bool pending_resize, pending_cursor, pending_size_reply;
-	int vw, vh; /* the size this viewer was last told */
-	bool job_running;
-	uint64_t last_send_ms;
-	uint64_t updates, bytes_out;
-};
+#define MAX_PENDING	 PG_VIEWER_MAX_PENDING
 
 struct job {
 	uv_work_t work;
@@ -76,7 +45,6 @@ struct wreq {
 };
 
 static void maybe_send(struct pg_viewer *v);
-static void process_input(struct pg_viewer *v);
 
 uint64_t pg_now_ms(void)
 {
@@ -88,14 +56,27 @@ static void free_viewer(struct pg_viewer *v)
 	if (v->enc != v->zrle)
 		pg_encoder_del(v->enc);
 	pg_encoder_del(v->zrle);
+	pg_tls_del(v->tls);
 	pg_buf_free(&v->in);
+	pg_buf_free(&v->raw);
 	free(v);
+}
+
+void pg_viewer_ref(struct pg_viewer *v)
+{
+	v->jobs++;
+}
+
+void pg_viewer_unref(struct pg_viewer *v)
+{
+	if (--v->jobs == 0 && v->open_handles == 0)
+		free_viewer(v);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
 	struct pg_viewer *v = h->data;
-	if (--v->open_handles == 0 && !v->job_running)
+	if (--v->open_handles == 0 && v->jobs == 0)
 		free_viewer(v);
 }
 
@@ -104,14 +85,45 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 	if (v->closing)
 		return;
 	v->closing = true;
-	pg_info("viewer %llu %s: closed: %s (%llu updates, %llu bytes sent)",
-		(unsigned long long)v->id, v->peer, reason, (unsigned long long)v->updates,
-		(unsigned long long)v->bytes_out);
+	if (!v->quiet_close)
+		pg_info("viewer %llu %s%s%s: closed: %s (%llu updates, %llu bytes sent)",
+			(unsigned long long)v->id, v->peer, *v->user ? " " : "", v->user, reason,
+			(unsigned long long)v->updates, (unsigned long long)v->bytes_out);
+	if (*v->user && v->session) {
+		pg_audit(v->relay, "viewer-leave", PG_AUDIT_S("user", v->user),
+			 PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("browser_host", pg_session_label(v->session)),
+			 PG_AUDIT_S("reason", reason),
+			 PG_AUDIT_U("duration_ms", pg_now_ms() - v->login_ms),
+			 PG_AUDIT_U("bytes_from_viewer", v->bytes_in),
+			 PG_AUDIT_U("bytes_to_viewer", v->bytes_out),
+			 PG_AUDIT_U("frames", v->updates));
+	}
 	if (v->session)
 		pg_session_detach(v->session, v);
-	v->relay->viewers--;
+	if (v->state == V_NORMAL)
+		v->relay->viewers--;
+	else
+		v->relay->handshakes--;
+	if (v->prev)
+		v->prev->next = v->next;
+	else
+		v->relay->viewer_list = v->next;
+	if (v->next)
+		v->next->prev = v->prev;
 	uv_close((uv_handle_t *)&v->tcp, on_handle_closed);
 	uv_close((uv_handle_t *)&v->timer, on_handle_closed);
+}
+
+void pg_viewer_close_all(struct pg_relay *relay, const char *reason)
+{
+	while (relay->viewer_list)
+		pg_viewer_close(relay->viewer_list, reason);
+}
+
+const char *pg_viewer_user(const struct pg_viewer *v)
+{
+	return v->user;
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -129,8 +141,7 @@ static void on_write(uv_write_t *req, int status)
 	maybe_send(v);
 }
 
-/* Queue data (taking ownership of the malloc'd bytes). */
-static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
+static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
 {
 	struct wreq *w = malloc(sizeof(*w));
 	if (!w) {
@@ -150,9 +161,43 @@ static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
 	v->bytes_out += len;
 }
 
-static void send_copy(struct pg_viewer *v, const void *p, size_t len)
+/* Send what TLS has produced (handshake records or encrypted data). */
+static int flush_tls(struct pg_viewer *v)
 {
-	uint8_t *d = malloc(len);
+	struct pg_buf out;
+	pg_buf_init(&out, (size_t)8 << 20);
+	int rc = pg_tls_take_output(v->tls, &out);
+	if (rc < 0) {
+		pg_buf_free(&out);
+		return rc;
+	}
+	if (out.len)
+		write_raw(v, out.data, out.len);
+	else
+		pg_buf_free(&out);
+	return 0;
+}
+
+/* Queue data (taking ownership of the malloc'd bytes), through TLS when it is on. */
+static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
+{
+	if (!v->tls || v->state == V_TLS) {
+		write_raw(v, data, len);
+		return;
+	}
+	for (size_t off = 0; off < len && !v->closing; off += TLS_CHUNK) {
+		size_t n = len - off < TLS_CHUNK ? len - off : TLS_CHUNK;
+		if (pg_tls_write(v->tls, data + off, n) < 0 || flush_tls(v) < 0) {
+			pg_viewer_close(v, pg_tls_error(v->tls));
+			break;
+		}
+	}
+	free(data);
+}
+
+void pg_viewer_send(struct pg_viewer *v, const void *p, size_t len)
+{
+	uint8_t *d = malloc(len ? len : 1);
 	if (!d) {
 		pg_viewer_close(v, "out of memory");
 		return;
@@ -212,25 +257,20 @@ static void job_done(uv_work_t *work, int status)
 	pg_fb_free(&j->snap);
 	if (v->closing) {
 		pg_buf_free(&j->out);
-		free(j);
-		if (v->open_handles == 0)
-			free_viewer(v);
-		return;
-	}
-	if (j->rc < 0 || status < 0) {
+	} else if (j->rc < 0 || status < 0) {
 		pg_buf_free(&j->out);
-		free(j);
 		pg_viewer_close(v, "encoding an update failed");
-		return;
+	} else {
+		v->updates++;
+		v->last_send_ms = pg_now_ms();
+		pg_debug("viewer %llu %s: update %llu, %zu bytes", (unsigned long long)v->id,
+			 v->peer, (unsigned long long)v->updates, j->out.len);
+		send_owned(v, j->out.data, j->out.len);
+		if (!v->closing)
+			maybe_send(v);
 	}
-	v->updates++;
-	v->last_send_ms = pg_now_ms();
-	pg_debug("viewer %llu %s: update %llu, %zu bytes", (unsigned long long)v->id, v->peer,
-		 (unsigned long long)v->updates, j->out.len);
-	send_owned(v, j->out.data, j->out.len);
 	free(j);
-	if (!v->closing)
-		maybe_send(v);
+	pg_viewer_unref(v);
 }
 
 /* Point v->enc at an encoder for the viewer's current encoding, format and options.
@@ -341,6 +381,7 @@ static void maybe_send(struct pg_viewer *v)
 		v->job_running = false;
 		goto fail;
 	}
+	pg_viewer_ref(v);
 	return;
 fail:
 	pg_fb_free(&j->snap);
@@ -396,36 +437,7 @@ void pg_viewer_bell(struct pg_viewer *v)
 	if (v->state != V_NORMAL)
 		return;
 	uint8_t b = PG_RFB_BELL;
-	send_copy(v, &b, 1);
-}
-
-void pg_viewer_session_ready(struct pg_viewer *v)
-{
-	if (v->state != V_WAIT_SESSION || v->closing)
-		return;
-	uv_timer_stop(&v->timer);
-	if (v->minor >= 8) {
-		uint8_t ok[4] = {0, 0, 0, 0};
-		send_copy(v, ok, 4);
-	}
-	v->state = V_CLIENT_INIT;
-	if (!v->in_process)
-		process_input(v);
-}
-
-void pg_viewer_session_failed(struct pg_viewer *v, const char *reason)
-{
-	if (v->state == V_WAIT_SESSION && v->minor >= 8) {
-		struct pg_buf b;
-		size_t len = strlen(reason);
-		pg_buf_init(&b, 64 + len);
-		if (!pg_buf_put_u32(&b, 1) && !pg_buf_put_u32(&b, (uint32_t)len) &&
-		    !pg_buf_append(&b, reason, len))
-			send_owned(v, b.data, b.len);
-		else
-			pg_buf_free(&b);
-	}
-	pg_viewer_close(v, reason);
+	pg_viewer_send(v, &b, 1);
 }
 
 /* ---- messages from the viewer ---- */
@@ -520,84 +532,19 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 	}
 }
 
-static void on_deadline(uv_timer_t *t)
-{
-	struct pg_viewer *v = t->data;
-	if (v->state == V_WAIT_SESSION)
-		pg_viewer_session_failed(v, "the browser host is not available right now");
-	else
-		pg_viewer_close(v, "handshake not finished in time");
-}
-
-/* Security is done; the rest of the handshake needs the browser host's size, so
- * wait for it (bounded), telling an RFB 3.8 viewer why if it does not come. */
-static void wait_session(struct pg_viewer *v)
-{
-	v->state = V_WAIT_SESSION;
-	uv_timer_start(&v->timer, on_deadline, SESSION_WAIT_MS, 0);
-	if (pg_session_connected(v->session))
-		pg_viewer_session_ready(v);
-}
-
-static void send_security(struct pg_viewer *v)
-{
-	if (v->minor == 3) {
-		uint8_t t[4] = {0, 0, 0, PG_RFB_SEC_NONE};
-		send_copy(v, t, 4);
-		wait_session(v);
-	} else {
-		uint8_t t[2] = {1, PG_RFB_SEC_NONE};
-		send_copy(v, t, 2);
-		v->state = V_SECURITY;
-	}
-}
-
-static void server_init(struct pg_viewer *v)
-{
-	const struct pg_fb *fb = pg_session_fb(v->session);
-	const char *name = pg_session_name(v->session);
-	struct pg_buf b;
-	pg_buf_init(&b, 64 + PG_RFB_NAME_OUT);
-	v->vw = fb->w;
-	v->vh = fb->h;
-	v->pf = pg_pixfmt_canonical;
-	if (pg_rfb_write_server_init(&b, fb->w, fb->h, name, strlen(name)) < 0) {
-		pg_buf_free(&b);
-		pg_viewer_close(v, "cannot build ServerInit");
-		return;
-	}
-	send_owned(v, b.data, b.len);
-	v->state = V_NORMAL;
-	pg_info("viewer %llu %s: connected (RFB 3.%d, %dx%d)", (unsigned long long)v->id, v->peer,
-		v->minor, fb->w, fb->h);
-}
-
-static void process_input(struct pg_viewer *v)
+void pg_viewer_process_input(struct pg_viewer *v)
 {
 	size_t off = 0;
+	if (v->in_process)
+		return;
 	v->in_process = true;
 	while (!v->closing && off < v->in.len) {
 		const uint8_t *p = v->in.data + off;
 		size_t len = v->in.len - off;
 		ssize_t n;
 		const char *why = NULL;
-		if (v->state == V_VERSION) {
-			n = pg_rfb_parse_version(p, len, &v->minor);
-			if (n > 0)
-				send_security(v);
-		} else if (v->state == V_SECURITY) {
-			n = 1;
-			if (p[0] != PG_RFB_SEC_NONE) {
-				pg_viewer_close(
-				    v, "viewer chose a security type that was not offered");
-				break;
-			}
-			wait_session(v);
-		} else if (v->state == V_WAIT_SESSION) {
-			break; /* keep ClientInit until the browser host is there */
-		} else if (v->state == V_CLIENT_INIT) {
-			n = 1;
-			server_init(v);
+		if (v->state != V_NORMAL) {
+			n = pg_handshake_input(v, p, len, &why);
 		} else {
 			struct pg_cmsg m;
 			n = pg_rfb_parse_client_msg(p, len, &m, &why);
@@ -614,6 +561,18 @@ static void process_input(struct pg_viewer *v)
 			break;
 		}
 		off += (size_t)n;
+		/* Bytes after the VeNCrypt choice belong to TLS, not to this buffer. */
+		if (v->state == V_TLS && off < v->in.len) {
+			if (pg_buf_append(&v->raw, v->in.data + off, v->in.len - off) < 0) {
+				pg_viewer_close(v, "bad input: too much data before TLS");
+				break;
+			}
+			off = v->in.len;
+			v->in_process = false;
+			pg_buf_consume(&v->in, off);
+			pg_handshake_tls_progress(v);
+			return;
+		}
 	}
 	v->in_process = false;
 	if (!v->closing)
@@ -623,11 +582,32 @@ static void process_input(struct pg_viewer *v)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct pg_viewer *v = h->data;
-	if (pg_buf_reserve(&v->in, READ_CHUNK) < 0) {
+	struct pg_buf *b = v->tls ? &v->raw : &v->in;
+	if (pg_buf_reserve(b, READ_CHUNK) < 0) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
-	*buf = uv_buf_init((char *)v->in.data + v->in.len, READ_CHUNK);
+	*buf = uv_buf_init((char *)b->data + b->len, READ_CHUNK);
+}
+
+/* Decrypt what arrived into the plaintext buffer; during the TLS handshake, let the
+ * handshake take it. */
+static int read_tls(struct pg_viewer *v)
+{
+	if (v->state == V_TLS) {
+		pg_handshake_tls_progress(v);
+		return 0;
+	}
+	int rc = pg_tls_feed(v->tls, v->raw.data, v->raw.len);
+	if (rc < 0 && rc != PG_ELIMIT)
+		return rc;
+	pg_buf_consume(&v->raw, rc == PG_ELIMIT ? 0 : v->raw.len);
+	rc = pg_tls_read(v->tls, &v->in);
+	if (rc < 0 && rc != PG_ELIMIT)
+		return rc;
+	if (pg_tls_peer_closed(v->tls))
+		return PG_EPROTO;
+	return flush_tls(v);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -644,8 +624,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 				nread == UV_EOF ? "viewer disconnected" : uv_strerror((int)nread));
 		return;
 	}
-	v->in.len += (size_t)nread;
-	process_input(v);
+	v->bytes_in += (size_t)nread;
+	if (v->tls) {
+		v->raw.len += (size_t)nread;
+		if (read_tls(v) < 0) {
+			pg_viewer_close(v, pg_tls_peer_closed(v->tls) ? "viewer disconnected"
+								      : pg_tls_error(v->tls));
+			return;
+		}
+		if (v->state == V_TLS || v->closing)
+			return;
+	} else {
+		v->in.len += (size_t)nread;
+	}
+	pg_viewer_process_input(v);
 }
 
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
@@ -656,11 +648,16 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 	v->relay = relay;
 	v->id = ++relay->next_viewer_id;
 	pg_buf_init(&v->in, VIEWER_MAX_INPUT);
+	pg_buf_init(&v->raw, VIEWER_MAX_INPUT);
 	uv_tcp_init(relay->loop, &v->tcp);
 	uv_timer_init(relay->loop, &v->timer);
 	v->tcp.data = v->timer.data = v;
 	v->open_handles = 2;
-	relay->viewers++;
+	relay->handshakes++;
+	v->next = relay->viewer_list;
+	if (v->next)
+		v->next->prev = v;
+	relay->viewer_list = v;
 	if (uv_accept(server, (uv_stream_t *)&v->tcp) < 0) {
 		snprintf(v->peer, sizeof(v->peer), "?");
 		pg_viewer_close(v, "accept failed");
@@ -679,21 +676,42 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		}
 	}
+	snprintf(v->addr, sizeof(v->addr), "%s", host);
 	snprintf(v->peer, sizeof(v->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
 		 port);
-	if (relay->viewers > relay->max_viewers) {
-		pg_viewer_close(v, "too many viewers (relay.max_viewers)");
+	const char *refuse = NULL;
+	if (relay->handshakes > relay->max_handshakes) {
+		refuse = "too many connections logging in (relay.max_handshakes)";
+	} else {
+		int same = 0;
+		for (struct pg_viewer *o = relay->viewer_list; o; o = o->next)
+			same += o->state != V_NORMAL && !strcmp(o->addr, v->addr);
+		if (same > relay->max_handshakes_per_source)
+			refuse = "too many connections logging in from this address "
+				 "(relay.max_handshakes_per_source)";
+	}
+	if (refuse) {
+		/* A flood must not flood the log too: one line a second says how many. */
+		static uint64_t last_ms, quiet;
+		uint64_t now = pg_now_ms();
+		v->quiet_close = now - last_ms < 1000;
+		if (v->quiet_close) {
+			quiet++;
+		} else {
+			if (quiet)
+				pg_warn("%llu more connections refused in the last second",
+					(unsigned long long)quiet);
+			last_ms = now;
+			quiet = 0;
+		}
+		pg_viewer_close(v, refuse);
 		return;
 	}
 	uv_tcp_nodelay(&v->tcp, 1);
 	v->pf = pg_pixfmt_canonical;
 	v->encoding = PG_ENC_RAW;
 	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
-	v->session = relay->session;
 	pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
-	static const char version[] = "RFB 003.008\n";
-	send_copy(v, version, 12);
-	uv_timer_start(&v->timer, on_deadline, HANDSHAKE_MS, 0);
+	pg_handshake_start(v);
 	uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
-	pg_session_attach(v->session, v);
 }

@@ -6,7 +6,12 @@
  * shared-memory framebuffer: after PG_CHAN_UPDATE_END it leaves that memory alone
  * until the main process answers PG_CHAN_UPDATE_ACK, so the main process never
  * reads a half-written picture. Updates that finish meanwhile are merged and
- * published at the next ACK: the main process gets the newest pixels, not a queue. */
+ * published at the next ACK: the main process gets the newest pixels, not a queue.
+ *
+ * With [upstream] tls = x509 the worker insists on VeNCrypt: it loads the CA file
+ * and pin before connecting, negotiates an X509 subtype in clear, runs TLS with the
+ * host's certificate checked, and from then on every byte to and from the host
+ * goes through TLS, RFB (and VNC authentication for X509Vnc) inside it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -15,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/tls.h"
+#include "auth/vencrypt.h"
 #include "auth/vncauth.h"
 #include "codec/buf.h"
 #include "codec/err.h"
@@ -40,13 +48,32 @@
 #define WORKER_MAX_INPUT     ((size_t)PG_RFB_MAX_ZLIB_IN + (1u << 20))
 #define CONNECT_TIMEOUT_MS   10000
 #define HANDSHAKE_TIMEOUT_MS 15000
+/* Ciphertext read per call while TLS runs: with what a previous read left
+ * undecrypted (under one record) it stays below PG_TLS_MAX_CIPHER_IN. */
+#define TLS_READ_CHUNK (64u << 10)
+/* Bytes queued for the socket; TLS keeps what does not fit. */
+#define WIRE_MAX (1u << 20)
+
+enum phase {
+	PH_CLEAR,    /* RFB in clear (tls = none, or before VeNCrypt is chosen) */
+	PH_VENCRYPT, /* VeNCrypt negotiation, still in clear */
+	PH_TLS,	     /* TLS: every byte either way goes through w->tls */
+};
 
 struct worker {
 	int up; /* socket to the browser host */
 	struct pg_rfb_client *rfb;
-	struct pg_buf in;
-	struct pg_fb fb; /* private: the decoders write here */
-	uint32_t *shm;	 /* published pixels, read by the main process */
+	enum phase phase;
+	uint8_t tls_mode;	    /* enum pg_chan_tls */
+	struct pg_tls_ctx *tls_ctx; /* CA and pin, loaded before connecting */
+	struct pg_tls *tls;
+	struct pg_vencrypt_client vc;
+	char host[256];	    /* the name or address the certificate must carry */
+	bool vencrypt_only; /* tls = none, and the host offers VeNCrypt alone */
+	struct pg_buf wire; /* to the socket: clear before TLS, ciphertext after */
+	struct pg_buf in;   /* from the host: clear before TLS, plaintext after */
+	struct pg_fb fb;    /* private: the decoders write here */
+	uint32_t *shm;	    /* published pixels, read by the main process */
 	size_t shm_bytes;
 	struct pg_rect damage[MAX_DAMAGE];
 	int ndamage;
@@ -226,6 +253,199 @@ static int on_vnc_auth(void *ud, const uint8_t challenge[16], uint8_t response[1
 	return pg_vncauth_response(w->password, challenge, response);
 }
 
+static void describe_types(char *dst, size_t size, const uint8_t *types, size_t n)
+{
+	dst[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *name = types[i] == PG_RFB_SEC_NONE	     ? " (None)"
+				   : types[i] == PG_RFB_SEC_VNC	     ? " (VNC)"
+				   : types[i] == PG_RFB_SEC_VENCRYPT ? " (VeNCrypt)"
+								     : "";
+		size_t o = strlen(dst);
+		snprintf(dst + o, size - o, "%s%u%s", i ? ", " : "", types[i], name);
+	}
+}
+
+/* tls = x509 must never settle for less than VeNCrypt: taking None or VNC from a
+ * host that also offers them would be a silent downgrade. */
+static int on_security(void *ud, const uint8_t *types, size_t n)
+{
+	struct worker *w = ud;
+	char offered[128];
+	bool vencrypt = memchr(types, PG_RFB_SEC_VENCRYPT, n) != NULL;
+	describe_types(offered, sizeof(offered), types, n);
+	if (w->tls_mode == PG_CHAN_TLS_X509) {
+		if (!vencrypt)
+			fail("browser host does not offer VeNCrypt; [upstream] tls = x509 requires "
+			     "it (the host offers %s)",
+			     offered);
+		return PG_RFB_SEC_VENCRYPT;
+	}
+	/* The client's own refusal says what was offered; the hint says what to change. */
+	w->vencrypt_only =
+	    vencrypt && !memchr(types, PG_RFB_SEC_NONE, n) && !memchr(types, PG_RFB_SEC_VNC, n);
+	return 0;
+}
+
+/* Move what the RFB client queued to the wire, through TLS once it runs. */
+static void rfb_to_wire(struct worker *w)
+{
+	struct pg_buf *out = pg_rfb_client_output(w->rfb);
+	if (!out->len)
+		return;
+	if (w->phase != PH_TLS) {
+		if (pg_buf_append(&w->wire, out->data, out->len) == 0)
+			pg_buf_consume(out, out->len);
+		return;
+	}
+	if (!pg_tls_handshake_done(w->tls))
+		return;
+	int rc = pg_tls_write(w->tls, out->data, out->len);
+	if (rc == 0)
+		pg_buf_consume(out, out->len);
+	else if (rc != PG_ELIMIT) /* over the cap: the socket is slow, retry later */
+		fail("TLS with browser host: %s", pg_tls_error(w->tls));
+}
+
+static void tls_failed(struct worker *w)
+{
+	const char *why = "";
+	/* Best effort: let the host see OpenSSL's alert before we go. */
+	if (pg_tls_take_output(w->tls, &w->wire) > 0 &&
+	    write(w->up, w->wire.data, w->wire.len) < 0) {
+		/* the reason below matters more */
+	}
+	switch (pg_tls_cert_refused(w->tls, &why)) {
+	case PG_TLS_CERT_PIN:
+		fail("browser host certificate does not match pin_sha256");
+		break;
+	case PG_TLS_CERT_UNTRUSTED:
+		fail("browser host certificate not trusted by ca_file (%s)", why);
+		break;
+	default:
+		fail("TLS with browser host: %s", pg_tls_error(w->tls));
+	}
+}
+
+static void vencrypt_failed(struct worker *w, enum pg_vencrypt_phase at, const uint8_t *p, size_t n)
+{
+	char offered[160] = "";
+	switch (at) {
+	case PG_VENCRYPT_VERSION:
+		fail("browser host speaks VeNCrypt %u.%u; pixelgate needs 0.2 or later", p[0],
+		     p[1]);
+		break;
+	case PG_VENCRYPT_SUBTYPE:
+		if (n >= 2 && p[0] == 0)
+			for (size_t i = 0; i < p[1] && 2 + 4 * i + 4 <= n; i++) {
+				size_t o = strlen(offered);
+				uint32_t t = pg_rd32(p + 2 + 4 * i);
+				snprintf(offered + o, sizeof(offered) - o, "%s%u (%s)",
+					 i ? ", " : "", t, pg_vencrypt_name(t));
+			}
+		fail("browser host offers no VeNCrypt subtype with a certificate (X509None, "
+		     "X509Vnc); it offers %s",
+		     offered[0] ? offered : "none");
+		break;
+	default:
+		fail("browser host refused VeNCrypt subtype %s", pg_vencrypt_name(w->vc.chosen));
+	}
+}
+
+static void start_vencrypt(struct worker *w)
+{
+	/* Without a password, X509Vnc would fail anyway; with one, it is the host's
+	 * stated wish when it offers it. */
+	static const uint32_t with_pw[] = {PG_VENCRYPT_X509VNC, PG_VENCRYPT_X509NONE};
+	static const uint32_t without_pw[] = {PG_VENCRYPT_X509NONE, PG_VENCRYPT_X509VNC};
+	if (pg_rfb_client_external(w->rfb) != PG_RFB_SEC_VENCRYPT || !w->tls_ctx)
+		fail("internal error: security type %d chosen without TLS",
+		     pg_rfb_client_external(w->rfb));
+	pg_vencrypt_client_init(&w->vc, w->password[0] ? with_pw : without_pw, 2);
+	rfb_to_wire(w); /* the choice of type 19 goes out in clear */
+	w->phase = PH_VENCRYPT;
+}
+
+static void start_tls(struct worker *w)
+{
+	w->tls = pg_tls_new(w->tls_ctx, w->host);
+	if (!w->tls)
+		fail("cannot start TLS toward %s (out of memory, or not a usable host name)",
+		     w->host);
+	w->phase = PH_TLS;
+	if (pg_tls_handshake(w->tls) < 0) /* produces the ClientHello */
+		tls_failed(w);
+}
+
+/* Parse what w->in holds: clear RFB, the VeNCrypt negotiation, or RFB that TLS
+ * decrypted. */
+static void process_in(struct worker *w)
+{
+	size_t off = 0;
+	while (off < w->in.len) {
+		const uint8_t *p = w->in.data + off;
+		size_t n = w->in.len - off;
+		ssize_t used;
+		if (w->phase == PH_VENCRYPT) {
+			enum pg_vencrypt_phase at = w->vc.phase;
+			used = pg_vencrypt_client_parse(&w->vc, p, n, &w->wire);
+			if (used < 0)
+				vencrypt_failed(w, at, p, n);
+			off += (size_t)used;
+			if (w->vc.phase == PG_VENCRYPT_TLS) {
+				/* The client speaks first in TLS: nothing may follow. */
+				if (off < w->in.len)
+					fail("browser host sent %zu bytes before the TLS handshake",
+					     w->in.len - off);
+				start_tls(w);
+				break;
+			}
+		} else {
+			used = pg_rfb_client_feed(w->rfb, p, n);
+			if (used < 0 && w->vencrypt_only)
+				fail("browser host: %s; it requires VeNCrypt (TLS): set [upstream] "
+				     "tls = x509 with ca_file and/or pin_sha256",
+				     pg_rfb_client_error(w->rfb));
+			if (used < 0)
+				fail("browser host: %s", pg_rfb_client_error(w->rfb));
+			off += (size_t)used;
+			if (w->phase == PH_CLEAR && pg_rfb_client_external(w->rfb)) {
+				start_vencrypt(w);
+				continue;
+			}
+		}
+		if (used == 0)
+			break;
+	}
+	pg_buf_consume(&w->in, off);
+}
+
+/* Ciphertext arrived: finish the handshake, then decrypt and parse all there is. */
+static void tls_input(struct worker *w, const uint8_t *p, size_t n)
+{
+	if (pg_tls_feed(w->tls, p, n) < 0)
+		tls_failed(w);
+	if (!pg_tls_handshake_done(w->tls))
+		return;
+	if (pg_rfb_client_external(w->rfb))
+		pg_rfb_client_external_done(w->rfb, w->vc.chosen == PG_VENCRYPT_X509VNC);
+	for (;;) {
+		ssize_t got = pg_tls_read(w->tls, &w->in);
+		if (got < 0)
+			tls_failed(w);
+		if (got == 0) {
+			if (pg_tls_peer_closed(w->tls))
+				fail("browser host closed the connection");
+			if (w->in.len == w->in.max)
+				fail("browser host sent more than %zu bytes pixelgate could not "
+				     "parse yet",
+				     (size_t)WORKER_MAX_INPUT);
+			return;
+		}
+		process_in(w);
+	}
+}
+
 static int connect_host(const char *host, int port)
 {
 	char service[8];
@@ -300,6 +520,19 @@ static void handle_channel(struct worker *w)
 
 static void read_upstream(struct worker *w)
 {
+	if (w->phase == PH_TLS) {
+		static uint8_t cipher[TLS_READ_CHUNK];
+		ssize_t n = read(w->up, cipher, sizeof(cipher));
+		if (n == 0)
+			fail("browser host closed the connection");
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			fail("reading from browser host: %s", strerror(errno));
+		}
+		tls_input(w, cipher, (size_t)n);
+		return;
+	}
 	if (pg_buf_reserve(&w->in, READ_CHUNK) < 0)
 		fail("browser host sent more than %zu bytes pixelgate could not parse yet",
 		     (size_t)WORKER_MAX_INPUT);
@@ -312,30 +545,52 @@ static void read_upstream(struct worker *w)
 		fail("reading from browser host: %s", strerror(errno));
 	}
 	w->in.len += (size_t)n;
-	size_t off = 0;
-	while (off < w->in.len) {
-		ssize_t used = pg_rfb_client_feed(w->rfb, w->in.data + off, w->in.len - off);
-		if (used < 0)
-			fail("browser host: %s", pg_rfb_client_error(w->rfb));
-		if (used == 0)
-			break;
-		off += (size_t)used;
-	}
-	pg_buf_consume(&w->in, off);
+	process_in(w);
 }
 
 static void write_upstream(struct worker *w)
 {
-	struct pg_buf *out = pg_rfb_client_output(w->rfb);
-	if (!out->len)
+	rfb_to_wire(w);
+	if (w->tls && pg_tls_take_output(w->tls, &w->wire) < 0)
+		fail("out of memory for TLS output");
+	if (!w->wire.len)
 		return;
-	ssize_t n = write(w->up, out->data, out->len);
+	ssize_t n = write(w->up, w->wire.data, w->wire.len);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		fail("writing to browser host: %s", strerror(errno));
 	}
-	pg_buf_consume(out, (size_t)n);
+	pg_buf_consume(&w->wire, (size_t)n);
+}
+
+/* Anything still to send: queued on the wire, inside TLS, or from the RFB client. */
+static bool want_write(struct worker *w)
+{
+	if (w->wire.len || (w->tls && pg_tls_output_pending(w->tls)))
+		return true;
+	/* During the TLS handshake RFB output waits; it must not make poll spin. */
+	return pg_rfb_client_output(w->rfb)->len && (!w->tls || pg_tls_handshake_done(w->tls));
+}
+
+static void load_tls(struct worker *w, struct pg_chan_start *s)
+{
+	char err[300];
+	w->tls_mode = s->tls;
+	if (s->tls == PG_CHAN_TLS_NONE)
+		return;
+	if (s->tls != PG_CHAN_TLS_X509)
+		fail("unknown upstream TLS mode %u", s->tls);
+	s->ca_file[sizeof(s->ca_file) - 1] = '\0';
+	s->pin_sha256[sizeof(s->pin_sha256) - 1] = '\0';
+	struct pg_tls_client_opts o = {
+	    .ca_file = s->ca_file[0] ? s->ca_file : NULL,
+	    .pin_sha256 = s->pin_sha256[0] ? s->pin_sha256 : NULL,
+	};
+	/* Now, before any host byte: a later sandbox can then forbid open(). */
+	w->tls_ctx = pg_tls_ctx_new_client(&o, err, sizeof(err));
+	if (!w->tls_ctx)
+		fail("[upstream] tls = x509: %s", err);
 }
 
 int main(int argc, char **argv)
@@ -362,6 +617,9 @@ int main(int argc, char **argv)
 	explicit_bzero(&m.u.start.password, sizeof(m.u.start.password));
 
 	pg_buf_init(&w.in, WORKER_MAX_INPUT);
+	pg_buf_init(&w.wire, WIRE_MAX);
+	memcpy(w.host, m.u.start.host, sizeof(w.host));
+	load_tls(&w, &m.u.start);
 	w.up = connect_host(m.u.start.host, m.u.start.port);
 	struct pg_rfb_client_cb cb = {
 	    .ud = &w,
@@ -374,6 +632,7 @@ int main(int argc, char **argv)
 	    .cut_text = on_cut_text,
 	    .name = on_name,
 	    .vnc_auth = on_vnc_auth,
+	    .security = on_security,
 	};
 	w.rfb = pg_rfb_client_new(&cb);
 	if (!w.rfb)
@@ -388,7 +647,7 @@ int main(int argc, char **argv)
 		    {.fd = w.up, .events = POLLIN},
 		};
 		int timeout = -1;
-		if (pg_rfb_client_output(w.rfb)->len)
+		if (want_write(&w))
 			fds[1].events |= POLLOUT;
 		if (!announced) {
 			/* A host that accepts but never finishes the handshake would hold

@@ -65,8 +65,31 @@ else
 	for _ in $(seq 50); do grep -q listening "$state/synth.log" && break; sleep 0.1; done
 fi
 
-"$build/pixelgate" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$host_port" \
-	--upstream-password-file "$state/host-password" &
+# Viewers log in over TLS: a self-signed certificate for this machine and a demo
+# user with a random password (cheap scrypt parameters: this is a demo).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/CN=pixelgate demo" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+	-keyout "$state/key.pem" -out "$state/cert.pem" 2>/dev/null
+chmod 600 "$state/key.pem"
+demo_password=$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 12)
+printf '%s\n' "$demo_password" |
+	PIXELGATE_SCRYPT_LN=12 "$build/pixelgate-passwd" -f "$state/users" add demo --groups staff \
+		>/dev/null
+cat >"$state/pixelgate.conf" <<CONF
+[relay]
+listen = 127.0.0.1:$port
+security = vencrypt
+tls_cert = $state/cert.pem
+tls_key = $state/key.pem
+users_file = $state/users
+audit_file = $state/audit.jsonl
+
+[upstream]
+address = 127.0.0.1:$host_port
+password_file = $state/host-password
+CONF
+
+"$build/pixelgate" -c "$state/pixelgate.conf" &
 pids+=($!)
 sleep 0.5
 kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: pixelgate did not start" >&2; exit 1; }
@@ -74,9 +97,15 @@ kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: pixelgate did not start" >&2;
 cat <<MSG
 
 pixelgate demo is running: $kind behind pixelgate.
-Connect TigerVNC's viewer (security type None, loopback only until authentication lands):
+Log in with TigerVNC's viewer (VeNCrypt X509Plain, user "demo"):
 
-    vncviewer 127.0.0.1::$port
+    VNC_USERNAME=demo VNC_PASSWORD=$demo_password \\
+        vncviewer -SecurityTypes X509Plain -X509CA $state/cert.pem 127.0.0.1::$port
+
+(or run vncviewer without the variables and type them into its login box).
+The audit trail is $state/audit.jsonl; check it with:
+
+    $build/pixelgate-audit verify $state/audit.jsonl
 
 Press Ctrl-C to stop.
 MSG

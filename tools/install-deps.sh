@@ -5,10 +5,12 @@ set -euo pipefail
 
 packages=(
 	# build
-	build-essential cmake ninja-build pkg-config clang-format git
+	build-essential cmake ninja-build pkg-config clang-format git openssl
 	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
 	libcriterion-dev libvncserver-dev
+	# LDAP users: libldap to build, a real slapd and its tools for the tests
+	libldap-dev slapd ldap-utils
 	# real programs: browser hosts, viewers, screenshots
 	tigervnc-standalone-server tigervnc-viewer tigervnc-tools x11vnc xvfb xauth x11-utils
 	chromium fonts-noto-cjk imagemagick xdotool

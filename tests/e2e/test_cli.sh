@@ -31,6 +31,7 @@ cat >"$tmp/good.conf" <<CONF
 ; a valid config
 [relay]
 listen = 127.0.0.1:5999
+security = none
 max_fps = 25
 
 [upstream]
@@ -53,13 +54,46 @@ check "unknown key" 1 "$tmp/bad.conf:4: unknown key 'colour' in [relay]" "$pg" -
 check "missing file" 1 "cannot open" "$pg" -c "$tmp/none.conf" -n
 check "no upstream" 1 "[upstream] address is not set" "$pg" -n
 check "bad upstream" 1 "expected host:port" "$pg" --upstream nowhere -n
-check "non-loopback refused" 1 "listens only on loopback" \
-	"$pg" --listen 0.0.0.0:5900 --upstream 127.0.0.1:5901 -n
+check "no login off loopback refused" 1 "security = none (no login) is allowed only on loopback" \
+	"$pg" --listen 0.0.0.0:5900 --upstream 127.0.0.1:5901 --security none -n
+check "vencrypt needs users" 1 "security = vencrypt needs users_file" \
+	"$pg" --upstream 127.0.0.1:5901 -n
+check "vencrypt needs a certificate" 1 "security = vencrypt needs tls_cert and tls_key" \
+	"$pg" --upstream 127.0.0.1:5901 -n
+check "unknown security" 1 "expected vencrypt or none" \
+	"$pg" --upstream 127.0.0.1:5901 --security tls -n
+
+# A working VeNCrypt config, then the same with a key others can read.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=test" -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+chmod 600 "$tmp/key.pem"
+printf 'long enough password\n' |
+	PIXELGATE_SCRYPT_LN=10 "$build/pixelgate-passwd" -f "$tmp/users" add alice >/dev/null
+cat >"$tmp/vencrypt.conf" <<CONF
+[relay]
+listen = 0.0.0.0:5999
+tls_cert = $tmp/cert.pem
+tls_key = $tmp/key.pem
+users_file = $tmp/users
+[routes]
+user.alice = 127.0.0.1:5901
+group.staff = 127.0.0.1:5902
+CONF
+check "vencrypt config valid" 0 "configuration is valid" "$pg" -c "$tmp/vencrypt.conf" -n
+check "routes printed" 0 "group.staff = 127.0.0.1:5902" "$pg" -c "$tmp/vencrypt.conf" --print-config
+chmod 644 "$tmp/key.pem"
+check "readable key refused" 1 "accessible by group or others (mode 0644)" \
+	"$pg" -c "$tmp/vencrypt.conf" -n
+chmod 600 "$tmp/key.pem"
+printf '[routes]\nuser.bad name = 127.0.0.1:1\ngroup.staff = nowhere\n' >"$tmp/routes.conf"
+check "bad route name" 1 "$tmp/routes.conf:2: [routes] 'user.bad name'" "$pg" -c "$tmp/routes.conf" -n
+check "bad route address" 1 "$tmp/routes.conf:3: [routes] group.staff = 'nowhere'" \
+	"$pg" -c "$tmp/routes.conf" -n
 check "flag overrides file" 0 "max_fps = 7" "$pg" -c "$tmp/good.conf" --max-fps 7 --print-config
 check "password file unreadable" 1 "cannot read" \
 	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/none" -n
 check "password file ok" 0 "configuration is valid" \
-	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/pass" -n
+	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/pass" --security none -n
 check "stray argument" 2 "unexpected argument" "$pg" --upstream 127.0.0.1:5901 extra
 check "version" 0 "pixelgate " "$pg" --version
 check "help" 0 "--upstream-password-file" "$pg" --help

@@ -200,7 +200,7 @@ start_relay() {
 	RELAY_PORT=$(free_port "$HOST_PORT") || abort "no free port"
 	log "pixelgate: 127.0.0.1:$RELAY_PORT -> 127.0.0.1:$HOST_PORT"
 	setsid "$bin" --listen "127.0.0.1:$RELAY_PORT" \
-		--upstream "127.0.0.1:$HOST_PORT" \
+		--upstream "127.0.0.1:$HOST_PORT" --security none \
 		--upstream-password-file "$WORK/password" \
 		</dev/null >"$WORK/pixelgate.log" 2>&1 &
 	RELAY_PID=$!

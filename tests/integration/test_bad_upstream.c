@@ -73,7 +73,7 @@ static void run(enum it_rawhost_fault fault, const char *reason, bool handshake)
 	updates = viewer_updates(viewer);
 	rawhost_inject(rawhost, fault);
 
-	snprintf(needle, sizeof(needle), "session: upstream worker: browser host: %s", reason);
+	snprintf(needle, sizeof(needle), "upstream worker: browser host: %s", reason);
 	if (!relay_log_wait(relay, needle, 5000)) {
 		relay_dump_log(relay, 4000);
 		cr_assert_fail("relay log lacks \"%s\"", needle);
@@ -87,7 +87,7 @@ static void run(enum it_rawhost_fault fault, const char *reason, bool handshake)
 			       rawhost_connections(rawhost), rawhost_handshakes(rawhost), conns,
 			       shakes);
 	}
-	cr_assert(relay_log_contains(relay, "session: reconnecting to browser host"),
+	cr_assert(relay_log_contains(relay, "reconnecting to browser host"),
 		  "relay log does not mention the reconnect");
 	/* The new session's full picture reaches the viewer as an ordinary update. */
 	cr_assert(viewer_wait_updates(viewer, updates + 1, 5000),

@@ -41,8 +41,9 @@ Test(config, reads_a_good_file)
 {
 	struct pg_config c;
 	struct pg_config_errors e = {0};
-	write_file("; a comment\n[relay]\nlisten = 127.0.0.2:6000\nmax_fps = 60\n\n"
-		   "[upstream]\naddress = 127.0.0.1:5901\n");
+	write_file(
+	    "; a comment\n[relay]\nlisten = 127.0.0.2:6000\nsecurity = none\nmax_fps = 60\n\n"
+	    "[upstream]\naddress = 127.0.0.1:5901\n");
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, path, &e), 0, "%s", e.msg[0]);
 	cr_assert_str_eq(c.relay_listen, "127.0.0.2:6000");
@@ -111,9 +112,10 @@ Test(config, check_refuses_none_security_off_loopback)
 	struct pg_config_errors e = {0};
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_set(&c, "relay", "listen", "0.0.0.0:5900", "command line", &e), 0);
+	cr_assert_eq(pg_config_set(&c, "relay", "security", "none", "command line", &e), 0);
 	cr_assert_eq(pg_config_set(&c, "upstream", "address", "127.0.0.1:5901", "x", &e), 0);
 	cr_assert_eq(pg_config_check(&c, &e), -1);
-	cr_assert(has_error(&e, "listens only on loopback"));
+	cr_assert(has_error(&e, "security = none (no login) is allowed only on loopback"));
 	pg_config_free(&c);
 }
 
@@ -149,4 +151,37 @@ Test(config, hostport)
 	cr_assert(pg_config_is_loopback("localhost"));
 	cr_assert_not(pg_config_is_loopback("10.0.0.1"));
 	cr_assert_not(pg_config_is_loopback("::"));
+}
+
+Test(config, routes_and_group_map)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	write_file("[routes]\nuser.alice = 127.0.0.1:5901\ngroup.staff = [::1]:5902\n"
+		   "user.alice = 127.0.0.1:5903\ngroup.x y = 127.0.0.1:1\nuser.bob = nowhere\n"
+		   "[ldap]\ngroup_map = cn=staff,ou=groups,dc=example,dc=org=staff\n"
+		   "group_map = kokuho=kokuho\ngroup_map = nogroup\n");
+	pg_config_init(&c);
+	cr_assert_eq(pg_config_load(&c, path, &e), -1);
+	cr_assert_eq(c.nroutes, 2);
+	cr_assert(c.routes[1].group && !strcmp(c.routes[1].name, "staff"));
+	cr_assert(has_error(&e, ":4: [routes] user.alice is given twice"));
+	cr_assert(has_error(&e, ":5: [routes] 'group.x y': expected user.NAME or group.NAME"));
+	cr_assert(has_error(&e, ":6: [routes] user.bob = 'nowhere': expected host:port"));
+	cr_assert_eq(c.nldap_group_map, 2);
+	cr_assert(has_error(&e, ":10: [ldap] group_map = 'nogroup'"));
+	pg_config_free(&c);
+	unlink(path);
+}
+
+Test(config, vencrypt_needs_users_and_certificate)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	pg_config_init(&c);
+	cr_assert_eq(pg_config_set(&c, "upstream", "address", "127.0.0.1:5901", "x", &e), 0);
+	cr_assert_eq(pg_config_check(&c, &e), -1);
+	cr_assert(has_error(&e, "security = vencrypt needs users_file or [ldap] uri"));
+	cr_assert(has_error(&e, "security = vencrypt needs tls_cert and tls_key"));
+	pg_config_free(&c);
 }

@@ -319,6 +319,48 @@ Test(tls, pinned_fingerprint)
 	pg_tls_ctx_del(sc);
 }
 
+/* What failed, as the upstream worker names it: the CA (with OpenSSL's reason, for a
+ * wrong signer and for a wrong name), or the pin. */
+static enum pg_tls_cert refusal(struct pg_tls_ctx *cc, const char *name, struct pg_tls_ctx *sc,
+				char *why, size_t len)
+{
+	struct pg_tls *c = pg_tls_new(cc, name), *s = pg_tls_new(sc, NULL);
+	const char *reason = NULL;
+	cr_assert(c && s);
+	cr_assert_eq(pg_tls_cert_refused(c, &reason), PG_TLS_CERT_OK, "nothing refused yet");
+	tu_handshake(c, s);
+	enum pg_tls_cert r = pg_tls_cert_refused(c, &reason);
+	snprintf(why, len, "%s", reason ? reason : "(null)");
+	pg_tls_del(c);
+	pg_tls_del(s);
+	return r;
+}
+
+Test(tls, certificate_refusal_reason)
+{
+	struct pg_tls_ctx *sc = server_ctx(), *cc;
+	char why[160], wrong[96];
+
+	snprintf(wrong, sizeof(wrong), "%s", pki.fp);
+	wrong[10] = wrong[10] == '0' ? '1' : '0';
+	cc = client_ctx(pki.ca, NULL);
+	cr_assert_eq(refusal(cc, "127.0.0.1", sc, why, sizeof(why)), PG_TLS_CERT_OK);
+	cr_assert_eq(refusal(cc, "127.0.0.2", sc, why, sizeof(why)), PG_TLS_CERT_UNTRUSTED);
+	cr_assert(strstr(why, "mismatch"), "%s", why);
+	pg_tls_ctx_del(cc);
+	cc = client_ctx(pki.wrong_ca, pki.fp);
+	cr_assert_eq(refusal(cc, "127.0.0.1", sc, why, sizeof(why)), PG_TLS_CERT_UNTRUSTED);
+	cr_assert(strstr(why, "issuer"), "%s", why);
+	pg_tls_ctx_del(cc);
+	cc = client_ctx(NULL, wrong);
+	cr_assert_eq(refusal(cc, "127.0.0.1", sc, why, sizeof(why)), PG_TLS_CERT_PIN);
+	pg_tls_ctx_del(cc);
+	cc = client_ctx(pki.ca, wrong);
+	cr_assert_eq(refusal(cc, "127.0.0.1", sc, why, sizeof(why)), PG_TLS_CERT_PIN);
+	pg_tls_ctx_del(cc);
+	pg_tls_ctx_del(sc);
+}
+
 Test(tls, fingerprint_syntax)
 {
 	unsigned char fp[32];
