@@ -80,6 +80,7 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sighup, NULL);
+	uv_close((uv_handle_t *)&st->relay.flood_timer, NULL);
 	st->relay.stopping = true;
 	pg_viewer_close_all(&st->relay, "relay shutting down");
 	while (st->relay.nsessions)
@@ -410,6 +411,8 @@ int main(int argc, char **argv)
 	relay->listen_loopback = pg_config_is_loopback(host);
 	if (start_listener(&st, host, port, relay->security_none) < 0)
 		return 1;
+	uv_timer_init(relay->loop, &relay->flood_timer);
+	relay->flood_timer.data = relay;
 	uv_signal_init(relay->loop, &st.sigint);
 	uv_signal_init(relay->loop, &st.sigterm);
 	uv_signal_init(relay->loop, &st.sighup);

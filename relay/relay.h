@@ -47,8 +47,10 @@ struct pg_relay {
 	const struct pg_route *routes;
 	int nroutes;
 
-	int viewers;	/* logged in (or past security None) now */
-	int handshakes; /* connections still in the handshake */
+	int viewers;		  /* logged in (or past security None) now */
+	int handshakes;		  /* connections still in the handshake */
+	uv_timer_t flood_timer;	  /* summarises refused connections */
+	uint64_t refused_quietly; /* refused since the last summary */
 	uint64_t next_viewer_id;
 	struct pg_viewer *viewer_list;
 	struct pg_session **sessions;

@@ -619,6 +619,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		pg_viewer_close(v, "bad input: a message larger than any pixelgate accepts");
 		return;
 	}
+	if (nread < 0 && v->state == V_TLS) {
+		/* Most often a viewer that does not trust the relay's certificate: it
+		 * hangs up without a TLS alert. */
+		pg_audit(v->relay, "tls-failure", PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("reason",
+				    "viewer closed the connection during the TLS "
+				    "handshake (does it trust the relay's certificate?)"));
+	}
 	if (nread < 0) {
 		pg_viewer_close(v,
 				nread == UV_EOF ? "viewer disconnected" : uv_strerror((int)nread));
@@ -638,6 +646,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		v->in.len += (size_t)nread;
 	}
 	pg_viewer_process_input(v);
+}
+
+static void on_flood_summary(uv_timer_t *t)
+{
+	struct pg_relay *relay = t->data;
+	if (relay->refused_quietly > 1)
+		pg_warn("%llu more connections refused in the last second (handshake caps)",
+			(unsigned long long)relay->refused_quietly - 1);
+	relay->refused_quietly = 0;
 }
 
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
@@ -691,19 +708,11 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 				 "(relay.max_handshakes_per_source)";
 	}
 	if (refuse) {
-		/* A flood must not flood the log too: one line a second says how many. */
-		static uint64_t last_ms, quiet;
-		uint64_t now = pg_now_ms();
-		v->quiet_close = now - last_ms < 1000;
-		if (v->quiet_close) {
-			quiet++;
-		} else {
-			if (quiet)
-				pg_warn("%llu more connections refused in the last second",
-					(unsigned long long)quiet);
-			last_ms = now;
-			quiet = 0;
-		}
+		/* A flood must not flood the log too: the first refusal is logged, the
+		 * rest are counted and summarised a second later. */
+		v->quiet_close = relay->refused_quietly++ > 0;
+		if (!uv_is_active((uv_handle_t *)&relay->flood_timer))
+			uv_timer_start(&relay->flood_timer, on_flood_summary, 1000, 0);
 		pg_viewer_close(v, refuse);
 		return;
 	}

@@ -105,7 +105,8 @@ Test(handshake, every_version_gets_server_init)
 			  "(bpp %u depth %u be %u tc %u, shifts %u %u %u)",
 			  versions[i].sent, init.pixfmt[0], init.pixfmt[1], init.pixfmt[2],
 			  init.pixfmt[3], init.pixfmt[10], init.pixfmt[11], init.pixfmt[12]);
-		snprintf(what, sizeof(what), "connected (RFB 3.%d, %dx%d, no TLS)", versions[i].as, W, H);
+		snprintf(what, sizeof(what), "connected (RFB 3.%d, %dx%d, no TLS)", versions[i].as,
+			 W, H);
 		expect_log(raw_client_local_port(fds[i]), what);
 	}
 	viewer_still_follows("five raw handshakes");
