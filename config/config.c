@@ -372,6 +372,10 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			rc = -1;
 		}
 	}
+	if (!*cfg->relay_vnc_auth_user != !*cfg->relay_vnc_auth_password_file) {
+		add_error(err, "[relay] vnc_auth_user and vnc_auth_password_file go together");
+		rc = -1;
+	}
 	if (!one_of(cfg->relay_session_share, "share", "takeover")) {
 		add_error(err, "[relay] session_share = '%s': expected share or takeover",
 			  cfg->relay_session_share);
@@ -404,6 +408,7 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	    {"[upstream] ca_file", cfg->upstream_ca_file},
 	    {"[upstream] password_file", cfg->upstream_password_file},
 	    {"[ldap] ca_file", cfg->ldap_ca_file},
+	    {"[relay] vnc_auth_password_file", cfg->relay_vnc_auth_password_file},
 	    {"[ldap] bind_password_file", cfg->ldap_bind_password_file},
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

@@ -20,6 +20,9 @@
 	S(relay, totp_groups, "",                                                                  \
 	  "groups whose members must type a TOTP code after the password (comma-separated, * for " \
 	  "all)")                                                                                  \
+	S(relay, vnc_auth_user, "",                                                                \
+	  "legacy VNC authentication (DES, no TLS) for this one user; off when empty")             \
+	S(relay, vnc_auth_password_file, "", "that user's VNC password (vncpasswd or first line)") \
 	S(relay, audit_file, "", "the audit trail, JSON Lines with a hash chain")                  \
 	S(relay, audit_syslog, "", "also send audit records to syslog under this name")            \
 	S(relay, session_share, "share",                                                           \

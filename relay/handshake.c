@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "auth/audit.h"
 #include "auth/tls.h"
@@ -150,11 +151,29 @@ void pg_handshake_login_done(struct pg_viewer *v, bool ok)
 	join_session(v, address);
 }
 
+static void send_challenge(struct pg_viewer *v)
+{
+	if (RAND_bytes(v->challenge, sizeof(v->challenge)) != 1) {
+		pg_viewer_close(v, "no randomness for a VNC challenge");
+		return;
+	}
+	v->sec_type = PG_RFB_SEC_VNC;
+	pg_viewer_send(v, v->challenge, sizeof(v->challenge));
+	v->state = V_VNCAUTH;
+}
+
 static void send_security_types(struct pg_viewer *v)
 {
 	uint8_t type = v->relay->security_none ? PG_RFB_SEC_NONE : PG_RFB_SEC_VENCRYPT;
+	bool vnc = !v->relay->security_none && *v->relay->vnc_auth_user;
 	if (v->minor == 3) {
 		/* RFB 3.3 lets the server pick, and VeNCrypt needs 3.7's negotiation. */
+		if (vnc) {
+			uint8_t t[4] = {0, 0, 0, PG_RFB_SEC_VNC};
+			pg_viewer_send(v, t, 4);
+			send_challenge(v);
+			return;
+		}
 		if (type != PG_RFB_SEC_NONE) {
 			static const char why[] = "pixelgate needs RFB 3.7 or later";
 			uint8_t b[8 + sizeof(why) - 1];
@@ -171,8 +190,8 @@ static void send_security_types(struct pg_viewer *v)
 		join_session(v, v->relay->upstream_address);
 		return;
 	}
-	uint8_t t[2] = {1, type};
-	pg_viewer_send(v, t, 2);
+	uint8_t t[3] = {vnc ? 2 : 1, type, PG_RFB_SEC_VNC};
+	pg_viewer_send(v, t, vnc ? 3 : 2);
 	v->state = V_SECURITY;
 }
 
@@ -324,6 +343,9 @@ ssize_t pg_handshake_input(struct pg_viewer *v, const uint8_t *p, size_t len, co
 			join_session(v, v->relay->upstream_address);
 		else if (!v->relay->security_none && p[0] == PG_RFB_SEC_VENCRYPT)
 			start_vencrypt(v);
+		else if (!v->relay->security_none && p[0] == PG_RFB_SEC_VNC &&
+			 *v->relay->vnc_auth_user)
+			send_challenge(v);
 		else
 			pg_viewer_close(v, "viewer chose a security type that was not offered");
 		return 1;
@@ -331,6 +353,12 @@ ssize_t pg_handshake_input(struct pg_viewer *v, const uint8_t *p, size_t len, co
 		return vencrypt_input(v, p, len, why);
 	case V_CREDENTIALS:
 		return credentials_input(v, p, len, why);
+	case V_VNCAUTH:
+		if (len < 16)
+			return 0;
+		v->state = V_LOGIN;
+		pg_login_vncauth(v, v->challenge, p);
+		return 16;
 	case V_CLIENT_INIT:
 		pg_handshake_server_init(v);
 		return 1;

@@ -13,6 +13,7 @@
 #include "auth/lockout.h"
 #include "auth/totp.h"
 #include "auth/users.h"
+#include "auth/vncauth.h"
 #include "relay/log.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
@@ -112,6 +113,50 @@ static bool totp_required(const struct pg_relay *relay, const char *groups)
 	return false;
 }
 
+/* groups NULL: the user's groups in the users file, if any. */
+static void succeed(struct pg_viewer *v, const char *user, const char *groups, const char *how,
+		    bool second_factor)
+{
+	struct pg_relay *relay = v->relay;
+	const struct pg_user *u = relay->users ? pg_users_lookup(relay->users, user) : NULL;
+	pg_lockout_record_success(relay->lockout, user);
+	snprintf(v->user, sizeof(v->user), "%s", user);
+	snprintf(v->groups, sizeof(v->groups), "%s", groups ? groups : u ? pg_users_groups(u) : "");
+	v->login_ms = pg_now_ms();
+	pg_info("viewer %llu %s: '%s' logged in (groups: %s)", (unsigned long long)v->id, v->peer,
+		v->user, *v->groups ? v->groups : "none");
+	pg_audit(relay, "auth-success", PG_AUDIT_S("user", v->user), PG_AUDIT_S("source", v->addr),
+		 PG_AUDIT_S("groups", v->groups), PG_AUDIT_S("directory", how),
+		 PG_AUDIT_B("second_factor", second_factor));
+	pg_handshake_login_done(v, true);
+}
+
+/* Legacy VNC authentication: one configured user, a DES challenge. No user name
+ * travels, so the name is the configured one; the backoff still applies. */
+void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const uint8_t response[16])
+{
+	struct pg_relay *relay = v->relay;
+	const char *user = relay->vnc_auth_user;
+	uint64_t wait = 0;
+	uint8_t want[16];
+	if (pg_lockout_check(relay->lockout, user, v->addr, (uint64_t)time(NULL), &wait) < 0) {
+		char reason[96];
+		snprintf(reason, sizeof(reason), "too many failures; next try allowed in %llu s",
+			 (unsigned long long)wait);
+		pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user),
+			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
+		pg_handshake_login_done(v, false);
+		return;
+	}
+	bool ok = pg_vncauth_response(relay->vnc_auth_password, challenge, want) == 0 &&
+		  CRYPTO_memcmp(want, response, 16) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	if (!ok)
+		fail(v, user, "wrong VNC password (legacy VNC authentication)");
+	else
+		succeed(v, user, NULL, "vnc-password", false);
+}
+
 static const char *user_groups(const struct login *l)
 {
 	if (l->ldap)
@@ -138,23 +183,8 @@ static void login_done(uv_work_t *w, int status)
 		} else if (*l->code && check_totp(relay, l->user, l->code) < 0) {
 			fail(v, l->user, "wrong or reused TOTP code");
 		} else {
-			const struct pg_user *u =
-			    relay->users ? pg_users_lookup(relay->users, l->user) : NULL;
-			pg_lockout_record_success(relay->lockout, l->user);
-			snprintf(v->user, sizeof(v->user), "%s", l->user);
-			snprintf(v->groups, sizeof(v->groups), "%s",
-				 l->ldap ? l->groups
-				 : u	 ? pg_users_groups(u)
-					 : "");
-			v->login_ms = pg_now_ms();
-			pg_info("viewer %llu %s: '%s' logged in (groups: %s)",
-				(unsigned long long)v->id, v->peer, v->user,
-				*v->groups ? v->groups : "none");
-			pg_audit(relay, "auth-success", PG_AUDIT_S("user", v->user),
-				 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("groups", v->groups),
-				 PG_AUDIT_S("directory", l->ldap ? "ldap" : "users-file"),
-				 PG_AUDIT_B("second_factor", *l->code != '\0'));
-			pg_handshake_login_done(v, true);
+			succeed(v, l->user, l->ldap ? l->groups : NULL,
+				l->ldap ? "ldap" : "users-file", *l->code != '\0');
 		}
 	}
 	OPENSSL_cleanse(l, sizeof(*l));

@@ -249,6 +249,24 @@ static int setup_security(struct pg_relay *relay, const struct pg_config *cfg, b
 	}
 	if (*cfg->ldap_uri && setup_ldap(relay, cfg) < 0)
 		return -1;
+	if (*cfg->relay_vnc_auth_user) {
+		int rc = pg_vncauth_read_password_file(cfg->relay_vnc_auth_password_file,
+						       relay->vnc_auth_password,
+						       sizeof(relay->vnc_auth_password));
+		if (rc < 0) {
+			pg_err("[relay] vnc_auth_password_file '%s': cannot read a password: %s",
+			       cfg->relay_vnc_auth_password_file, strerror(-rc));
+			return -1;
+		}
+		snprintf(relay->vnc_auth_user, sizeof(relay->vnc_auth_user), "%s",
+			 cfg->relay_vnc_auth_user);
+		if (open_audit)
+			pg_warn(
+			    "[relay] vnc_auth_user = %s: legacy VNC authentication is on. Its "
+			    "DES challenge is weak, passwords count only 8 characters and the "
+			    "session is not encrypted; use it only where VeNCrypt is impossible",
+			    relay->vnc_auth_user);
+	}
 	if (open_audit && relay->users)
 		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
 			cfg->relay_users_file);
@@ -435,6 +453,7 @@ int main(int argc, char **argv)
 	pg_audit_close(relay->audit);
 	pg_config_free(&cfg);
 	explicit_bzero(ldap_bind_password, sizeof(ldap_bind_password));
+	explicit_bzero(relay->vnc_auth_password, sizeof(relay->vnc_auth_password));
 	uv_loop_close(relay->loop);
 	return 0;
 }

@@ -41,9 +41,11 @@ struct pg_relay {
 	struct pg_users *users;		   /* may be NULL when LDAP is used */
 	const struct pg_ldap_config *ldap; /* NULL: no LDAP */
 	struct pg_lockout *lockout;
-	struct pg_audit *audit; /* NULL: no audit file */
-	bool takeover;		/* a user's new viewer closes the older ones */
-	char totp_groups[1024]; /* comma-separated, or "*" */
+	struct pg_audit *audit;	    /* NULL: no audit file */
+	char vnc_auth_user[65];	    /* legacy VNC authentication: off when empty */
+	char vnc_auth_password[16]; /* at most 8 bytes count */
+	bool takeover;		    /* a user's new viewer closes the older ones */
+	char totp_groups[1024];	    /* comma-separated, or "*" */
 	const struct pg_route *routes;
 	int nroutes;
 

@@ -262,6 +262,9 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		sanitize_name(s->name, sizeof(s->name), m->u.text.bytes, m->u.text.len);
 		return;
 	case PG_CHAN_CUT_TEXT_DROPPED:
+		pg_audit(s->relay, "clipboard-blocked", PG_AUDIT_S("browser_host", s->label),
+			 PG_AUDIT_S("direction", "to-viewer"), PG_AUDIT_U("bytes", m->u.count.n),
+			 PG_AUDIT_S("rule", "clipboard is not allowed in either direction"));
 		slog(PG_LOG_INFO, s,
 		     "dropped %u bytes of clipboard text from the browser host "
 		     "(clipboard to viewers is not allowed)",
@@ -329,6 +332,8 @@ static void on_proc_closed(uv_handle_t *h)
 								       : s->backoff_ms * 2;
 	slog(PG_LOG_INFO, s, "reconnecting to browser host in %d ms%s", delay,
 	     s->has_picture ? "; viewers keep the last picture, input is dropped meanwhile" : "");
+	pg_audit(s->relay, "reconnect", PG_AUDIT_S("browser_host", s->label),
+		 PG_AUDIT_U("delay_ms", (uint64_t)delay));
 	uv_timer_start(&s->retry, on_retry, (uint64_t)delay, 0);
 }
 

@@ -517,6 +517,10 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		pg_session_pointer(v->session, m->pointer.mask, m->pointer.x, m->pointer.y);
 		return 0;
 	case PG_RFB_CLIENT_CUT_TEXT:
+		pg_audit(v->relay, "clipboard-blocked", PG_AUDIT_S("user", v->user),
+			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("direction", "to-browser"),
+			 PG_AUDIT_U("bytes", m->cut.len),
+			 PG_AUDIT_S("rule", "clipboard is not allowed in either direction"));
 		pg_info("viewer %llu %s: dropped %u bytes of %sclipboard text (clipboard to the "
 			"browser is not allowed)",
 			(unsigned long long)v->id, v->peer, m->cut.len,
@@ -557,6 +561,8 @@ void pg_viewer_process_input(struct pg_viewer *v)
 			char reason[200];
 			snprintf(reason, sizeof(reason), "bad input: %s",
 				 why ? why : "malformed handshake");
+			pg_audit(v->relay, "message-blocked", PG_AUDIT_S("user", v->user),
+				 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
 			pg_viewer_close(v, reason);
 			break;
 		}

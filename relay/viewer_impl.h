@@ -22,6 +22,7 @@ enum pg_viewer_state {
 	V_VENCRYPT,	/* VeNCrypt negotiation before TLS */
 	V_TLS,		/* TLS handshake */
 	V_CREDENTIALS,	/* waiting for VeNCrypt Plain user name and password */
+	V_VNCAUTH,	/* waiting for the legacy VNC authentication response */
 	V_LOGIN,	/* credentials being checked */
 	V_WAIT_SESSION, /* logged in; waiting for the browser host */
 	V_CLIENT_INIT,	/* waiting for ClientInit */
@@ -46,6 +47,7 @@ struct pg_viewer {
 	struct pg_buf raw; /* ciphertext from the viewer, while TLS is on */
 	struct pg_tls *tls;
 	struct pg_vencrypt_server venc;
+	uint8_t challenge[16]; /* legacy VNC authentication */
 	bool closing;
 	bool quiet_close; /* refused in a flood: not logged one by one */
 	bool in_process;  /* inside pg_viewer_process_input: do not re-enter it */
@@ -94,5 +96,6 @@ void pg_handshake_server_init(struct pg_viewer *v);
  * pg_handshake_login_done on the loop thread. */
 void pg_login_start(struct pg_viewer *v, const char *user, const char *password, size_t len);
 void pg_handshake_login_done(struct pg_viewer *v, bool ok);
+void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const uint8_t response[16]);
 
 #endif

@@ -1,4 +1,4 @@
-/* pg_ldap against a real slapd on 127.0.0.1 (ldap_util.c), plus the escaping and
+/* pg_ldap against a real slapd on 127.0.0.1 (tests/common/ldap_util.c), plus the escaping and
  * config checks that need no server. */
 #include <criterion/criterion.h>
 #include <errno.h>

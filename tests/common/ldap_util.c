@@ -289,6 +289,10 @@ static void add_groups(const struct lu_slapd *s)
 	LDAPMod mem3 = {LDAP_MOD_ADD, "uniqueMember", {bob}};
 	LDAPMod *g3[] = {&oc3, &cn3, &mem3, NULL};
 	add_entry(ld, "cn=visitors," LU_GROUPS, g3);
+	char *sales[] = {"sales", NULL};
+	LDAPMod cn4 = {LDAP_MOD_ADD, "cn", {sales}}, mem4 = {LDAP_MOD_ADD, "member", {bob}};
+	LDAPMod *g4[] = {&oc1, &cn4, &mem4, NULL};
+	add_entry(ld, "cn=sales," LU_GROUPS, g4);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 }
 

@@ -1,6 +1,6 @@
-/* A real slapd on 127.0.0.1 for the LDAP tests: a test CA and server certificate,
- * an mdb database with the memberof overlay, users and groups (see ldap_util.c for
- * the directory's content). */
+/* A real slapd on 127.0.0.1 for the LDAP tests (unit and integration): a test CA and
+ * server certificate, an mdb database with the memberof overlay, users and groups (see
+ * ldap_util.c for the directory's content). */
 #ifndef PG_TEST_LDAP_UTIL_H
 #define PG_TEST_LDAP_UTIL_H
 
@@ -13,7 +13,9 @@
 #define LU_SVC_DN   "cn=pixelgate,ou=services," LU_BASE
 #define LU_SVC_PW   "svc-secret"
 #define LU_ALICE_PW "alice-pw" /* alice: groupOfNames staff and it (memberOf) */
-#define LU_BOB_PW   "bob-pw"   /* bob: groupOfUniqueNames visitors (group search only) */
+/* bob: groupOfUniqueNames visitors (found by the group search only) and
+ * groupOfNames sales (memberOf) */
+#define LU_BOB_PW   "bob-pw"
 #define LU_CAROL_PW "carol-pw" /* carol: no group */
 
 struct lu_slapd {
