@@ -30,6 +30,8 @@ void pg_config_init(struct pg_config *cfg)
 #undef PG_CFG_I
 	cfg->routes = NULL;
 	cfg->nroutes = 0;
+	cfg->hosts = NULL;
+	cfg->nhosts = 0;
 	cfg->ldap_group_map = NULL;
 	cfg->nldap_group_map = 0;
 }
@@ -46,6 +48,9 @@ void pg_config_free(struct pg_config *cfg)
 	free(cfg->routes);
 	cfg->routes = NULL;
 	cfg->nroutes = 0;
+	free(cfg->hosts);
+	cfg->hosts = NULL;
+	cfg->nhosts = 0;
 	for (int i = 0; i < cfg->nldap_group_map; i++)
 		free(cfg->ldap_group_map[i]);
 	free(cfg->ldap_group_map);
@@ -137,6 +142,64 @@ static int set_route(struct pg_config *cfg, const char *key, const char *value, 
 	return 0;
 }
 
+static int set_host(struct pg_config *cfg, const char *address, const char *key, const char *value,
+		    const char *where, struct pg_config_errors *err)
+{
+	char host[256];
+	int port;
+	const char *why;
+	if (pg_config_parse_hostport(address, host, sizeof(host), &port, &why) < 0) {
+		add_error(err, "%s: [host %s]: %s (expected [host ADDRESS:PORT])", where, address,
+			  why);
+		return -1;
+	}
+	struct pg_host_cfg *h = NULL;
+	for (int i = 0; i < cfg->nhosts; i++)
+		if (!strcmp(cfg->hosts[i].address, address))
+			h = &cfg->hosts[i];
+	if (!h) {
+		if (cfg->nhosts == PG_CONFIG_MAX_HOSTS) {
+			add_error(err, "%s: more than %d [host] sections", where,
+				  PG_CONFIG_MAX_HOSTS);
+			return -1;
+		}
+		h = realloc(cfg->hosts, sizeof(*h) * (size_t)(cfg->nhosts + 1));
+		if (!h) {
+			add_error(err, "%s: out of memory", where);
+			return -1;
+		}
+		cfg->hosts = h;
+		h += cfg->nhosts++;
+		memset(h, 0, sizeof(*h));
+		snprintf(h->address, sizeof(h->address), "%s", address);
+	}
+	struct {
+		const char *key;
+		char *slot;
+		size_t size;
+	} keys[] = {
+	    {"password_file", h->password_file, sizeof(h->password_file)},
+	    {"tls", h->tls, sizeof(h->tls)},
+	    {"ca_file", h->ca_file, sizeof(h->ca_file)},
+	    {"pin_sha256", h->pin_sha256, sizeof(h->pin_sha256)},
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		if (strlen(value) >= keys[i].size) {
+			add_error(err, "%s: [host %s] %s is too long", where, address, key);
+			return -1;
+		}
+		snprintf(keys[i].slot, keys[i].size, "%s", value);
+		return 0;
+	}
+	add_error(err,
+		  "%s: unknown key '%s' in [host %s] (known keys: password_file tls ca_file "
+		  "pin_sha256)",
+		  where, key, address);
+	return -1;
+}
+
 static int set_string(char **slot, const char *value)
 {
 	char *copy = strdup(value);
@@ -183,6 +246,8 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 {
 	if (!strcmp(section, "routes"))
 		return set_route(cfg, key, value, where, err);
+	if (!strncmp(section, "host ", 5))
+		return set_host(cfg, section + 5, key, value, where, err);
 	if (!strcmp(section, "ldap") && !strcmp(key, "group_map"))
 		return add_group_map(cfg, value, where, err);
 #define PG_CFG_S(sec, k, def, help)                                                                \
@@ -402,6 +467,28 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			  "the browser host's certificate");
 		rc = -1;
 	}
+	for (int i = 0; i < cfg->nhosts; i++) {
+		const struct pg_host_cfg *h = &cfg->hosts[i];
+		const char *tls = *h->tls ? h->tls : cfg->upstream_tls;
+		if (!one_of(tls, "none", "x509")) {
+			add_error(err, "[host %s] tls = '%s': expected none or x509", h->address,
+				  tls);
+			rc = -1;
+		} else if (!strcmp(tls, "x509") && !*h->ca_file && !*h->pin_sha256 &&
+			   !*cfg->upstream_ca_file && !*cfg->upstream_pin_sha256) {
+			add_error(err, "[host %s] tls = x509 needs ca_file or pin_sha256",
+				  h->address);
+			rc = -1;
+		}
+		const char *hf[] = {h->password_file, h->ca_file};
+		for (size_t k = 0; k < 2; k++) {
+			if (*hf[k] && access(hf[k], R_OK) < 0) {
+				add_error(err, "[host %s] '%s': cannot read: %s", h->address, hf[k],
+					  strerror(errno));
+				rc = -1;
+			}
+		}
+	}
 	const char *files[][2] = {
 	    {"[relay] tls_cert", cfg->relay_tls_cert},
 	    {"[relay] users_file", cfg->relay_users_file},
@@ -449,6 +536,18 @@ void pg_config_print(const struct pg_config *cfg, void *file)
 #undef PG_CFG_I
 	for (int i = 0; i < cfg->nldap_group_map; i++)
 		fprintf(f, "group_map = %s\n", cfg->ldap_group_map[i]);
+	for (int i = 0; i < cfg->nhosts; i++) {
+		const struct pg_host_cfg *h = &cfg->hosts[i];
+		fprintf(f, "\n[host %s]\n", h->address);
+		if (*h->password_file)
+			fprintf(f, "password_file = %s\n", h->password_file);
+		if (*h->tls)
+			fprintf(f, "tls = %s\n", h->tls);
+		if (*h->ca_file)
+			fprintf(f, "ca_file = %s\n", h->ca_file);
+		if (*h->pin_sha256)
+			fprintf(f, "pin_sha256 = %s\n", h->pin_sha256);
+	}
 	if (cfg->nroutes)
 		fprintf(f, "\n[routes]\n");
 	for (int i = 0; i < cfg->nroutes; i++)

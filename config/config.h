@@ -70,6 +70,18 @@ struct pg_route {
 	char address[300];
 };
 
+/* [host 10.1.2.11:5901]: this browser host's own login, instead of [upstream]'s.
+ * Unset keys (empty strings) fall back to [upstream]. */
+struct pg_host_cfg {
+	char address[300];
+	char password_file[1024];
+	char tls[16];
+	char ca_file[1024];
+	char pin_sha256[128];
+};
+
+#define PG_CONFIG_MAX_HOSTS 1024
+
 struct pg_config {
 #define PG_CFG_S(sec, key, def, help)		char *sec##_##key;
 #define PG_CFG_I(sec, key, def, min, max, help) int sec##_##key;
@@ -78,6 +90,9 @@ struct pg_config {
 #undef PG_CFG_I
 	struct pg_route *routes;
 	int nroutes;
+	/* [host ADDRESS] sections: how to log in to one browser host */
+	struct pg_host_cfg *hosts;
+	int nhosts;
 	/* [ldap] group_map = LDAP-GROUP=pixelgate-group, repeated */
 	char **ldap_group_map;
 	int nldap_group_map;

@@ -147,16 +147,46 @@ static int start_listener(struct main_state *st, const char *host, int port, boo
 	return 0;
 }
 
-static int load_password(struct pg_relay *relay, const char *path)
+static int load_password(char out[128], const char *path, const char *where)
 {
 	if (!*path)
 		return 0;
-	int rc = pg_vncauth_read_password_file(path, relay->upstream_password,
-					       sizeof(relay->upstream_password));
+	int rc = pg_vncauth_read_password_file(path, out, 128);
 	if (rc < 0) {
-		pg_err("[upstream] password_file '%s': cannot read a password: %s", path,
+		pg_err("%s password_file '%s': cannot read a password: %s", where, path,
 		       strerror(-rc));
 		return -1;
+	}
+	return 0;
+}
+
+/* [upstream] for every browser host, then each [host] section over it. */
+static int setup_upstream(struct pg_relay *relay, const struct pg_config *cfg)
+{
+	struct pg_upstream_login *u = &relay->upstream;
+	u->tls = strcmp(cfg->upstream_tls, "x509") ? PG_CHAN_TLS_NONE : PG_CHAN_TLS_X509;
+	snprintf(u->ca_file, sizeof(u->ca_file), "%s", cfg->upstream_ca_file);
+	snprintf(u->pin, sizeof(u->pin), "%s", cfg->upstream_pin_sha256);
+	if (load_password(u->password, cfg->upstream_password_file, "[upstream]") < 0)
+		return -1;
+	relay->hosts = calloc((size_t)cfg->nhosts + 1, sizeof(*relay->hosts));
+	if (!relay->hosts)
+		return -1;
+	for (int i = 0; i < cfg->nhosts; i++) {
+		const struct pg_host_cfg *h = &cfg->hosts[i];
+		struct pg_upstream_login *l = &relay->hosts[relay->nhosts++];
+		char where[320];
+		*l = *u;
+		snprintf(l->address, sizeof(l->address), "%s", h->address);
+		snprintf(where, sizeof(where), "[host %s]", h->address);
+		if (*h->tls)
+			l->tls = strcmp(h->tls, "x509") ? PG_CHAN_TLS_NONE : PG_CHAN_TLS_X509;
+		if (*h->ca_file)
+			snprintf(l->ca_file, sizeof(l->ca_file), "%s", h->ca_file);
+		if (*h->pin_sha256)
+			snprintf(l->pin, sizeof(l->pin), "%s", h->pin_sha256);
+		if (*h->password_file && load_password(l->password, h->password_file, where) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -402,11 +432,6 @@ int main(int argc, char **argv)
 	relay->max_handshakes = cfg.relay_max_handshakes;
 	relay->max_handshakes_per_source = cfg.relay_max_handshakes_per_source;
 	relay->reconnect_max_ms = cfg.upstream_reconnect_max * 1000;
-	relay->upstream_tls =
-	    strcmp(cfg.upstream_tls, "x509") ? PG_CHAN_TLS_NONE : PG_CHAN_TLS_X509;
-	snprintf(relay->upstream_ca_file, sizeof(relay->upstream_ca_file), "%s",
-		 cfg.upstream_ca_file);
-	snprintf(relay->upstream_pin, sizeof(relay->upstream_pin), "%s", cfg.upstream_pin_sha256);
 	char host[256];
 	int port;
 	const char *why;
@@ -422,8 +447,7 @@ int main(int argc, char **argv)
 		       strerror(errno));
 		return 1;
 	}
-	if (load_password(relay, cfg.upstream_password_file) < 0 ||
-	    setup_security(relay, &cfg, true) < 0)
+	if (setup_upstream(relay, &cfg) < 0 || setup_security(relay, &cfg, true) < 0)
 		return 1;
 	pg_config_parse_hostport(cfg.relay_listen, host, sizeof(host), &port, &why);
 	relay->listen_loopback = pg_config_is_loopback(host);
@@ -444,7 +468,10 @@ int main(int argc, char **argv)
 		 PG_AUDIT_S("listen", cfg.relay_listen), PG_AUDIT_S("security", cfg.relay_security),
 		 PG_AUDIT_S("config", config_path));
 	uv_run(relay->loop, UV_RUN_DEFAULT);
-	explicit_bzero(relay->upstream_password, sizeof(relay->upstream_password));
+	explicit_bzero(&relay->upstream, sizeof(relay->upstream));
+	for (int i = 0; i < relay->nhosts; i++)
+		explicit_bzero(&relay->hosts[i], sizeof(relay->hosts[i]));
+	free(relay->hosts);
 	free(relay->sessions);
 	pg_tls_ctx_del(relay->tls);
 	pg_tls_ctx_del(relay->anon);

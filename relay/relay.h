@@ -18,13 +18,21 @@ struct pg_lockout;
 struct pg_audit;
 struct pg_ldap_config;
 
+/* How the worker logs in to one browser host. */
+struct pg_upstream_login {
+	char address[300]; /* host:port, for [host] sections */
+	char password[128];
+	int tls; /* enum pg_chan_tls */
+	char ca_file[1024];
+	char pin[128];
+};
+
 struct pg_relay {
 	uv_loop_t *loop;
-	char upstream_address[300]; /* the default browser host, may be empty */
-	char upstream_password[128];
-	int upstream_tls; /* enum pg_chan_tls */
-	char upstream_ca_file[1024];
-	char upstream_pin[128];
+	char upstream_address[300];	   /* the default browser host, may be empty */
+	struct pg_upstream_login upstream; /* [upstream]: every browser host by default */
+	struct pg_upstream_login *hosts;   /* [host ADDRESS] sections */
+	int nhosts;
 	char worker_path[4096];
 	int max_fps;
 	int max_viewers;

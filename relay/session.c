@@ -363,6 +363,15 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 	uv_close((uv_handle_t *)p, on_proc_closed);
 }
 
+/* The browser host's own [host] section, or [upstream]'s defaults. */
+static const struct pg_upstream_login *login_for(const struct pg_relay *relay, const char *address)
+{
+	for (int i = 0; i < relay->nhosts; i++)
+		if (!strcmp(relay->hosts[i].address, address))
+			return &relay->hosts[i];
+	return &relay->upstream;
+}
+
 static void start_worker(struct pg_session *s)
 {
 	int sv[2];
@@ -410,10 +419,11 @@ static void start_worker(struct pg_session *s)
 	struct pg_chan_msg m = {.type = PG_CHAN_START};
 	snprintf(m.u.start.host, sizeof(m.u.start.host), "%s", s->host);
 	m.u.start.port = (uint16_t)s->port;
-	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s", s->relay->upstream_password);
-	m.u.start.tls = (uint8_t)s->relay->upstream_tls;
-	snprintf(m.u.start.ca_file, sizeof(m.u.start.ca_file), "%s", s->relay->upstream_ca_file);
-	snprintf(m.u.start.pin_sha256, sizeof(m.u.start.pin_sha256), "%s", s->relay->upstream_pin);
+	const struct pg_upstream_login *l = login_for(s->relay, s->label);
+	snprintf(m.u.start.password, sizeof(m.u.start.password), "%s", l->password);
+	m.u.start.tls = (uint8_t)l->tls;
+	snprintf(m.u.start.ca_file, sizeof(m.u.start.ca_file), "%s", l->ca_file);
+	snprintf(m.u.start.pin_sha256, sizeof(m.u.start.pin_sha256), "%s", l->pin);
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));

@@ -95,6 +95,14 @@ check "password file unreadable" 1 "cannot read" \
 check "password file ok" 0 "configuration is valid" \
 	"$pg" --upstream 127.0.0.1:5901 --upstream-password-file "$tmp/pass" --security none -n
 check "stray argument" 2 "unexpected argument" "$pg" --upstream 127.0.0.1:5901 extra
+printf '[host nowhere]\ntls = x509\n[host 127.0.0.1:5901]\ncolour = blue\ntls = maybe\n' >"$tmp/hosts.conf"
+check "bad host section" 1 "$tmp/hosts.conf:2: [host nowhere]: expected host:port" \
+	"$pg" -c "$tmp/hosts.conf" --security none --upstream 127.0.0.1:5901 -n
+check "unknown host key" 1 "$tmp/hosts.conf:4: unknown key 'colour' in [host 127.0.0.1:5901]" \
+	"$pg" -c "$tmp/hosts.conf" --security none --upstream 127.0.0.1:5901 -n
+printf '[host 127.0.0.1:5901]\ntls = maybe\n' >"$tmp/hosts2.conf"
+check "host tls value" 1 "[host 127.0.0.1:5901] tls = 'maybe': expected none or x509" \
+	"$pg" -c "$tmp/hosts2.conf" --security none --upstream 127.0.0.1:5901 -n
 check "version" 0 "pixelgate " "$pg" --version
 check "help" 0 "--upstream-password-file" "$pg" --help
 
