@@ -47,6 +47,7 @@
 #define PG_ENC_FINE_QUALITY_100 (-412)
 #define PG_ENC_SUBSAMPLING_1X	(-768) /* -768 .. -763: TigerVNC subsampling */
 #define PG_ENC_SUBSAMPLING_GRAY (-763)
+#define PG_ENC_EXT_CLIPBOARD	(-1063131698) /* 0xC0A1E5CE, Extended Clipboard */
 
 /* Limits on lengths a peer declares. Over a limit is an explicit error. */
 #define PG_RFB_MAX_ENCODINGS   512	   /* SetEncodings entries */

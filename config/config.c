@@ -34,6 +34,7 @@ void pg_config_init(struct pg_config *cfg)
 	cfg->nhosts = 0;
 	cfg->ldap_group_map = NULL;
 	cfg->nldap_group_map = 0;
+	pg_policy_init(&cfg->policy);
 }
 
 void pg_config_free(struct pg_config *cfg)
@@ -56,6 +57,7 @@ void pg_config_free(struct pg_config *cfg)
 	free(cfg->ldap_group_map);
 	cfg->ldap_group_map = NULL;
 	cfg->nldap_group_map = 0;
+	pg_policy_free(&cfg->policy);
 }
 
 static bool valid_name(const char *s);
@@ -248,6 +250,8 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 		return set_route(cfg, key, value, where, err);
 	if (!strncmp(section, "host ", 5))
 		return set_host(cfg, section + 5, key, value, where, err);
+	if (!strcmp(section, "policy") || !strncmp(section, "policy ", 7))
+		return pg_policy_set(&cfg->policy, section, key, value, where, err);
 	if (!strcmp(section, "ldap") && !strcmp(key, "group_map"))
 		return add_group_map(cfg, value, where, err);
 #define PG_CFG_S(sec, k, def, help)                                                                \
@@ -514,6 +518,8 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			  cfg->relay_log_level);
 		rc = -1;
 	}
+	if (pg_policy_check(&cfg->policy, err) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -553,4 +559,5 @@ void pg_config_print(const struct pg_config *cfg, void *file)
 	for (int i = 0; i < cfg->nroutes; i++)
 		fprintf(f, "%s.%s = %s\n", cfg->routes[i].group ? "group" : "user",
 			cfg->routes[i].name, cfg->routes[i].address);
+	pg_policy_print_config(&cfg->policy, f);
 }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config/policy.h"
+
 /* S(section, key, default, help)   string
  * I(section, key, default, min, max, help)   integer in [min, max] */
 #define PG_CONFIG_TABLE(S, I)                                                                      \
@@ -96,6 +98,8 @@ struct pg_config {
 	/* [ldap] group_map = LDAP-GROUP=pixelgate-group, repeated */
 	char **ldap_group_map;
 	int nldap_group_map;
+	/* [policy] and [policy GROUP] sections (config/policy.h) */
+	struct pg_policy_config policy;
 };
 
 /* Error messages collected while loading; each is one line. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "auth/audit.h"
@@ -136,7 +137,7 @@ static int start_listener(struct main_state *st, const char *host, int port, boo
 	st->listener.data = st;
 	rc = uv_tcp_bind(&st->listener, (struct sockaddr *)&ss, 0);
 	if (!rc)
-		rc = uv_listen((uv_stream_t *)&st->listener, 128, on_connection);
+		rc = uv_listen((uv_stream_t *)&st->listener, SOMAXCONN, on_connection);
 	if (rc < 0) {
 		pg_err("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
 		return -1;
