@@ -398,6 +398,16 @@ int main(int argc, char **argv)
 	}
 	if (!failed && pg_config_check(&cfg, &errs) < 0)
 		failed = 1;
+	if (!failed && (cfg.policy.base.set || cfg.policy.npatterns || cfg.policy.ngroups ||
+			cfg.policy.merge_set)) {
+		/* The policy engine reads and checks [policy], but this relay does not
+		 * enforce it yet; starting would let staff believe a rule holds. What the
+		 * relay does now is the strictest default: no clipboard either way. */
+		fprintf(stderr, "pixelgate: [policy] sections are checked but not yet enforced by "
+				"this version; remove them (the relay already denies the clipboard "
+				"in both directions)\n");
+		failed = 1;
+	}
 	for (int i = 0; i < errs.count; i++)
 		fprintf(stderr, "pixelgate: %s\n", errs.msg[i]);
 	if (failed) {

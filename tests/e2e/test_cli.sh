@@ -103,6 +103,9 @@ check "unknown host key" 1 "$tmp/hosts.conf:4: unknown key 'colour' in [host 127
 printf '[host 127.0.0.1:5901]\ntls = maybe\n' >"$tmp/hosts2.conf"
 check "host tls value" 1 "[host 127.0.0.1:5901] tls = 'maybe': expected none or x509" \
 	"$pg" -c "$tmp/hosts2.conf" --security none --upstream 127.0.0.1:5901 -n
+printf '[policy]\nview_only = yes\n' >"$tmp/policy.conf"
+check "policy not enforced yet" 1 "[policy] sections are checked but not yet enforced" \
+	"$pg" -c "$tmp/policy.conf" --security none --upstream 127.0.0.1:5901 -n
 check "version" 0 "pixelgate " "$pg" --version
 check "help" 0 "--upstream-password-file" "$pg" --help
 
