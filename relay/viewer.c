@@ -31,7 +31,7 @@ struct job {
 	uv_work_t work;
 	struct pg_viewer *v;
 	struct pg_encoder *enc;
-	struct pg_fb snap;
+	struct pg_fb snap; /* the viewer's snapshot buffer, lent to this job */
 	struct pg_rect rects[MAX_PENDING];
 	int nrects;
 	uint16_t pseudo;
@@ -57,6 +57,7 @@ static void free_viewer(struct pg_viewer *v)
 		pg_encoder_del(v->enc);
 	pg_encoder_del(v->zrle);
 	pg_tls_del(v->tls);
+	pg_fb_free(&v->snap);
 	pg_buf_free(&v->in);
 	pg_buf_free(&v->raw);
 	free(v);
@@ -254,7 +255,6 @@ static void job_done(uv_work_t *work, int status)
 	struct job *j = work->data;
 	struct pg_viewer *v = j->v;
 	v->job_running = false;
-	pg_fb_free(&j->snap);
 	if (v->closing) {
 		pg_buf_free(&j->out);
 	} else if (j->rc < 0 || status < 0) {
@@ -352,12 +352,21 @@ static void maybe_send(struct pg_viewer *v)
 		v->vw = fb->w;
 		v->vh = fb->h;
 	}
+	/* One snapshot buffer per viewer, reused frame after frame: only one job runs
+	 * at a time, and a fresh full-screen allocation per frame cost page faults. */
+	if (v->snap.w != fb->w || v->snap.h != fb->h) {
+		pg_fb_free(&v->snap);
+		if (pg_fb_alloc(&v->snap, fb->w, fb->h) < 0) {
+			pg_viewer_close(v, "out of memory");
+			return;
+		}
+	}
 	struct job *j = calloc(1, sizeof(*j));
-	if (!j || pg_fb_alloc(&j->snap, fb->w, fb->h) < 0) {
-		free(j);
+	if (!j) {
 		pg_viewer_close(v, "out of memory");
 		return;
 	}
+	j->snap = v->snap;
 	pg_buf_init(&j->out, MAX_UPDATE_BYTES);
 	j->v = v;
 	j->enc = v->enc;
@@ -384,7 +393,6 @@ static void maybe_send(struct pg_viewer *v)
 	pg_viewer_ref(v);
 	return;
 fail:
-	pg_fb_free(&j->snap);
 	pg_buf_free(&j->out);
 	free(j);
 	pg_viewer_close(v, "cannot build an update");

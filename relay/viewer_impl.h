@@ -72,6 +72,7 @@ struct pg_viewer {
 	bool pending_resize, pending_cursor, pending_size_reply;
 	int vw, vh; /* the size this viewer was last told */
 	bool job_running;
+	struct pg_fb snap; /* pixels of the update being encoded (owned; reused) */
 	uint64_t last_send_ms;
 	uint64_t updates, bytes_out, bytes_in;
 };
