@@ -217,7 +217,8 @@ static int setup_ldap(struct pg_relay *relay, const struct pg_config *cfg)
 	l->group_map_count = (size_t)cfg->nldap_group_map;
 	l->timeout_ms = (unsigned)cfg->ldap_timeout;
 	if (*cfg->ldap_bind_password_file) {
-		/* The same first-line reader as the browser host's password file. */
+		/* The first line, as for every secret file; not the VNC password reader, which
+		 * would take an 8-byte file for an obfuscated vncpasswd file. */
 		FILE *f = fopen(cfg->ldap_bind_password_file, "r");
 		if (!f || !fgets(ldap_bind_password, sizeof(ldap_bind_password), f)) {
 			pg_err("[ldap] bind_password_file '%s': cannot read a password",
@@ -461,7 +462,6 @@ int main(int argc, char **argv)
 	if (setup_upstream(relay, &cfg) < 0 || setup_security(relay, &cfg, true) < 0)
 		return 1;
 	pg_config_parse_hostport(cfg.relay_listen, host, sizeof(host), &port, &why);
-	relay->listen_loopback = pg_config_is_loopback(host);
 	if (start_listener(&st, host, port, relay->security_none) < 0)
 		return 1;
 	uv_timer_init(relay->loop, &relay->flood_timer);

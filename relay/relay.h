@@ -39,7 +39,6 @@ struct pg_relay {
 	int max_handshakes, max_handshakes_per_source;
 	int reconnect_max_ms;
 	int auth_timeout_ms;
-	bool listen_loopback;
 
 	/* Viewer security */
 	bool security_none;		   /* no login: loopback only, one shared browser host */
@@ -97,10 +96,6 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v);
 const char *pg_session_label(const struct pg_session *s);
 /* The viewers of a session, for takeover. */
 int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out);
-/* True once the browser host has given a picture (a size and pixels). */
-bool pg_session_has_picture(const struct pg_session *s);
-/* True while a worker is connected to the browser host. */
-bool pg_session_connected(const struct pg_session *s);
 const struct pg_fb *pg_session_fb(const struct pg_session *s);
 const char *pg_session_name(const struct pg_session *s); /* sanitized, NUL-terminated */
 const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s); /* w 0: none */

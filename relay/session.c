@@ -561,16 +561,6 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 	}
 }
 
-bool pg_session_has_picture(const struct pg_session *s)
-{
-	return s->fb.px != NULL;
-}
-
-bool pg_session_connected(const struct pg_session *s)
-{
-	return s->connected;
-}
-
 const struct pg_fb *pg_session_fb(const struct pg_session *s)
 {
 	return &s->fb;
