@@ -7,6 +7,7 @@ packages=(
 	# build
 	build-essential cmake ninja-build pkg-config clang-format git openssl
 	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev
+	libfreetype-dev
 	# the policy: deny patterns (PCRE2) and NFKC normalisation
 	libpcre2-dev libunistring-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
