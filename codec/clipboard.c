@@ -90,19 +90,19 @@ int pg_xclip_build_provide(struct pg_buf *out, bool to_viewer, const uint8_t *ut
 	zs.next_out = p + HDR + 4;
 	zs.avail_out = (uInt)bound;
 	/* Each provide is a zlib stream of its own (TigerVNC and noVNC inflate each
-	 * with a fresh stream). Finishing it, rather than only flushing as they do,
-	 * also suits readers that wait for the stream end (QEMU). */
+	 * with a fresh stream), ended with a sync flush as TigerVNC and noVNC end
+	 * theirs: libvncserver closes a client whose stream is finished inside the
+	 * message (its inflate must keep returning Z_OK). */
 	const struct {
 		const uint8_t *p;
 		size_t n;
 		int flush;
-	} part[] = {{size, 4, Z_NO_FLUSH}, {utf8, len, Z_NO_FLUSH}, {&nul, 1, Z_FINISH}};
+	} part[] = {{size, 4, Z_NO_FLUSH}, {utf8, len, Z_NO_FLUSH}, {&nul, 1, Z_SYNC_FLUSH}};
 	for (size_t i = 0; i < 3; i++) {
 		zs.next_in = (Bytef *)part[i].p;
 		zs.avail_in = (uInt)part[i].n;
 		int zrc = deflate(&zs, part[i].flush);
-		if (zrc != (part[i].flush == Z_FINISH ? Z_STREAM_END : Z_OK) &&
-		    !(zrc == Z_BUF_ERROR && part[i].n == 0)) {
+		if (zrc != Z_OK && !(zrc == Z_BUF_ERROR && part[i].n == 0)) {
 			rc = PG_ENOMEM;
 			goto done;
 		}
@@ -224,10 +224,12 @@ static int parse_provide(const uint8_t *payload, size_t len, size_t max_text,
 		goto done;
 	}
 	if (size - 1 > max_text) {
+		out->text_len = size - 1; /* the declared size, for the caller's report */
 		rc = bad(why, "Extended Clipboard provide: text longer than the limit", PG_ELIMIT);
 		goto done;
 	}
 	if (size > text_buf_size) {
+		out->text_len = size - 1;
 		rc =
 		    bad(why, "Extended Clipboard provide: text does not fit the buffer", PG_ELIMIT);
 		goto done;
@@ -307,4 +309,26 @@ int pg_xclip_parse(const uint8_t *payload, size_t len, size_t max_text, struct p
 			   "Extended Clipboard request, peek or notify with data after its flags",
 			   PG_EPROTO);
 	return 0;
+}
+
+size_t pg_xclip_lf_to_crlf(const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			out[w++] = '\r';
+		out[w++] = in[i];
+	}
+	return w;
+}
+
+size_t pg_xclip_crlf_to_lf(const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')
+			continue;
+		out[w++] = in[i];
+	}
+	return w;
 }

@@ -72,7 +72,8 @@ int pg_xclip_build_provide(struct pg_buf *out, bool to_viewer, const uint8_t *ut
  *    the text or a finished stream cut short; PG_EUNSUP: only reserved actions;
  *  - PG_ELIMIT: the text is longer than max_text (capped at PG_XCLIP_MAX_TEXT) or
  *    does not fit text_buf with its NUL; refused from the declared size, before
- *    inflating it, so a zlib bomb costs no more than the cap.
+ *    inflating it, so a zlib bomb costs no more than the cap; out->text_len then
+ *    holds the declared size;
  * For a provide with text, text_buf holds text_len bytes and a NUL. The bytes are
  * not checked: invalid UTF-8, control characters and an early NUL reach the caller
  * as sent, for the policy to judge. text_buf may be NULL when text_buf_size is 0. */
@@ -82,5 +83,10 @@ int pg_xclip_parse(const uint8_t *payload, size_t len, size_t max_text, struct p
 /* Legacy ServerCutText (to_viewer) or ClientCutText: len bytes of Latin-1 (LF line
  * ends), at most PG_RFB_MAX_CUT_TEXT. 0, PG_ELIMIT or PG_ENOMEM. */
 int pg_xclip_build_legacy(struct pg_buf *out, bool to_viewer, const uint8_t *latin1, size_t len);
+
+/* Line ends: the Extended Clipboard carries CRLF, X and the relay LF. Both return
+ * the bytes written; out must hold 2 * len (to CRLF) or len (to LF) bytes. */
+size_t pg_xclip_lf_to_crlf(const uint8_t *in, size_t len, uint8_t *out);
+size_t pg_xclip_crlf_to_lf(const uint8_t *in, size_t len, uint8_t *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipboard.h"
 #include "decoder.h"
 #include "err.h"
 #include "pixfmt.h"
@@ -31,9 +32,10 @@ enum state {
 };
 
 static const int32_t default_encodings[] = {
-    PG_ENC_TIGHT,     PG_ENC_ZRLE,	   PG_ENC_COPYRECT,
-    PG_ENC_RAW,	      PG_ENC_DESKTOP_SIZE, PG_ENC_EXT_DESKTOP_SIZE,
-    PG_ENC_LAST_RECT, PG_ENC_CURSOR,	   PG_ENC_COMPRESS_LEVEL_0 + 1,
+    PG_ENC_TIGHT,	  PG_ENC_ZRLE,	       PG_ENC_COPYRECT,
+    PG_ENC_RAW,		  PG_ENC_DESKTOP_SIZE, PG_ENC_EXT_DESKTOP_SIZE,
+    PG_ENC_LAST_RECT,	  PG_ENC_CURSOR,       PG_ENC_COMPRESS_LEVEL_0 + 1,
+    PG_ENC_EXT_CLIPBOARD,
 };
 
 struct pg_rfb_client {
@@ -229,6 +231,13 @@ int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y)
 	pg_wr16(m + 2, (uint16_t)x);
 	pg_wr16(m + 4, (uint16_t)y);
 	return pg_buf_append(&c->out, m, sizeof(m));
+}
+
+int pg_rfb_client_cut_text(struct pg_rfb_client *c, const uint8_t *latin1, size_t len)
+{
+	if (!pg_rfb_client_ready(c))
+		return PG_EUNSUP;
+	return pg_xclip_build_legacy(&c->out, false, latin1, len);
 }
 
 static int out(struct pg_rfb_client *c, const void *p, size_t n)
@@ -520,8 +529,8 @@ static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 			return 0;
 		uint32_t len = pg_rd32(p + 4);
 		bool ext = len & 0x80000000u;
-		/* A negative length is the Extended Clipboard, which pixelgate never asks
-		 * for: bounded like plain text, then dropped. */
+		/* A negative length is the Extended Clipboard: bounded like plain text,
+		 * then handed over whole for codec/clipboard.c to parse. */
 		uint32_t body = ext ? 0u - len : len;
 		if (body > PG_RFB_MAX_CUT_TEXT)
 			return fail(c, PG_ELIMIT, "ServerCutText: %slength %u over limit %u",
@@ -531,7 +540,9 @@ static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 				    body);
 		if (n - 8 < body)
 			return 0;
-		if (!ext && c->cb.cut_text)
+		if (ext && c->cb.ext_clipboard)
+			c->cb.ext_clipboard(c->cb.ud, p + 8, body);
+		else if (!ext && c->cb.cut_text)
 			c->cb.cut_text(c->cb.ud, p + 8, body);
 		return 8 + (ssize_t)body;
 	}

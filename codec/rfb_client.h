@@ -36,6 +36,10 @@ struct pg_rfb_client_cb {
 	void (*bell)(void *ud);
 	/* ServerCutText: len bytes of Latin-1, at most PG_RFB_MAX_CUT_TEXT. */
 	void (*cut_text)(void *ud, const uint8_t *text, size_t len);
+	/* Optional: an Extended Clipboard ServerCutText (negative length), its payload
+	 * unparsed (pg_xclip_parse in codec/clipboard.h reads it): the flags word and
+	 * what follows, 4 <= len <= PG_RFB_MAX_CUT_TEXT. Without it they are skipped. */
+	void (*ext_clipboard)(void *ud, const uint8_t *payload, size_t len);
 	/* Desktop name from ServerInit, raw bytes, at most PG_RFB_MAX_NAME. */
 	void (*name)(void *ud, const uint8_t *name, size_t len);
 	/* VNC authentication: encrypt the 16-byte challenge with the password (DES).
@@ -73,16 +77,23 @@ int pg_rfb_client_external(const struct pg_rfb_client *c);
 int pg_rfb_client_external_done(struct pg_rfb_client *c, int vnc_auth);
 
 /* After ServerInit the client queues SetPixelFormat (canonical), SetEncodings (only
- * what the decoders handle) and a full FramebufferUpdateRequest; after each
- * FramebufferUpdate it queues an incremental request for the whole screen.
+ * what the decoders handle, and the Extended Clipboard) and a full
+ * FramebufferUpdateRequest; after each FramebufferUpdate it queues an incremental
+ * request for the whole screen.
  *
- * Bytes waiting to be written to the host; the caller consumes what it wrote. */
+ * Bytes waiting to be written to the host; the caller consumes what it wrote. Once
+ * ready, the caller may also append whole client messages of its own: the Extended
+ * Clipboard builders of codec/clipboard.h (to_viewer false) write straight here. */
 struct pg_buf *pg_rfb_client_output(struct pg_rfb_client *c);
 
 /* Queue messages to the host (ignored before ready). Each returns 0 or PG_E code. */
 int pg_rfb_client_key(struct pg_rfb_client *c, int down, uint32_t keysym);
 int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y);
 int pg_rfb_client_request(struct pg_rfb_client *c, int incremental);
+/* Legacy ClientCutText: len bytes of Latin-1 with LF line ends, sent as they are.
+ * 0; PG_EUNSUP before ready (nothing queued); PG_ELIMIT over PG_RFB_MAX_CUT_TEXT or
+ * when the output is full; PG_ENOMEM. */
+int pg_rfb_client_cut_text(struct pg_rfb_client *c, const uint8_t *latin1, size_t len);
 
 /* Replace the SetEncodings list (at most PG_RFB_MAX_ENCODINGS) before ServerInit;
  * for tests that force one encoding. PG_EUNSUP once ready. Rectangles in encodings

@@ -2,6 +2,7 @@
  * every prefix against a guard page, caps and the small actions, and a provide
  * that carries RTF and HTML beside the text. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -44,14 +45,28 @@ static int frame_and_parse(const struct pg_buf *msg, size_t max_text, struct pg_
 	cr_assert_eq(c.type, PG_RFB_CLIENT_CUT_TEXT);
 	cr_assert(c.cut.extended);
 	cr_assert_eq(c.cut.len, msg->len - 8);
+	int rc = pg_xclip_parse(c.cut.text, c.cut.len, max_text, m, text, text_size, &why);
+	/* A prefix fails, except that a sync-flushed stream (ours, TigerVNC's) cut in its
+	 * final empty block may already hold the whole text: then it is that text. */
+	uint8_t *whole = malloc(text_size ? text_size : 1);
+	cr_assert_not_null(whole);
+	if (text_size)
+		memcpy(whole, text, text_size);
 	for (size_t k = 0; k < c.cut.len; k++) {
 		struct pg_xclip_msg pm;
 		why = NULL;
-		int rc = parse_guarded(c.cut.text, k, max_text, &pm, text, text_size, &why);
-		cr_assert_lt(rc, 0, "payload prefix %zu of %u parsed", k, c.cut.len);
+		int prc = parse_guarded(c.cut.text, k, max_text, &pm, text, text_size, &why);
+		if (prc == 0 && rc == 0 && m->action == PG_XCLIP_A_PROVIDE && k + 5 >= c.cut.len) {
+			cr_assert_eq(pm.text_len, m->text_len, "prefix %zu: partial text", k);
+			cr_assert_eq(memcmp(text, whole, m->text_len), 0, "prefix %zu", k);
+			continue;
+		}
+		cr_assert_lt(prc, 0, "payload prefix %zu of %u parsed", k, c.cut.len);
 		cr_assert_not_null(why);
 	}
-	int rc = pg_xclip_parse(c.cut.text, c.cut.len, max_text, m, text, text_size, &why);
+	if (text_size)
+		memcpy(text, whole, text_size);
+	free(whole);
 	pgx_guard_free(&g);
 	return rc;
 }

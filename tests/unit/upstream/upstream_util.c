@@ -197,6 +197,14 @@ static void cb_cut(void *ud, const uint8_t *t, size_t n)
 	memcpy(p->cut, t, p->cut_len);
 }
 
+static void cb_xclip(void *ud, const uint8_t *t, size_t n)
+{
+	struct ut_peer *p = ud;
+	p->xclip_len = n;
+	memcpy(p->xclip, t, n < sizeof(p->xclip) ? n : sizeof(p->xclip));
+	p->xclips++;
+}
+
 static void cb_name(void *ud, const uint8_t *n, size_t len)
 {
 	struct ut_peer *p = ud;
@@ -229,6 +237,7 @@ void ut_peer_init(struct ut_peer *p)
 	    .cursor = cb_cursor,
 	    .bell = cb_bell,
 	    .cut_text = cb_cut,
+	    .ext_clipboard = cb_xclip,
 	    .name = cb_name,
 	    .vnc_auth = cb_vnc_auth,
 	};

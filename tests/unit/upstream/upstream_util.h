@@ -55,6 +55,9 @@ struct ut_peer {
 	uint8_t cursor_mask[8 * 64];
 	char cut[4096];
 	size_t cut_len;
+	uint8_t xclip[4096]; /* the last Extended Clipboard payload (truncated) */
+	size_t xclip_len;    /* its whole length */
+	int xclips;
 	char name[256];
 	int err;
 	char diff[96]; /* why ut_fb_equal last said no */
