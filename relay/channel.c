@@ -26,8 +26,13 @@ static size_t payload_size(uint32_t type)
 	case PG_CHAN_NAME:
 	case PG_CHAN_ERROR:
 		return sizeof(struct pg_chan_text);
-	case PG_CHAN_CUT_TEXT_DROPPED:
-		return sizeof(struct pg_chan_count);
+	case PG_CHAN_CLIP_TO_HOST:
+	case PG_CHAN_CLIP_FROM_HOST:
+		return sizeof(struct pg_chan_clip);
+	case PG_CHAN_CLIP_CAPS:
+		return sizeof(struct pg_chan_clip_caps);
+	case PG_CHAN_CLIP_DROPPED:
+		return sizeof(struct pg_chan_clip_dropped);
 	case PG_CHAN_REFRESH:
 	case PG_CHAN_UPDATE_ACK:
 	case PG_CHAN_CONNECTED:
@@ -53,9 +58,12 @@ const char *pg_chan_type_name(uint32_t type)
 	    [PG_CHAN_UPDATE_END] = "update-end",
 	    [PG_CHAN_CURSOR] = "cursor",
 	    [PG_CHAN_BELL] = "bell",
-	    [PG_CHAN_CUT_TEXT_DROPPED] = "cut-text-dropped",
 	    [PG_CHAN_NAME] = "name",
 	    [PG_CHAN_ERROR] = "error",
+	    [PG_CHAN_CLIP_TO_HOST] = "clip-to-host",
+	    [PG_CHAN_CLIP_FROM_HOST] = "clip-from-host",
+	    [PG_CHAN_CLIP_CAPS] = "clip-caps",
+	    [PG_CHAN_CLIP_DROPPED] = "clip-dropped",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];

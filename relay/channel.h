@@ -14,14 +14,18 @@
 #define PG_CHAN_CURSOR_SIDE 128 /* larger cursors are cropped by the worker */
 #define PG_CHAN_TEXT	    256 /* desktop name and error text, bytes */
 #define PG_CHAN_PASSWORD    128
+/* Clipboard text in one message, bytes. Larger text never crosses the channel: the
+ * worker reports its size only (PG_CHAN_CLIP_DROPPED). */
+#define PG_CHAN_CLIP_MAX (64u << 10)
 
 enum pg_chan_type {
 	/* main -> worker */
-	PG_CHAN_START = 1,  /* where to connect and how to log in */
-	PG_CHAN_KEY,	    /* a key event from a viewer */
-	PG_CHAN_POINTER,    /* a pointer event from a viewer */
-	PG_CHAN_REFRESH,    /* ask the host for a full update */
-	PG_CHAN_UPDATE_ACK, /* main copied the pixels of the last update; go on */
+	PG_CHAN_START = 1,    /* where to connect and how to log in */
+	PG_CHAN_KEY,	      /* a key event from a viewer */
+	PG_CHAN_POINTER,      /* a pointer event from a viewer */
+	PG_CHAN_REFRESH,      /* ask the host for a full update */
+	PG_CHAN_UPDATE_ACK,   /* main copied the pixels of the last update; go on */
+	PG_CHAN_CLIP_TO_HOST, /* clipboard text the policy let through to the browser host */
 	/* worker -> main */
 	PG_CHAN_CONNECTED = 32, /* handshake done; name follows in PG_CHAN_NAME */
 	PG_CHAN_RESIZE,		/* new framebuffer size; carries the shared memory fd */
@@ -29,9 +33,11 @@ enum pg_chan_type {
 	PG_CHAN_UPDATE_END,	/* an update is complete; worker waits for UPDATE_ACK */
 	PG_CHAN_CURSOR,		/* new cursor shape */
 	PG_CHAN_BELL,
-	PG_CHAN_CUT_TEXT_DROPPED, /* the host sent clipboard text; only its length crosses */
-	PG_CHAN_NAME,		  /* the host's desktop name, raw bytes */
-	PG_CHAN_ERROR,		  /* why the worker is about to exit */
+	PG_CHAN_NAME,		/* the host's desktop name, raw bytes */
+	PG_CHAN_ERROR,		/* why the worker is about to exit */
+	PG_CHAN_CLIP_FROM_HOST, /* the host's clipboard text, for the policy to judge */
+	PG_CHAN_CLIP_CAPS,	/* what clipboard the host speaks (after its caps) */
+	PG_CHAN_CLIP_DROPPED,	/* the host offered what never crosses; only its size */
 };
 
 enum pg_chan_tls {
@@ -77,8 +83,34 @@ struct pg_chan_text {
 	uint8_t bytes[PG_CHAN_TEXT];
 };
 
-struct pg_chan_count {
-	uint32_t n;
+/* Clipboard text in the relay's internal form: LF line ends, no NUL. The worker
+ * converts to and from the wire (CRLF for the Extended Clipboard); whatever it sends
+ * up is judged by the main process all the same (UTF-8 validity, policy). */
+enum pg_chan_clip_format {
+	PG_CHAN_CLIP_UTF8 = 1,	 /* Extended Clipboard text */
+	PG_CHAN_CLIP_LATIN1 = 2, /* legacy cut text */
+};
+
+struct pg_chan_clip {
+	uint8_t format; /* enum pg_chan_clip_format */
+	uint32_t len;	/* <= PG_CHAN_CLIP_MAX; the receiver checks */
+	uint8_t bytes[PG_CHAN_CLIP_MAX];
+};
+
+struct pg_chan_clip_caps {
+	uint8_t extended; /* 1: the host speaks the Extended Clipboard (UTF-8 text) */
+};
+
+enum pg_chan_clip_drop {
+	PG_CHAN_DROP_TOO_LARGE = 1, /* text over PG_CHAN_CLIP_MAX */
+	PG_CHAN_DROP_FORMATS,	    /* RTF, HTML, DIB or Files: never requested, never sent */
+	PG_CHAN_DROP_MALFORMED,	    /* an Extended Clipboard message that did not parse */
+};
+
+struct pg_chan_clip_dropped {
+	uint8_t why;	  /* enum pg_chan_clip_drop */
+	uint32_t bytes;	  /* as declared by the host */
+	uint32_t formats; /* PG_XCLIP_* format bits the host offered, for the audit */
 };
 
 struct pg_chan_msg {
@@ -91,7 +123,9 @@ struct pg_chan_msg {
 		struct pg_chan_rect rect;
 		struct pg_chan_cursor cursor;
 		struct pg_chan_text text;
-		struct pg_chan_count count;
+		struct pg_chan_clip clip;
+		struct pg_chan_clip_caps clip_caps;
+		struct pg_chan_clip_dropped clip_dropped;
 	} u;
 };
 

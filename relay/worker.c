@@ -11,7 +11,11 @@
  * With [upstream] tls = x509 the worker insists on VeNCrypt: it loads the CA file
  * and pin before connecting, negotiates an X509 subtype in clear, runs TLS with the
  * host's certificate checked, and from then on every byte to and from the host
- * goes through TLS, RFB (and VNC authentication for X509Vnc) inside it. */
+ * goes through TLS, RFB (and VNC authentication for X509Vnc) inside it.
+ *
+ * Clipboard: the worker carries text only, in both directions, and judges none of
+ * it (the main process applies the policy). It speaks the Extended Clipboard when
+ * the host sends its caps and legacy cut text otherwise; see the clip_* functions. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -21,6 +25,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +39,7 @@
 #include "auth/vencrypt.h"
 #include "auth/vncauth.h"
 #include "codec/buf.h"
+#include "codec/clipboard.h"
 #include "codec/err.h"
 #include "codec/fb.h"
 #include "codec/rfb.h"
@@ -81,6 +87,17 @@ struct worker {
 	int waiting_ack; /* the main process is reading shm */
 	char password[PG_CHAN_PASSWORD];
 	int failed;
+
+	/* The host's Extended Clipboard, from its caps: 0 actions until they come. */
+	bool xclip;		 /* the host sent caps with the text format */
+	uint32_t xclip_actions;	 /* the actions it accepts (PG_XCLIP_REQUEST, ...) */
+	uint32_t xclip_text_max; /* its limit for unsolicited text, bytes with the NUL */
+	/* The newest text the main process let through, kept for the host's request
+	 * as a whole provide message (empty: none), built once: a host that asks
+	 * again and again costs a copy, not a deflate. */
+	struct pg_buf provide;
+	size_t provide_text;		       /* its text on the wire (CRLF, no NUL), bytes */
+	uint8_t clip_in[PG_CHAN_CLIP_MAX + 1]; /* text of a host provide, and its NUL */
 };
 
 static void fail(const char *fmt, ...)
@@ -226,14 +243,151 @@ static void on_bell(void *ud)
 	send_simple(PG_CHAN_BELL);
 }
 
-static void on_cut_text(void *ud, const uint8_t *text, size_t len)
+static void clip_dropped(uint8_t why, size_t bytes, uint32_t formats)
 {
-	/* Clipboard policy is not in force yet: nothing of the text crosses, only the
-	 * fact that it was dropped, so the main process can log it. */
-	struct pg_chan_msg m = {.type = PG_CHAN_CUT_TEXT_DROPPED};
-	m.u.count.n = (uint32_t)len;
+	struct pg_chan_msg m = {.type = PG_CHAN_CLIP_DROPPED};
+	m.u.clip_dropped.why = why;
+	m.u.clip_dropped.bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+	m.u.clip_dropped.formats = formats;
 	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
 		exit(1);
+}
+
+/* Text for the main process to judge: LF line ends, no NUL added. */
+static void clip_from_host(uint8_t format, const uint8_t *text, size_t len, bool crlf)
+{
+	static struct pg_chan_msg m; /* large: keep it off the stack */
+	memset(&m, 0, sizeof(m));
+	m.type = PG_CHAN_CLIP_FROM_HOST;
+	m.u.clip.format = format;
+	if (crlf) {
+		m.u.clip.len = (uint32_t)pg_xclip_crlf_to_lf(text, len, m.u.clip.bytes);
+	} else {
+		memcpy(m.u.clip.bytes, text, len);
+		m.u.clip.len = (uint32_t)len;
+	}
+	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+		exit(1);
+}
+
+/* Legacy ServerCutText: Latin-1 as the host sent it; the main process converts it. */
+static void on_cut_text(void *ud, const uint8_t *text, size_t len)
+{
+	if (len > PG_CHAN_CLIP_MAX)
+		return clip_dropped(PG_CHAN_DROP_TOO_LARGE, len, PG_XCLIP_TEXT);
+	clip_from_host(PG_CHAN_CLIP_LATIN1, text, len, false);
+}
+
+/* Extended Clipboard messages to the host go straight into the RFB client's
+ * output. The builders leave it untouched on error: when the host has stopped
+ * reading and the output is full, the message is lost, as input would be. */
+static void xclip_notify(struct worker *w)
+{
+	if (w->xclip_actions & PG_XCLIP_NOTIFY)
+		pg_xclip_build_notify(pg_rfb_client_output(w->rfb), false, w->provide.len > 0);
+}
+
+static void xclip_provide(struct worker *w)
+{
+	pg_buf_append(pg_rfb_client_output(w->rfb), w->provide.data, w->provide.len);
+}
+
+static void xclip_caps(struct worker *w, const struct pg_xclip_msg *x)
+{
+	w->xclip_actions = x->actions;
+	w->xclip_text_max = x->text_max;
+	/* A host without the text format has nothing to say to us: legacy. Caps come
+	 * again with every SetEncodings; we answer the first. */
+	if (w->xclip || !(x->formats & PG_XCLIP_TEXT))
+		return;
+	w->xclip = true;
+	pg_xclip_build_caps(pg_rfb_client_output(w->rfb), false, PG_XCLIP_ACTIONS,
+			    PG_CHAN_CLIP_MAX);
+	struct pg_chan_msg m = {.type = PG_CHAN_CLIP_CAPS};
+	m.u.clip_caps.extended = 1;
+	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+		exit(1);
+}
+
+/* The host's Extended Clipboard. Nothing here is fatal: a message that does not
+ * parse is reported and skipped, since the RFB stream around it is intact. */
+static void on_ext_clipboard(void *ud, const uint8_t *payload, size_t len)
+{
+	struct worker *w = ud;
+	struct pg_xclip_msg x;
+	const char *why;
+	/* Text over PG_CHAN_CLIP_MAX is refused from its declared size, uninflated. */
+	int rc = pg_xclip_parse(payload, len, PG_CHAN_CLIP_MAX, &x, w->clip_in, sizeof(w->clip_in),
+				&why);
+	/* RTF, HTML, DIB and Files are never requested nor forwarded: only noted when
+	 * offered as data (caps merely say what the host could send). */
+	bool offers = x.action == PG_XCLIP_A_NOTIFY || x.action == PG_XCLIP_A_PROVIDE;
+	if (offers && x.dropped_formats)
+		clip_dropped(PG_CHAN_DROP_FORMATS, 0, x.dropped_formats);
+	if (rc == PG_ELIMIT)
+		return clip_dropped(PG_CHAN_DROP_TOO_LARGE,
+				    x.text_len > UINT32_MAX ? UINT32_MAX : (uint32_t)x.text_len,
+				    PG_XCLIP_TEXT);
+	if (rc < 0)
+		return clip_dropped(PG_CHAN_DROP_MALFORMED, len, x.formats);
+
+	switch (x.action) {
+	case PG_XCLIP_A_CAPS:
+		return xclip_caps(w, &x);
+	case PG_XCLIP_A_NOTIFY:
+		if ((x.formats & PG_XCLIP_TEXT) && (w->xclip_actions & PG_XCLIP_REQUEST))
+			pg_xclip_build_request(pg_rfb_client_output(w->rfb), false);
+		return;
+	case PG_XCLIP_A_PROVIDE:
+		if (x.formats & PG_XCLIP_TEXT)
+			clip_from_host(PG_CHAN_CLIP_UTF8, w->clip_in, x.text_len, true);
+		return;
+	case PG_XCLIP_A_REQUEST:
+		/* Only formats we never have: no answer (as TigerVNC). Text we do not
+		 * hold: a notify that says so. */
+		if (!(x.formats & PG_XCLIP_TEXT))
+			return;
+		if (w->provide.len)
+			return xclip_provide(w);
+		return xclip_notify(w);
+	case PG_XCLIP_A_PEEK:
+		return xclip_notify(w);
+	}
+}
+
+/* Text the main process let through to the host. It must keep the channel's
+ * contract (a known format, at most PG_CHAN_CLIP_MAX bytes, no NUL in UTF-8): the
+ * main process is the trusted side, so a message that breaks it ends the worker. */
+static void clip_to_host(struct worker *w, const struct pg_chan_clip *c)
+{
+	if (c->len > PG_CHAN_CLIP_MAX ||
+	    (c->format != PG_CHAN_CLIP_UTF8 && c->format != PG_CHAN_CLIP_LATIN1) ||
+	    (c->format == PG_CHAN_CLIP_UTF8 && memchr(c->bytes, 0, c->len)))
+		fail("main process sent clipboard text out of bounds (format %u, %u bytes)",
+		     c->format, c->len);
+	/* Before the handshake is done there is no host to give it to. */
+	if (!pg_rfb_client_ready(w->rfb))
+		return;
+	if (c->format == PG_CHAN_CLIP_LATIN1) {
+		pg_rfb_client_cut_text(w->rfb, c->bytes, c->len);
+		return;
+	}
+	/* The main process sends UTF-8 only after PG_CHAN_CLIP_CAPS. */
+	if (!w->xclip)
+		return;
+	static uint8_t crlf[2 * PG_CHAN_CLIP_MAX];
+	w->provide_text = pg_xclip_lf_to_crlf(c->bytes, c->len, crlf);
+	pg_buf_reset(&w->provide);
+	if (pg_xclip_build_provide(&w->provide, false, crlf, w->provide_text) < 0)
+		return; /* out of memory: the host is told nothing */
+	/* Announce it; the host asks for it when it wants it (TigerVNC's server takes
+	 * clipboard data only from the client that announced it last). A host that
+	 * takes no notify (libvncserver) takes an unsolicited provide up to its
+	 * limit, which counts the NUL. */
+	if (w->xclip_actions & PG_XCLIP_NOTIFY)
+		xclip_notify(w);
+	else if ((w->xclip_actions & PG_XCLIP_PROVIDE) && w->provide_text < w->xclip_text_max)
+		xclip_provide(w);
 }
 
 static void on_name(void *ud, const uint8_t *name, size_t len)
@@ -512,6 +666,9 @@ static void handle_channel(struct worker *w)
 			if (w->dirty)
 				publish(w);
 			break;
+		case PG_CHAN_CLIP_TO_HOST:
+			clip_to_host(w, &m.u.clip);
+			break;
 		default:
 			break;
 		}
@@ -618,6 +775,7 @@ int main(int argc, char **argv)
 
 	pg_buf_init(&w.in, WORKER_MAX_INPUT);
 	pg_buf_init(&w.wire, WIRE_MAX);
+	pg_buf_init(&w.provide, PG_RFB_MAX_CUT_TEXT + 8);
 	memcpy(w.host, m.u.start.host, sizeof(w.host));
 	load_tls(&w, &m.u.start);
 	w.up = connect_host(m.u.start.host, m.u.start.port);
@@ -630,6 +788,7 @@ int main(int argc, char **argv)
 	    .cursor = on_cursor,
 	    .bell = on_bell,
 	    .cut_text = on_cut_text,
+	    .ext_clipboard = on_ext_clipboard,
 	    .name = on_name,
 	    .vnc_auth = on_vnc_auth,
 	    .security = on_security,
