@@ -11,7 +11,7 @@
 
 #include <ini.h>
 
-static void add_error(struct pg_config_errors *err, const char *fmt, ...)
+void pg_config_error(struct pg_config_errors *err, const char *fmt, ...)
 {
 	if (!err || err->count >= (int)(sizeof(err->msg) / sizeof(err->msg[0])))
 		return;
@@ -67,21 +67,21 @@ static int add_group_map(struct pg_config *cfg, const char *value, const char *w
 {
 	const char *eq = strrchr(value, '=');
 	if (!eq || eq == value || !valid_name(eq + 1)) {
-		add_error(err,
-			  "%s: [ldap] group_map = '%s': expected LDAP-GROUP=pixelgate-group "
-			  "(a group DN or CN, '=', then a pixelgate group name)",
-			  where, value);
+		pg_config_error(err,
+				"%s: [ldap] group_map = '%s': expected LDAP-GROUP=pixelgate-group "
+				"(a group DN or CN, '=', then a pixelgate group name)",
+				where, value);
 		return -1;
 	}
 	if (cfg->nldap_group_map == 256) {
-		add_error(err, "%s: [ldap] more than 256 group_map lines", where);
+		pg_config_error(err, "%s: [ldap] more than 256 group_map lines", where);
 		return -1;
 	}
 	char **m = realloc(cfg->ldap_group_map, sizeof(*m) * (size_t)(cfg->nldap_group_map + 1));
 	if (m)
 		cfg->ldap_group_map = m;
 	if (!m || !(m[cfg->nldap_group_map] = strdup(value))) {
-		add_error(err, "%s: out of memory", where);
+		pg_config_error(err, "%s: out of memory", where);
 		return -1;
 	}
 	cfg->nldap_group_map++;
@@ -111,29 +111,31 @@ static int set_route(struct pg_config *cfg, const char *key, const char *value, 
 	int port;
 	const char *why;
 	if (!name || !valid_name(name)) {
-		add_error(err,
-			  "%s: [routes] '%s': expected user.NAME or group.NAME (letters, digits, "
-			  ". _ - @)",
-			  where, key);
+		pg_config_error(
+		    err,
+		    "%s: [routes] '%s': expected user.NAME or group.NAME (letters, digits, "
+		    ". _ - @)",
+		    where, key);
 		return -1;
 	}
 	if (pg_config_parse_hostport(value, host, sizeof(host), &port, &why) < 0) {
-		add_error(err, "%s: [routes] %s = '%s': %s", where, key, value, why);
+		pg_config_error(err, "%s: [routes] %s = '%s': %s", where, key, value, why);
 		return -1;
 	}
 	for (int i = 0; i < cfg->nroutes; i++) {
 		if (cfg->routes[i].group == group && !strcmp(cfg->routes[i].name, name)) {
-			add_error(err, "%s: [routes] %s is given twice", where, key);
+			pg_config_error(err, "%s: [routes] %s is given twice", where, key);
 			return -1;
 		}
 	}
 	if (cfg->nroutes == PG_CONFIG_MAX_ROUTES) {
-		add_error(err, "%s: [routes] more than %d routes", where, PG_CONFIG_MAX_ROUTES);
+		pg_config_error(err, "%s: [routes] more than %d routes", where,
+				PG_CONFIG_MAX_ROUTES);
 		return -1;
 	}
 	struct pg_route *r = realloc(cfg->routes, sizeof(*r) * (size_t)(cfg->nroutes + 1));
 	if (!r) {
-		add_error(err, "%s: out of memory", where);
+		pg_config_error(err, "%s: out of memory", where);
 		return -1;
 	}
 	cfg->routes = r;
@@ -151,8 +153,8 @@ static int set_host(struct pg_config *cfg, const char *address, const char *key,
 	int port;
 	const char *why;
 	if (pg_config_parse_hostport(address, host, sizeof(host), &port, &why) < 0) {
-		add_error(err, "%s: [host %s]: %s (expected [host ADDRESS:PORT])", where, address,
-			  why);
+		pg_config_error(err, "%s: [host %s]: %s (expected [host ADDRESS:PORT])", where,
+				address, why);
 		return -1;
 	}
 	struct pg_host_cfg *h = NULL;
@@ -161,13 +163,13 @@ static int set_host(struct pg_config *cfg, const char *address, const char *key,
 			h = &cfg->hosts[i];
 	if (!h) {
 		if (cfg->nhosts == PG_CONFIG_MAX_HOSTS) {
-			add_error(err, "%s: more than %d [host] sections", where,
-				  PG_CONFIG_MAX_HOSTS);
+			pg_config_error(err, "%s: more than %d [host] sections", where,
+					PG_CONFIG_MAX_HOSTS);
 			return -1;
 		}
 		h = realloc(cfg->hosts, sizeof(*h) * (size_t)(cfg->nhosts + 1));
 		if (!h) {
-			add_error(err, "%s: out of memory", where);
+			pg_config_error(err, "%s: out of memory", where);
 			return -1;
 		}
 		cfg->hosts = h;
@@ -189,16 +191,16 @@ static int set_host(struct pg_config *cfg, const char *address, const char *key,
 		if (strcmp(key, keys[i].key))
 			continue;
 		if (strlen(value) >= keys[i].size) {
-			add_error(err, "%s: [host %s] %s is too long", where, address, key);
+			pg_config_error(err, "%s: [host %s] %s is too long", where, address, key);
 			return -1;
 		}
 		snprintf(keys[i].slot, keys[i].size, "%s", value);
 		return 0;
 	}
-	add_error(err,
-		  "%s: unknown key '%s' in [host %s] (known keys: password_file tls ca_file "
-		  "pin_sha256)",
-		  where, key, address);
+	pg_config_error(err,
+			"%s: unknown key '%s' in [host %s] (known keys: password_file tls ca_file "
+			"pin_sha256)",
+			where, key, address);
 	return -1;
 }
 
@@ -219,13 +221,13 @@ static int set_int(int *slot, const char *value, long min, long max, const char 
 	errno = 0;
 	long v = strtol(value, &end, 10);
 	if (!*value || *end || errno) {
-		add_error(err, "%s: [%s] %s = '%s' is not a whole number (expected %ld..%ld)",
-			  where, sec, key, value, min, max);
+		pg_config_error(err, "%s: [%s] %s = '%s' is not a whole number (expected %ld..%ld)",
+				where, sec, key, value, min, max);
 		return -1;
 	}
 	if (v < min || v > max) {
-		add_error(err, "%s: [%s] %s = %ld is out of range (expected %ld..%ld)", where, sec,
-			  key, v, min, max);
+		pg_config_error(err, "%s: [%s] %s = %ld is out of range (expected %ld..%ld)", where,
+				sec, key, v, min, max);
 		return -1;
 	}
 	*slot = (int)v;
@@ -257,7 +259,7 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 #define PG_CFG_S(sec, k, def, help)                                                                \
 	if (!strcmp(section, #sec) && !strcmp(key, #k)) {                                          \
 		if (set_string(&cfg->sec##_##k, value) < 0) {                                      \
-			add_error(err, "%s: out of memory", where);                                \
+			pg_config_error(err, "%s: out of memory", where);                          \
 			return -1;                                                                 \
 		}                                                                                  \
 		return 0;                                                                          \
@@ -268,8 +270,8 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 	PG_CONFIG_TABLE(PG_CFG_S, PG_CFG_I)
 #undef PG_CFG_S
 #undef PG_CFG_I
-	add_error(err, "%s: unknown key '%s' in [%s] (known keys: %s)", where, key, section,
-		  known_keys(section));
+	pg_config_error(err, "%s: unknown key '%s' in [%s] (known keys: %s)", where, key, section,
+			known_keys(section));
 	return -1;
 }
 
@@ -300,10 +302,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	char where[PATH_MAX + 32];
 	snprintf(where, sizeof(where), "%s:%d", lr->path, lr->line);
 	if (!*section) {
-		add_error(lr->err,
-			  "%s: key '%s' is outside any [section] (hint: put it under "
-			  "[relay], [upstream] or [routes])",
-			  where, name);
+		pg_config_error(lr->err,
+				"%s: key '%s' is outside any [section] (hint: put it under "
+				"[relay], [upstream] or [routes])",
+				where, name);
 		lr->failed = 1;
 		return 1;
 	}
@@ -317,20 +319,20 @@ int pg_config_load(struct pg_config *cfg, const char *path, struct pg_config_err
 	struct line_reader lr = {.path = path, .cfg = cfg, .err = err};
 	lr.file = fopen(path, "r");
 	if (!lr.file) {
-		add_error(err, "%s: cannot open: %s", path, strerror(errno));
+		pg_config_error(err, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
 	int rc = ini_parse_stream(read_line, &lr, on_key, &lr);
 	fclose(lr.file);
 	if (rc > 0) {
-		add_error(err,
-			  "%s:%d: not an INI line (expected 'key = value', '[section]' or a "
-			  "comment starting with ';' or '#')",
-			  path, rc);
+		pg_config_error(err,
+				"%s:%d: not an INI line (expected 'key = value', '[section]' or a "
+				"comment starting with ';' or '#')",
+				path, rc);
 		return -1;
 	}
 	if (rc < 0) {
-		add_error(err, "%s: cannot read", path);
+		pg_config_error(err, "%s: cannot read", path);
 		return -1;
 	}
 	return lr.failed ? -1 : 0;
@@ -406,89 +408,92 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	const char *why;
 	bool none = !strcmp(cfg->relay_security, "none");
 	if (pg_config_parse_hostport(cfg->relay_listen, host, sizeof(host), &port, &why) < 0) {
-		add_error(err, "[relay] listen = '%s': %s", cfg->relay_listen, why);
+		pg_config_error(err, "[relay] listen = '%s': %s", cfg->relay_listen, why);
 		rc = -1;
 	} else if (!pg_config_is_loopback(host)) {
 		/* No login must never face a network. */
 		if (none) {
-			add_error(err,
-				  "[relay] listen = '%s': security = none (no login) is allowed "
-				  "only on loopback (127.0.0.0/8, ::1); use security = vencrypt",
-				  cfg->relay_listen);
+			pg_config_error(
+			    err,
+			    "[relay] listen = '%s': security = none (no login) is allowed "
+			    "only on loopback (127.0.0.0/8, ::1); use security = vencrypt",
+			    cfg->relay_listen);
 			rc = -1;
 		}
 	}
 	if (!one_of(cfg->relay_security, "vencrypt", "none")) {
-		add_error(err, "[relay] security = '%s': expected vencrypt or none",
-			  cfg->relay_security);
+		pg_config_error(err, "[relay] security = '%s': expected vencrypt or none",
+				cfg->relay_security);
 		rc = -1;
 	} else if (!none) {
 		if (!*cfg->relay_users_file && !*cfg->ldap_uri) {
-			add_error(err,
-				  "[relay] security = vencrypt needs users_file or [ldap] uri "
-				  "(hint: create a users file with pixelgate-passwd -f FILE add "
-				  "NAME)");
+			pg_config_error(
+			    err, "[relay] security = vencrypt needs users_file or [ldap] uri "
+				 "(hint: create a users file with pixelgate-passwd -f FILE add "
+				 "NAME)");
 			rc = -1;
 		}
 		if (!*cfg->relay_tls_cert != !*cfg->relay_tls_key) {
-			add_error(err,
-				  "[relay] tls_cert and tls_key go together: set both or neither");
+			pg_config_error(
+			    err, "[relay] tls_cert and tls_key go together: set both or neither");
 			rc = -1;
 		} else if (!*cfg->relay_tls_cert && !cfg->relay_tls_anon) {
-			add_error(err,
-				  "[relay] security = vencrypt needs tls_cert and tls_key (or, "
-				  "weaker, tls_anon = 1)");
+			pg_config_error(
+			    err, "[relay] security = vencrypt needs tls_cert and tls_key (or, "
+				 "weaker, tls_anon = 1)");
 			rc = -1;
 		}
 	}
 	if (!*cfg->relay_vnc_auth_user != !*cfg->relay_vnc_auth_password_file) {
-		add_error(err, "[relay] vnc_auth_user and vnc_auth_password_file go together");
+		pg_config_error(err,
+				"[relay] vnc_auth_user and vnc_auth_password_file go together");
 		rc = -1;
 	}
 	if (!one_of(cfg->relay_session_share, "share", "takeover")) {
-		add_error(err, "[relay] session_share = '%s': expected share or takeover",
-			  cfg->relay_session_share);
+		pg_config_error(err, "[relay] session_share = '%s': expected share or takeover",
+				cfg->relay_session_share);
 		rc = -1;
 	}
 	if (!*cfg->upstream_address && !cfg->nroutes) {
-		add_error(err,
-			  "[upstream] address is not set and [routes] is empty (hint: --upstream "
-			  "127.0.0.1:5901)");
+		pg_config_error(
+		    err, "[upstream] address is not set and [routes] is empty (hint: --upstream "
+			 "127.0.0.1:5901)");
 		rc = -1;
 	} else if (*cfg->upstream_address &&
 		   pg_config_parse_hostport(cfg->upstream_address, host, sizeof(host), &port,
 					    &why) < 0) {
-		add_error(err, "[upstream] address = '%s': %s", cfg->upstream_address, why);
+		pg_config_error(err, "[upstream] address = '%s': %s", cfg->upstream_address, why);
 		rc = -1;
 	}
 	if (!one_of(cfg->upstream_tls, "none", "x509")) {
-		add_error(err, "[upstream] tls = '%s': expected none or x509", cfg->upstream_tls);
+		pg_config_error(err, "[upstream] tls = '%s': expected none or x509",
+				cfg->upstream_tls);
 		rc = -1;
 	} else if (!strcmp(cfg->upstream_tls, "x509") && !*cfg->upstream_ca_file &&
 		   !*cfg->upstream_pin_sha256) {
-		add_error(err,
-			  "[upstream] tls = x509 needs ca_file or pin_sha256 (or both) to check "
-			  "the browser host's certificate");
+		pg_config_error(
+		    err, "[upstream] tls = x509 needs ca_file or pin_sha256 (or both) to check "
+			 "the browser host's certificate");
 		rc = -1;
 	}
 	for (int i = 0; i < cfg->nhosts; i++) {
 		const struct pg_host_cfg *h = &cfg->hosts[i];
 		const char *tls = *h->tls ? h->tls : cfg->upstream_tls;
 		if (!one_of(tls, "none", "x509")) {
-			add_error(err, "[host %s] tls = '%s': expected none or x509", h->address,
-				  tls);
+			pg_config_error(err, "[host %s] tls = '%s': expected none or x509",
+					h->address, tls);
 			rc = -1;
 		} else if (!strcmp(tls, "x509") && !*h->ca_file && !*h->pin_sha256 &&
 			   !*cfg->upstream_ca_file && !*cfg->upstream_pin_sha256) {
-			add_error(err, "[host %s] tls = x509 needs ca_file or pin_sha256",
-				  h->address);
+			pg_config_error(err, "[host %s] tls = x509 needs ca_file or pin_sha256",
+					h->address);
 			rc = -1;
 		}
 		const char *hf[] = {h->password_file, h->ca_file};
 		for (size_t k = 0; k < 2; k++) {
 			if (*hf[k] && access(hf[k], R_OK) < 0) {
-				add_error(err, "[host %s] '%s': cannot read: %s", h->address, hf[k],
-					  strerror(errno));
+				pg_config_error(err, "[host %s] '%s': cannot read: %s", h->address,
+						hf[k], strerror(errno));
 				rc = -1;
 			}
 		}
@@ -504,8 +509,8 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (*files[i][1] && access(files[i][1], R_OK) < 0) {
-			add_error(err, "%s = '%s': cannot read: %s", files[i][0], files[i][1],
-				  strerror(errno));
+			pg_config_error(err, "%s = '%s': cannot read: %s", files[i][0], files[i][1],
+					strerror(errno));
 			rc = -1;
 		}
 	}
@@ -514,8 +519,9 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		level_ok |= !strcmp(cfg->relay_log_level, levels[i]);
 	if (!level_ok) {
-		add_error(err, "[relay] log_level = '%s': expected error, warn, info or debug",
-			  cfg->relay_log_level);
+		pg_config_error(err,
+				"[relay] log_level = '%s': expected error, warn, info or debug",
+				cfg->relay_log_level);
 		rc = -1;
 	}
 	if (pg_policy_check(&cfg->policy, err) < 0)

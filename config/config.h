@@ -37,6 +37,12 @@
 	I(relay, max_handshakes_per_source, 32, 1, 100000,                                         \
 	  "connections still logging in from one address, at once")                                \
 	S(relay, log_level, "info", "error, warn, info or debug")                                  \
+	S(relay, control_socket, "",                                                               \
+	  "Unix socket for admin commands (pixelgate --reload); off when empty")                   \
+	I(relay, audit_clipboard_text, 0, 0, 1,                                                    \
+	  "1: clipboard text itself goes into audit records (0: sizes and rules only)")            \
+	S(relay, font, "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",                   \
+	  "font for warnings drawn into the picture (Japanese glyphs needed)")                     \
 	S(upstream, address, "", "host:port of the default browser host (see [routes])")           \
 	S(upstream, password_file, "", "file whose first line is the browser host's VNC password") \
 	S(upstream, tls, "none",                                                                   \
@@ -109,6 +115,9 @@ struct pg_config_errors {
 };
 
 void pg_config_init(struct pg_config *cfg);
+/* Add one error line (file:line first, in the config's style). */
+void pg_config_error(struct pg_config_errors *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void pg_config_free(struct pg_config *cfg);
 
 /* Read an INI file over the current values. Returns 0, or -1 with errors added. */

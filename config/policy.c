@@ -16,19 +16,6 @@
 
 #include "config.h"
 
-static void add_error(struct pg_config_errors *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void add_error(struct pg_config_errors *err, const char *fmt, ...)
-{
-	if (!err || err->count >= (int)(sizeof(err->msg) / sizeof(err->msg[0])))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg[err->count++], sizeof(err->msg[0]), fmt, ap);
-	va_end(ap);
-}
-
 enum kind { CLIP, LATIN1, BOOL, INT, DURATION };
 enum merge { MIN, MAX };
 
@@ -224,7 +211,7 @@ static int set_networks(struct pg_policy_section *s, const char *value, const ch
 {
 	char buf[4096];
 	if (strlen(value) >= sizeof(buf)) {
-		add_error(err, "%s: [%s] allowed_networks is too long", where, sec);
+		pg_config_error(err, "%s: [%s] allowed_networks is too long", where, sec);
 		return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s", value);
@@ -239,27 +226,28 @@ static int set_networks(struct pg_policy_section *s, const char *value, const ch
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		tok = trim(tok);
 		if (s->nnets == PG_POLICY_MAX_NETS) {
-			add_error(err, "%s: [%s] allowed_networks: more than %d networks", where,
-				  sec, PG_POLICY_MAX_NETS);
+			pg_config_error(err, "%s: [%s] allowed_networks: more than %d networks",
+					where, sec, PG_POLICY_MAX_NETS);
 			return -1;
 		}
 		int rc = parse_cidr(tok, &s->nets[s->nnets]);
 		if (rc < 0) {
-			add_error(err,
-				  "%s: [%s] allowed_networks = '%s': '%s' %s (expected any, or "
-				  "comma-separated CIDRs such as 10.0.0.0/8, 2001:db8::/32)",
-				  where, sec, value, tok,
-				  rc == -2 ? "has host bits set beyond its prefix"
-					   : "is not an address or CIDR");
+			pg_config_error(
+			    err,
+			    "%s: [%s] allowed_networks = '%s': '%s' %s (expected any, or "
+			    "comma-separated CIDRs such as 10.0.0.0/8, 2001:db8::/32)",
+			    where, sec, value, tok,
+			    rc == -2 ? "has host bits set beyond its prefix"
+				     : "is not an address or CIDR");
 			return -1;
 		}
 		s->nnets++;
 	}
 	if (!s->nnets) {
-		add_error(err,
-			  "%s: [%s] allowed_networks = '%s': empty (expected any, or "
-			  "comma-separated CIDRs)",
-			  where, sec, value);
+		pg_config_error(err,
+				"%s: [%s] allowed_networks = '%s': empty (expected any, or "
+				"comma-separated CIDRs)",
+				where, sec, value);
 		return -1;
 	}
 	return 0;
@@ -270,7 +258,7 @@ static int set_detect(struct pg_policy_section *s, const char *value, const char
 {
 	char buf[256];
 	if (strlen(value) >= sizeof(buf)) {
-		add_error(err, "%s: [%s] detect is too long", where, sec);
+		pg_config_error(err, "%s: [%s] detect is too long", where, sec);
 		return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s", value);
@@ -286,7 +274,7 @@ static int set_detect(struct pg_policy_section *s, const char *value, const char
 			if (!strcmp(tok, detectors[i].name))
 				break;
 		if (i == sizeof(detectors) / sizeof(detectors[0])) {
-			add_error(
+			pg_config_error(
 			    err,
 			    "%s: [%s] detect = '%s': unknown detector '%s' (expected none, or "
 			    "a comma list of mynumber, corporate_number, credit_card)",
@@ -296,10 +284,10 @@ static int set_detect(struct pg_policy_section *s, const char *value, const char
 		s->detect |= detectors[i].bit;
 	}
 	if (!n) {
-		add_error(err,
-			  "%s: [%s] detect = '%s': empty (expected none, or a comma list of "
-			  "mynumber, corporate_number, credit_card)",
-			  where, sec, value);
+		pg_config_error(err,
+				"%s: [%s] detect = '%s': empty (expected none, or a comma list of "
+				"mynumber, corporate_number, credit_card)",
+				where, sec, value);
 		return -1;
 	}
 	return 0;
@@ -310,17 +298,18 @@ static int add_pattern(struct pg_policy_config *pc, struct pg_policy_section *s,
 {
 	size_t len = strlen(value);
 	if (pc->npatterns == PG_POLICY_MAX_PATTERNS) {
-		add_error(err, "%s: [%s] more than %d deny_pattern lines in the config", where, sec,
-			  PG_POLICY_MAX_PATTERNS);
+		pg_config_error(err, "%s: [%s] more than %d deny_pattern lines in the config",
+				where, sec, PG_POLICY_MAX_PATTERNS);
 		return -1;
 	}
 	if (!len || len > PG_POLICY_MAX_PATTERN_LEN) {
-		add_error(err, "%s: [%s] deny_pattern: %s (expected 1..%d bytes)", where, sec,
-			  len ? "too long" : "empty", PG_POLICY_MAX_PATTERN_LEN);
+		pg_config_error(err, "%s: [%s] deny_pattern: %s (expected 1..%d bytes)", where, sec,
+				len ? "too long" : "empty", PG_POLICY_MAX_PATTERN_LEN);
 		return -1;
 	}
 	if (u8_check((const uint8_t *)value, len)) {
-		add_error(err, "%s: [%s] deny_pattern = '%s': not valid UTF-8", where, sec, value);
+		pg_config_error(err, "%s: [%s] deny_pattern = '%s': not valid UTF-8", where, sec,
+				value);
 		return -1;
 	}
 	/* Text is matched in NFKC form, so the pattern is too: a full-width pattern
@@ -329,7 +318,7 @@ static int add_pattern(struct pg_policy_config *pc, struct pg_policy_section *s,
 	uint8_t *nfkc = u8_normalize(UNINORM_NFKC, (const uint8_t *)value, len, NULL, &nlen);
 	struct pg_policy_pattern *p = calloc(1, sizeof(*p));
 	if (!nfkc || !p || !(p->source = strdup(value))) {
-		add_error(err, "%s: out of memory", where);
+		pg_config_error(err, "%s: out of memory", where);
 		goto fail;
 	}
 	int code;
@@ -339,15 +328,15 @@ static int add_pattern(struct pg_policy_config *pc, struct pg_policy_section *s,
 	if (!p->code) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		add_error(err,
-			  "%s: [%s] deny_pattern = '%s': %s at offset %zu (expected a PCRE2 "
-			  "regular expression)",
-			  where, sec, value, (char *)msg, (size_t)offset);
+		pg_config_error(err,
+				"%s: [%s] deny_pattern = '%s': %s at offset %zu (expected a PCRE2 "
+				"regular expression)",
+				where, sec, value, (char *)msg, (size_t)offset);
 		goto fail;
 	}
 	p->mcontext = pcre2_match_context_create(NULL);
 	if (!p->mcontext) {
-		add_error(err, "%s: out of memory", where);
+		pg_config_error(err, "%s: out of memory", where);
 		goto fail;
 	}
 	pcre2_set_match_limit(p->mcontext, PG_POLICY_MATCH_LIMIT);
@@ -385,22 +374,23 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		while (*name == ' ')
 			name++;
 		if (strncmp(section, "policy ", 7) || !valid_group(name)) {
-			add_error(err,
-				  "%s: [%s]: expected [policy] or [policy GROUP] (a group name: "
-				  "letters, digits, . _ - @, at most 64)",
-				  where, section);
+			pg_config_error(
+			    err,
+			    "%s: [%s]: expected [policy] or [policy GROUP] (a group name: "
+			    "letters, digits, . _ - @, at most 64)",
+			    where, section);
 			return -1;
 		}
 		s = find_group(pc, name);
 		if (!s) {
 			if (pc->ngroups == PG_POLICY_MAX_SECTIONS) {
-				add_error(err, "%s: more than %d [policy GROUP] sections", where,
-					  PG_POLICY_MAX_SECTIONS);
+				pg_config_error(err, "%s: more than %d [policy GROUP] sections",
+						where, PG_POLICY_MAX_SECTIONS);
 				return -1;
 			}
 			s = realloc(pc->groups, sizeof(*s) * (size_t)(pc->ngroups + 1));
 			if (!s) {
-				add_error(err, "%s: out of memory", where);
+				pg_config_error(err, "%s: out of memory", where);
 				return -1;
 			}
 			pc->groups = s;
@@ -413,19 +403,20 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		return add_pattern(pc, s, value, where, section, err);
 	if (!strcmp(key, "merge")) {
 		if (s != &pc->base) {
-			add_error(err,
-				  "%s: [%s] merge: only [policy] may say how groups combine (hint: "
-				  "move it to [policy])",
-				  where, section);
+			pg_config_error(
+			    err,
+			    "%s: [%s] merge: only [policy] may say how groups combine (hint: "
+			    "move it to [policy])",
+			    where, section);
 			return -1;
 		}
 		if (strcmp(value, "restrictive") && strcmp(value, "first")) {
-			add_error(err, "%s: [%s] merge = '%s': expected restrictive or first",
-				  where, section, value);
+			pg_config_error(err, "%s: [%s] merge = '%s': expected restrictive or first",
+					where, section, value);
 			return -1;
 		}
 		if (pc->merge_set) {
-			add_error(err, "%s: [%s] merge is given twice", where, section);
+			pg_config_error(err, "%s: [%s] merge is given twice", where, section);
 			return -1;
 		}
 		pc->merge_set = true;
@@ -450,12 +441,12 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 			strncat(known, " ", sizeof(known) - strlen(known) - 1);
 			strncat(known, keys[i].name, sizeof(known) - strlen(known) - 1);
 		}
-		add_error(err, "%s: unknown key '%s' in [%s] (known keys: %s)", where, key, section,
-			  known);
+		pg_config_error(err, "%s: unknown key '%s' in [%s] (known keys: %s)", where, key,
+				section, known);
 		return -1;
 	}
 	if (s->set & bit) {
-		add_error(
+		pg_config_error(
 		    err,
 		    "%s: [%s] %s is given twice in this section (only deny_pattern may repeat)",
 		    where, section, key);
@@ -470,16 +461,17 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		const struct key_info *k = &keys[idx];
 		rc = parse_scalar(k, value, &s->value[idx]);
 		if (rc == -1)
-			add_error(err, "%s: [%s] %s = '%s': not valid (expected %s)", where,
-				  section, key, value, expected(k->kind));
+			pg_config_error(err, "%s: [%s] %s = '%s': not valid (expected %s)", where,
+					section, key, value, expected(k->kind));
 		else if (rc == -2 && k->kind == DURATION)
-			add_error(err,
-				  "%s: [%s] %s = '%s' is out of range (expected %ds..%ds, as 30s, "
-				  "15m or 8h)",
-				  where, section, key, value, k->min, k->max);
+			pg_config_error(
+			    err,
+			    "%s: [%s] %s = '%s' is out of range (expected %ds..%ds, as 30s, "
+			    "15m or 8h)",
+			    where, section, key, value, k->min, k->max);
 		else if (rc == -2)
-			add_error(err, "%s: [%s] %s = '%s' is out of range (expected %d..%d)",
-				  where, section, key, value, k->min, k->max);
+			pg_config_error(err, "%s: [%s] %s = '%s' is out of range (expected %d..%d)",
+					where, section, key, value, k->min, k->max);
 	}
 	if (rc < 0)
 		return -1;
@@ -502,14 +494,15 @@ int pg_policy_check(const struct pg_policy_config *pc, struct pg_config_errors *
 		section_label(s, label, sizeof(label));
 		pg_policy_effective(pc, g < 0 ? NULL : s->name, &p);
 		if (p.keys_burst < p.keys_per_second) {
-			add_error(err,
-				  "[%s] keys_burst = %d is below keys_per_second = %d (expected "
-				  "keys_burst >= keys_per_second)",
-				  label, p.keys_burst, p.keys_per_second);
+			pg_config_error(
+			    err,
+			    "[%s] keys_burst = %d is below keys_per_second = %d (expected "
+			    "keys_burst >= keys_per_second)",
+			    label, p.keys_burst, p.keys_per_second);
 			rc = -1;
 		}
 		if (s->set & PG_POLICY_SET_NETWORKS && !s->any_network && !s->nnets) {
-			add_error(err, "[%s] allowed_networks is empty", label);
+			pg_config_error(err, "[%s] allowed_networks is empty", label);
 			rc = -1;
 		}
 	}

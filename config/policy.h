@@ -25,8 +25,8 @@ struct sockaddr;
 	  "clipboard from LGWAN to the browser (the leak direction): deny or text")                \
 	K(clipboard_to_viewer, CLIP, PG_POLICY_DENY, 0, 1, MIN,                                    \
 	  "clipboard from the browser to the LGWAN viewer: deny or text")                          \
-	K(clipboard_max_bytes, INT, 4096, 1, 1048576, MIN, "largest transfer, in UTF-8 bytes")     \
-	K(clipboard_max_chars, INT, 4096, 1, 1048576, MIN, "largest transfer, in characters")      \
+	K(clipboard_max_bytes, INT, 4096, 1, 65536, MIN, "largest transfer, in UTF-8 bytes")       \
+	K(clipboard_max_chars, INT, 4096, 1, 65536, MIN, "largest transfer, in characters")        \
 	K(clipboard_min_interval_ms, INT, 1000, 0, 3600000, MAX,                                   \
 	  "milliseconds between two transfers of one session")                                     \
 	K(clipboard_latin1, LATIN1, PG_POLICY_DROP, 0, 1, MIN,                                     \

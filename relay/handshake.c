@@ -79,6 +79,12 @@ void pg_viewer_session_failed(struct pg_viewer *v, const char *reason)
  * size, so wait for it (bounded), telling the viewer why if it does not come. */
 static void join_session(struct pg_viewer *v, const char *address)
 {
+	const char *told;
+	char logged[256];
+	if (pg_guard_admit(v, &told, logged, sizeof(logged)) < 0) {
+		refuse(v, told, logged);
+		return;
+	}
 	struct pg_session *s = pg_session_get(v->relay, address);
 	if (!s) {
 		refuse(v, "the browser host is not available right now",

@@ -123,6 +123,7 @@ static void succeed(struct pg_viewer *v, const char *user, const char *groups, c
 	snprintf(v->user, sizeof(v->user), "%s", user);
 	snprintf(v->groups, sizeof(v->groups), "%s", groups ? groups : u ? pg_users_groups(u) : "");
 	v->login_ms = pg_now_ms();
+	v->ldap_login = !strcmp(how, "ldap");
 	pg_info("viewer %llu %s: '%s' logged in (groups: %s)", (unsigned long long)v->id, v->peer,
 		v->user, *v->groups ? v->groups : "none");
 	pg_audit(relay, "auth-success", PG_AUDIT_S("user", v->user), PG_AUDIT_S("source", v->addr),
@@ -189,6 +190,7 @@ static void login_done(uv_work_t *w, int status)
 	}
 	OPENSSL_cleanse(l, sizeof(*l));
 	free(l);
+	relay->login_jobs--;
 	pg_viewer_unref(v);
 }
 
@@ -239,9 +241,11 @@ void pg_login_start(struct pg_viewer *v, const char *user, const char *password,
 	memcpy(l->password, password, len);
 	l->len = len;
 	pg_viewer_ref(v);
+	relay->login_jobs++;
 	if (uv_queue_work(relay->loop, &l->work, login_run, login_done) < 0) {
 		OPENSSL_cleanse(l, sizeof(*l));
 		free(l);
+		relay->login_jobs--;
 		pg_viewer_unref(v);
 		fail(v, user, "cannot queue the login");
 	}

@@ -1,6 +1,7 @@
 /* pixelgate: the main process. Reads the config, listens for viewers, runs the
  * one libuv loop. See docs/architecture.md. */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -19,16 +20,58 @@
 #include "auth/vncauth.h"
 #include "config/config.h"
 #include "relay/channel.h"
+#include "relay/control.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "render/text.h"
 
 #define PG_VERSION "0.1.0"
+
+enum {
+	O_LISTEN = 256,
+	O_UPSTREAM,
+	O_PASSFILE,
+	O_FPS,
+	O_SECURITY,
+	O_USERS,
+	O_LOGLEVEL,
+	O_PRINT,
+	O_RELOAD,
+};
+
+/* One loaded configuration and what was read because of it: a reload makes a new
+ * one, checks it whole, then swaps it in. The old one waits until no login on the
+ * thread pool can still read its users or LDAP settings. */
+struct pg_gen {
+	/* secrets first: wiped up to cfg when freed */
+	char ldap_password[256];
+	char vnc_auth_password[16];
+	struct pg_upstream_login upstream;
+	struct pg_upstream_login *hosts;
+	int nhosts;
+	struct pg_users *users;
+	struct pg_ldap_config ldap;
+	bool has_ldap;
+	struct pg_gen *next; /* in the retired list */
+	struct pg_config cfg;
+};
+
+struct override {
+	int opt;
+	const char *value;
+};
 
 struct main_state {
 	struct pg_relay relay;
 	uv_tcp_t listener;
 	uv_signal_t sigint, sigterm, sighup;
 	bool stopping;
+	const char *config_path;
+	struct override overrides[16];
+	int noverrides;
+	struct pg_gen *gen;
+	struct pg_gen *retired;
+	struct pg_control *control;
 };
 
 static void usage(FILE *f)
@@ -45,6 +88,8 @@ static void usage(FILE *f)
 	    "      --max-fps N                 frame-rate cap per viewer (relay.max_fps)\n"
 	    "      --log-level LEVEL           error, warn, info or debug (relay.log_level)\n"
 	    "      --print-config              print the effective configuration and exit\n"
+	    "      --reload                    tell the running relay (relay.control_socket) to\n"
+	    "                                  re-read its configuration, and print its answer\n"
 	    "  -V, --version                   print the version and exit\n"
 	    "  -h, --help                      this text\n"
 	    "Command-line options override the file. See docs/configuration.md.\n");
@@ -82,6 +127,9 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sighup, NULL);
 	uv_close((uv_handle_t *)&st->relay.flood_timer, NULL);
+	uv_close((uv_handle_t *)&st->relay.guard_timer, NULL);
+	pg_control_stop(st->control);
+	st->control = NULL;
 	st->relay.stopping = true;
 	pg_viewer_close_all(&st->relay, "relay shutting down");
 	while (st->relay.nsessions)
@@ -89,15 +137,35 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	pg_audit(&st->relay, "relay-stop", PG_AUDIT_S("reason", why));
 }
 
+static int pg_relay_reload(struct main_state *st, const char *why, char *out, size_t size);
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
 	struct main_state *st = h->data;
 	char err[256];
+	static char out[16384];
 	/* logrotate renamed the audit file: continue the chain in a new one. */
 	if (st->relay.audit && pg_audit_reopen(st->relay.audit, err, sizeof(err)) < 0)
 		pg_err("audit: cannot reopen: %s", err);
-	else
+	else if (st->relay.audit)
 		pg_info("SIGHUP: audit file reopened");
+	pg_relay_reload(st, "SIGHUP", out, sizeof(out));
+}
+
+static int on_control(void *ud, const char *cmd, char *out, size_t size)
+{
+	struct main_state *st = ud;
+	if (!strcmp(cmd, "reload"))
+		return pg_relay_reload(st, "control socket", out, size);
+	if (!strcmp(cmd, "status")) {
+		snprintf(out, size,
+			 "ok: %d viewers logged in, %d logging in, %d sessions, %llu reloads\n",
+			 st->relay.viewers, st->relay.handshakes, st->relay.nsessions,
+			 (unsigned long long)st->relay.reloads);
+		return 0;
+	}
+	snprintf(out, size, "error: unknown command '%s' (reload, status)\n", cmd);
+	return -1;
 }
 
 void pg_relay_audit_result(int rc, const char *event)
@@ -148,34 +216,36 @@ static int start_listener(struct main_state *st, const char *host, int port, boo
 	return 0;
 }
 
-static int load_password(char out[128], const char *path, const char *where)
+static int load_password(char out[128], const char *path, const char *where,
+			 struct pg_config_errors *errs)
 {
 	if (!*path)
 		return 0;
 	int rc = pg_vncauth_read_password_file(path, out, 128);
 	if (rc < 0) {
-		pg_err("%s password_file '%s': cannot read a password: %s", where, path,
-		       strerror(-rc));
+		pg_config_error(errs, "%s password_file '%s': cannot read a password: %s", where,
+				path, strerror(-rc));
 		return -1;
 	}
 	return 0;
 }
 
 /* [upstream] for every browser host, then each [host] section over it. */
-static int setup_upstream(struct pg_relay *relay, const struct pg_config *cfg)
+static int setup_upstream(struct pg_gen *g, struct pg_config_errors *errs)
 {
-	struct pg_upstream_login *u = &relay->upstream;
+	const struct pg_config *cfg = &g->cfg;
+	struct pg_upstream_login *u = &g->upstream;
 	u->tls = strcmp(cfg->upstream_tls, "x509") ? PG_CHAN_TLS_NONE : PG_CHAN_TLS_X509;
 	snprintf(u->ca_file, sizeof(u->ca_file), "%s", cfg->upstream_ca_file);
 	snprintf(u->pin, sizeof(u->pin), "%s", cfg->upstream_pin_sha256);
-	if (load_password(u->password, cfg->upstream_password_file, "[upstream]") < 0)
+	if (load_password(u->password, cfg->upstream_password_file, "[upstream]", errs) < 0)
 		return -1;
-	relay->hosts = calloc((size_t)cfg->nhosts + 1, sizeof(*relay->hosts));
-	if (!relay->hosts)
+	g->hosts = calloc((size_t)cfg->nhosts + 1, sizeof(*g->hosts));
+	if (!g->hosts)
 		return -1;
 	for (int i = 0; i < cfg->nhosts; i++) {
 		const struct pg_host_cfg *h = &cfg->hosts[i];
-		struct pg_upstream_login *l = &relay->hosts[relay->nhosts++];
+		struct pg_upstream_login *l = &g->hosts[g->nhosts++];
 		char where[320];
 		*l = *u;
 		snprintf(l->address, sizeof(l->address), "%s", h->address);
@@ -186,20 +256,19 @@ static int setup_upstream(struct pg_relay *relay, const struct pg_config *cfg)
 			snprintf(l->ca_file, sizeof(l->ca_file), "%s", h->ca_file);
 		if (*h->pin_sha256)
 			snprintf(l->pin, sizeof(l->pin), "%s", h->pin_sha256);
-		if (*h->password_file && load_password(l->password, h->password_file, where) < 0)
+		if (*h->password_file &&
+		    load_password(l->password, h->password_file, where, errs) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* LDAP settings live as long as the relay: strings point into the config. */
-static struct pg_ldap_config ldap_cfg;
-static char ldap_bind_password[256];
-
-static int setup_ldap(struct pg_relay *relay, const struct pg_config *cfg)
+/* LDAP settings: strings point into the generation's config. */
+static int setup_ldap(struct pg_gen *g, struct pg_config_errors *errs)
 {
 	char err[512];
-	struct pg_ldap_config *l = &ldap_cfg;
+	const struct pg_config *cfg = &g->cfg;
+	struct pg_ldap_config *l = &g->ldap;
 #define OPT(s) (*(s) ? (s) : NULL)
 	l->uri = cfg->ldap_uri;
 	l->starttls = cfg->ldap_starttls;
@@ -220,26 +289,102 @@ static int setup_ldap(struct pg_relay *relay, const struct pg_config *cfg)
 		/* The first line, as for every secret file; not the VNC password reader, which
 		 * would take an 8-byte file for an obfuscated vncpasswd file. */
 		FILE *f = fopen(cfg->ldap_bind_password_file, "r");
-		if (!f || !fgets(ldap_bind_password, sizeof(ldap_bind_password), f)) {
-			pg_err("[ldap] bind_password_file '%s': cannot read a password",
-			       cfg->ldap_bind_password_file);
+		if (!f || !fgets(g->ldap_password, sizeof(g->ldap_password), f)) {
+			pg_config_error(errs,
+					"[ldap] bind_password_file '%s': cannot read a password",
+					cfg->ldap_bind_password_file);
 			if (f)
 				fclose(f);
 			return -1;
 		}
 		fclose(f);
-		ldap_bind_password[strcspn(ldap_bind_password, "\r\n")] = '\0';
-		l->bind_password = ldap_bind_password;
+		g->ldap_password[strcspn(g->ldap_password, "\r\n")] = '\0';
+		l->bind_password = g->ldap_password;
 	}
 	if (pg_ldap_check_config(l, err, sizeof(err)) < 0) {
-		pg_err("[ldap] %s", err);
+		pg_config_error(errs, "[ldap] %s", err);
 		return -1;
 	}
-	relay->ldap = l;
+	g->has_ldap = true;
 	return 0;
 }
 
-static int setup_security(struct pg_relay *relay, const struct pg_config *cfg, bool open_audit)
+/* What a reload replaces: users, LDAP, browser host logins, legacy VNC login. */
+static int load_gen(struct pg_gen *g, struct pg_config_errors *errs)
+{
+	char err[512];
+	const struct pg_config *cfg = &g->cfg;
+	if (setup_upstream(g, errs) < 0)
+		return -1;
+	if (!strcmp(cfg->relay_security, "none"))
+		return 0;
+	if (*cfg->relay_users_file &&
+	    pg_users_load(cfg->relay_users_file, &g->users, err, sizeof(err)) < 0) {
+		pg_config_error(errs, "[relay] users_file: %s", err);
+		return -1;
+	}
+	if (*cfg->ldap_uri && setup_ldap(g, errs) < 0)
+		return -1;
+	if (*cfg->relay_vnc_auth_user) {
+		int rc = pg_vncauth_read_password_file(cfg->relay_vnc_auth_password_file,
+						       g->vnc_auth_password,
+						       sizeof(g->vnc_auth_password));
+		if (rc < 0) {
+			pg_config_error(errs,
+					"[relay] vnc_auth_password_file '%s': cannot read a "
+					"password: %s",
+					cfg->relay_vnc_auth_password_file, strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void free_gen(struct pg_gen *g)
+{
+	if (!g)
+		return;
+	for (int i = 0; i < g->nhosts; i++)
+		explicit_bzero(&g->hosts[i], sizeof(g->hosts[i]));
+	free(g->hosts);
+	pg_users_del(g->users);
+	explicit_bzero(g, offsetof(struct pg_gen, cfg)); /* passwords */
+	pg_config_free(&g->cfg);
+	free(g);
+}
+
+/* Point the relay at a generation's settings. */
+static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
+{
+	const struct pg_config *cfg = &g->cfg;
+	relay->upstream = g->upstream;
+	relay->hosts = g->hosts;
+	relay->nhosts = g->nhosts;
+	relay->users = g->users;
+	relay->ldap = g->has_ldap ? &g->ldap : NULL;
+	relay->routes = cfg->routes;
+	relay->nroutes = cfg->nroutes;
+	relay->policy = &cfg->policy;
+	relay->audit_clipboard_text = cfg->relay_audit_clipboard_text;
+	relay->max_fps = cfg->relay_max_fps;
+	relay->max_viewers = cfg->relay_max_viewers;
+	relay->max_handshakes = cfg->relay_max_handshakes;
+	relay->max_handshakes_per_source = cfg->relay_max_handshakes_per_source;
+	relay->reconnect_max_ms = cfg->upstream_reconnect_max * 1000;
+	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
+	relay->takeover = !strcmp(cfg->relay_session_share, "takeover");
+	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
+		 cfg->upstream_address);
+	snprintf(relay->totp_groups, sizeof(relay->totp_groups), "%s", cfg->relay_totp_groups);
+	snprintf(relay->vnc_auth_user, sizeof(relay->vnc_auth_user), "%s",
+		 cfg->relay_vnc_auth_user);
+	memcpy(relay->vnc_auth_password, g->vnc_auth_password, sizeof(relay->vnc_auth_password));
+	pg_log_set_level(cfg->relay_log_level);
+}
+
+/* What does not change without a restart: the listener, viewer TLS, the audit trail. */
+static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool open_audit,
+		       struct pg_config_errors *errs)
 {
 	char err[512];
 	relay->security_none = !strcmp(cfg->relay_security, "none");
@@ -248,7 +393,7 @@ static int setup_security(struct pg_relay *relay, const struct pg_config *cfg, b
 		    cfg->relay_audit_file,
 		    *cfg->relay_audit_syslog ? cfg->relay_audit_syslog : NULL, err, sizeof(err));
 		if (!relay->audit) {
-			pg_err("[relay] audit_file: %s", err);
+			pg_config_error(errs, "[relay] audit_file: %s", err);
 			return -1;
 		}
 	}
@@ -261,69 +406,164 @@ static int setup_security(struct pg_relay *relay, const struct pg_config *cfg, b
 		relay->tls = pg_tls_ctx_new_server(cfg->relay_tls_cert, cfg->relay_tls_key, err,
 						   sizeof(err));
 		if (!relay->tls) {
-			pg_err("[relay] tls_cert/tls_key: %s", err);
+			pg_config_error(errs, "[relay] tls_cert/tls_key: %s", err);
 			return -1;
 		}
 	}
 	if (cfg->relay_tls_anon) {
 		relay->anon = pg_tls_ctx_new_anon_server(err, sizeof(err));
 		if (!relay->anon) {
-			pg_err("[relay] tls_anon: %s", err);
+			pg_config_error(errs, "[relay] tls_anon: %s", err);
 			return -1;
 		}
-		pg_warn("[relay] tls_anon = 1: viewers may log in over anonymous TLS (TLSPlain), "
-			"which an attacker in the path can intercept; prefer X509Plain");
-	}
-	if (*cfg->relay_users_file &&
-	    pg_users_load(cfg->relay_users_file, &relay->users, err, sizeof(err)) < 0) {
-		pg_err("[relay] users_file: %s", err);
-		return -1;
-	}
-	if (*cfg->ldap_uri && setup_ldap(relay, cfg) < 0)
-		return -1;
-	if (*cfg->relay_vnc_auth_user) {
-		int rc = pg_vncauth_read_password_file(cfg->relay_vnc_auth_password_file,
-						       relay->vnc_auth_password,
-						       sizeof(relay->vnc_auth_password));
-		if (rc < 0) {
-			pg_err("[relay] vnc_auth_password_file '%s': cannot read a password: %s",
-			       cfg->relay_vnc_auth_password_file, strerror(-rc));
-			return -1;
-		}
-		snprintf(relay->vnc_auth_user, sizeof(relay->vnc_auth_user), "%s",
-			 cfg->relay_vnc_auth_user);
 		if (open_audit)
-			pg_warn(
-			    "[relay] vnc_auth_user = %s: legacy VNC authentication is on. Its "
-			    "DES challenge is weak, passwords count only 8 characters and the "
-			    "session is not encrypted; use it only where VeNCrypt is impossible",
-			    relay->vnc_auth_user);
+			pg_warn("[relay] tls_anon = 1: viewers may log in over anonymous TLS "
+				"(TLSPlain), which an attacker in the path can intercept; prefer "
+				"X509Plain");
 	}
-	if (open_audit && relay->users)
-		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
-			cfg->relay_users_file);
+	if (open_audit && *cfg->relay_vnc_auth_user)
+		pg_warn("[relay] vnc_auth_user = %s: legacy VNC authentication is on. Its DES "
+			"challenge is weak, passwords count only 8 characters and the session is "
+			"not encrypted; use it only where VeNCrypt is impossible",
+			cfg->relay_vnc_auth_user);
+	return 0;
+}
+
+/* The config file, then the command line over it, whatever their order. */
+static int read_config(struct main_state *st, struct pg_config *cfg, struct pg_config_errors *errs)
+{
+	static const char *const keys[][2] = {
+	    [O_LISTEN - O_LISTEN] = {"relay", "listen"},
+	    [O_UPSTREAM - O_LISTEN] = {"upstream", "address"},
+	    [O_PASSFILE - O_LISTEN] = {"upstream", "password_file"},
+	    [O_FPS - O_LISTEN] = {"relay", "max_fps"},
+	    [O_SECURITY - O_LISTEN] = {"relay", "security"},
+	    [O_USERS - O_LISTEN] = {"relay", "users_file"},
+	    [O_LOGLEVEL - O_LISTEN] = {"relay", "log_level"},
+	};
+	int failed = 0;
+	if (st->config_path && pg_config_load(cfg, st->config_path, errs) < 0)
+		failed = 1;
+	for (int i = 0; i < st->noverrides; i++) {
+		const struct override *o = &st->overrides[i];
+		if (pg_config_set(cfg, keys[o->opt - O_LISTEN][0], keys[o->opt - O_LISTEN][1],
+				  o->value, "command line", errs) < 0)
+			failed = 1;
+	}
+	if (!failed && pg_config_check(cfg, errs) < 0)
+		failed = 1;
+	return failed ? -1 : 0;
+}
+
+static void report(struct pg_config_errors *errs, char *out, size_t size)
+{
+	size_t o = out ? strlen(out) : 0;
+	for (int i = 0; i < errs->count; i++) {
+		pg_err("%s", errs->msg[i]);
+		if (out && o < size)
+			o += (size_t)snprintf(out + o, size - o, "error: %s\n", errs->msg[i]);
+	}
+}
+
+/* Free retired generations once no login on the thread pool can still use them. */
+static void free_retired(struct main_state *st)
+{
+	if (st->relay.login_jobs)
+		return;
+	while (st->retired) {
+		struct pg_gen *g = st->retired;
+		st->retired = g->next;
+		free_gen(g);
+	}
+}
+
+static void on_guard_tick(uv_timer_t *t)
+{
+	struct main_state *st = t->data;
+	pg_guard_tick(&st->relay);
+	free_retired(st);
+}
+
+/* Keys that need a restart: a reload keeps their old values and says so. */
+static void note_fixed(const struct pg_config *a, const struct pg_config *b, char *out, size_t size)
+{
+	const struct {
+		const char *name, *x, *y;
+	} keys[] = {
+	    {"relay.listen", a->relay_listen, b->relay_listen},
+	    {"relay.security", a->relay_security, b->relay_security},
+	    {"relay.tls_cert", a->relay_tls_cert, b->relay_tls_cert},
+	    {"relay.tls_key", a->relay_tls_key, b->relay_tls_key},
+	    {"relay.audit_file", a->relay_audit_file, b->relay_audit_file},
+	    {"relay.audit_syslog", a->relay_audit_syslog, b->relay_audit_syslog},
+	    {"relay.control_socket", a->relay_control_socket, b->relay_control_socket},
+	    {"relay.font", a->relay_font, b->relay_font},
+	};
+	size_t o = strlen(out);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!strcmp(keys[i].x, keys[i].y))
+			continue;
+		pg_warn("reload: %s changed; it takes effect after a restart", keys[i].name);
+		if (o < size)
+			o += (size_t)snprintf(out + o, size - o,
+					      "note: %s changed; it takes effect after a restart\n",
+					      keys[i].name);
+	}
+	if (a->relay_tls_anon != b->relay_tls_anon && o < size) {
+		pg_warn("reload: relay.tls_anon changed; it takes effect after a restart");
+		snprintf(out + o, size - o,
+			 "note: relay.tls_anon changed; it takes effect after a restart\n");
+	}
+}
+
+static int pg_relay_reload(struct main_state *st, const char *why, char *out, size_t size)
+{
+	struct pg_config_errors errs = {.count = 0};
+	struct pg_gen *g = calloc(1, sizeof(*g));
+	out[0] = '\0';
+	if (!g) {
+		snprintf(out, size, "error: out of memory\n");
+		return -1;
+	}
+	pg_config_init(&g->cfg);
+	if (read_config(st, &g->cfg, &errs) < 0 || load_gen(g, &errs) < 0) {
+		pg_err("reload (%s): the new configuration is not valid; the old one stays", why);
+		report(&errs, out, size);
+		pg_audit(&st->relay, "config-reload", PG_AUDIT_S("result", "rejected"),
+			 PG_AUDIT_S("trigger", why), PG_AUDIT_S("config", st->config_path),
+			 PG_AUDIT_S("error", errs.count ? errs.msg[0] : "out of memory"));
+		free_gen(g);
+		size_t o = strlen(out);
+		snprintf(out + o, size - o,
+			 "rejected: the relay keeps its running configuration\n");
+		return -1;
+	}
+	note_fixed(&st->gen->cfg, &g->cfg, out, size);
+	struct pg_gen *old = st->gen;
+	apply_gen(&st->relay, g);
+	st->gen = g;
+	old->next = st->retired;
+	st->retired = old;
+	st->relay.reloads++;
+	pg_guard_refresh_users(&st->relay);
+	pg_guard_reload(&st->relay);
+	free_retired(st);
+	pg_info("reload (%s): configuration %s applied (%d viewers)", why,
+		st->config_path ? st->config_path : "(command line)", st->relay.viewers);
+	pg_audit(&st->relay, "config-reload", PG_AUDIT_S("result", "applied"),
+		 PG_AUDIT_S("trigger", why), PG_AUDIT_S("config", st->config_path),
+		 PG_AUDIT_I("viewers", st->relay.viewers));
+	size_t o = strlen(out);
+	snprintf(out + o, size - o, "ok: configuration applied to %d viewers\n", st->relay.viewers);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct main_state st;
-	struct pg_config cfg;
 	struct pg_config_errors errs = {.count = 0};
-	bool check_only = false, print = false;
-	const char *config_path = NULL;
-	int failed = 0;
+	bool check_only = false, print = false, reload = false;
 
-	enum {
-		O_LISTEN = 256,
-		O_UPSTREAM,
-		O_PASSFILE,
-		O_FPS,
-		O_SECURITY,
-		O_USERS,
-		O_LOGLEVEL,
-		O_PRINT
-	};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check", no_argument, NULL, 'n'},
@@ -335,20 +575,17 @@ int main(int argc, char **argv)
 	    {"users-file", required_argument, NULL, O_USERS},
 	    {"log-level", required_argument, NULL, O_LOGLEVEL},
 	    {"print-config", no_argument, NULL, O_PRINT},
+	    {"reload", no_argument, NULL, O_RELOAD},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 
-	pg_config_init(&cfg);
-	/* The file first, then the flags over it, whatever their order on the line. */
 	int c;
 	while ((c = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			config_path = optarg;
-			if (pg_config_load(&cfg, optarg, &errs) < 0)
-				failed = 1;
+			st.config_path = optarg;
 			break;
 		case 'n':
 			check_only = true;
@@ -359,6 +596,12 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case O_PRINT:
+			print = true;
+			break;
+		case O_RELOAD:
+			reload = true;
+			break;
 		case O_LISTEN:
 		case O_UPSTREAM:
 		case O_PASSFILE:
@@ -366,7 +609,12 @@ int main(int argc, char **argv)
 		case O_SECURITY:
 		case O_USERS:
 		case O_LOGLEVEL:
-		case O_PRINT:
+			if (st.noverrides ==
+			    (int)(sizeof(st.overrides) / sizeof(st.overrides[0]))) {
+				fprintf(stderr, "pixelgate: too many options\n");
+				return 2;
+			}
+			st.overrides[st.noverrides++] = (struct override){c, optarg};
 			break;
 		default:
 			usage(stderr);
@@ -378,94 +626,105 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
-		static const char *const keys[][2] = {
-		    [O_LISTEN - O_LISTEN] = {"relay", "listen"},
-		    [O_UPSTREAM - O_LISTEN] = {"upstream", "address"},
-		    [O_PASSFILE - O_LISTEN] = {"upstream", "password_file"},
-		    [O_FPS - O_LISTEN] = {"relay", "max_fps"},
-		    [O_SECURITY - O_LISTEN] = {"relay", "security"},
-		    [O_USERS - O_LISTEN] = {"relay", "users_file"},
-		    [O_LOGLEVEL - O_LISTEN] = {"relay", "log_level"},
-		};
-		if (c == O_PRINT) {
-			print = true;
-		} else if (c >= O_LISTEN && c <= O_LOGLEVEL) {
-			if (pg_config_set(&cfg, keys[c - O_LISTEN][0], keys[c - O_LISTEN][1],
-					  optarg, "command line", &errs) < 0)
-				failed = 1;
-		}
+	struct pg_gen *g = calloc(1, sizeof(*g));
+	if (!g)
+		return 1;
+	pg_config_init(&g->cfg);
+	struct pg_config *cfg = &g->cfg;
+	int bad = read_config(&st, cfg, &errs);
+	if (reload && *cfg->relay_control_socket) {
+		/* The relay checks the file itself and answers with every error, so a
+		 * rejected reload is in its log and audit trail too. */
+		int rc = pg_control_request(cfg->relay_control_socket, "reload", stdout, stderr);
+		free_gen(g);
+		return rc < 0 ? 1 : 0;
 	}
-	if (!failed && pg_config_check(&cfg, &errs) < 0)
-		failed = 1;
-	if (!failed && (cfg.policy.base.set || cfg.policy.npatterns || cfg.policy.ngroups ||
-			cfg.policy.merge_set)) {
-		/* The policy engine reads and checks [policy], but this relay does not
-		 * enforce it yet; starting would let staff believe a rule holds. What the
-		 * relay does now is the strictest default: no clipboard either way. */
-		fprintf(stderr, "pixelgate: [policy] sections are checked but not yet enforced by "
-				"this version; remove them (the relay already denies the clipboard "
-				"in both directions)\n");
-		failed = 1;
-	}
-	for (int i = 0; i < errs.count; i++)
-		fprintf(stderr, "pixelgate: %s\n", errs.msg[i]);
-	if (failed) {
+	if (bad < 0) {
+		for (int i = 0; i < errs.count; i++)
+			fprintf(stderr, "pixelgate: %s\n", errs.msg[i]);
 		fprintf(stderr, "pixelgate: configuration is not valid\n");
-		pg_config_free(&cfg);
+		free_gen(g);
+		return 1;
+	}
+	if (reload) {
+		fprintf(stderr, "pixelgate: --reload needs [relay] control_socket in the "
+				"configuration (or send SIGHUP to the relay)\n");
+		free_gen(g);
 		return 1;
 	}
 	if (print)
-		pg_config_print(&cfg, stdout);
+		pg_config_print(cfg, stdout);
 	if (check_only || print) {
 		int rc = 0;
 		if (check_only) {
 			/* Load what the relay would load (certificate, key, users), so a
 			 * config that -n passes also starts. */
 			struct pg_relay probe = {0};
-			rc = setup_security(&probe, &cfg, false) < 0 ? 1 : 0;
+			char err[512];
+			rc = setup_fixed(&probe, cfg, false, &errs) < 0 || load_gen(g, &errs) < 0;
+			for (int i = 0; i < errs.count; i++)
+				fprintf(stderr, "pixelgate: %s\n", errs.msg[i]);
+			struct pg_font *font = pg_font_open(cfg->relay_font, 0, err, sizeof(err));
+			if (!font)
+				fprintf(stderr,
+					"pixelgate: warning: [relay] font: %s; warnings before a "
+					"session ends will be a bell, not text in the picture\n",
+					err);
+			pg_font_del(font);
 			pg_tls_ctx_del(probe.tls);
 			pg_tls_ctx_del(probe.anon);
-			pg_users_del(probe.users);
 			pg_lockout_del(probe.lockout);
+			if (!rc)
+				pg_policy_print(&cfg->policy, stdout);
 			printf("pixelgate: configuration is %s\n", rc ? "not valid" : "valid");
 		}
-		pg_config_free(&cfg);
+		free_gen(g);
 		return rc;
 	}
 
-	pg_log_set_level(cfg.relay_log_level);
+	pg_log_set_level(cfg->relay_log_level);
 	signal(SIGPIPE, SIG_IGN);
 	struct pg_relay *relay = &st.relay;
 	relay->loop = uv_default_loop();
-	relay->max_fps = cfg.relay_max_fps;
-	relay->max_viewers = cfg.relay_max_viewers;
-	relay->max_handshakes = cfg.relay_max_handshakes;
-	relay->max_handshakes_per_source = cfg.relay_max_handshakes_per_source;
-	relay->reconnect_max_ms = cfg.upstream_reconnect_max * 1000;
-	char host[256];
+	char host[256], err[512];
 	int port;
 	const char *why;
-	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
-		 cfg.upstream_address);
-	relay->auth_timeout_ms = cfg.relay_auth_timeout * 1000;
-	relay->takeover = !strcmp(cfg.relay_session_share, "takeover");
-	snprintf(relay->totp_groups, sizeof(relay->totp_groups), "%s", cfg.relay_totp_groups);
-	relay->routes = cfg.routes;
-	relay->nroutes = cfg.nroutes;
 	if (find_worker(relay->worker_path, sizeof(relay->worker_path)) < 0) {
 		pg_err("cannot find the upstream worker program (%s): %s", relay->worker_path,
 		       strerror(errno));
 		return 1;
 	}
-	if (setup_upstream(relay, &cfg) < 0 || setup_security(relay, &cfg, true) < 0)
+	if (setup_fixed(relay, cfg, true, &errs) < 0 || load_gen(g, &errs) < 0) {
+		report(&errs, NULL, 0);
 		return 1;
-	pg_config_parse_hostport(cfg.relay_listen, host, sizeof(host), &port, &why);
+	}
+	st.gen = g;
+	apply_gen(relay, g);
+	if (relay->users)
+		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
+			cfg->relay_users_file);
+	relay->font = pg_font_open(cfg->relay_font, 0, err, sizeof(err));
+	if (!relay->font)
+		pg_warn("[relay] font: %s; warnings before a session ends will be a bell, not "
+			"text in the picture",
+			err);
+	pg_config_parse_hostport(cfg->relay_listen, host, sizeof(host), &port, &why);
 	if (start_listener(&st, host, port, relay->security_none) < 0)
 		return 1;
+	if (*cfg->relay_control_socket) {
+		st.control = pg_control_start(relay->loop, cfg->relay_control_socket, on_control,
+					      &st, err, sizeof(err));
+		if (!st.control) {
+			pg_err("[relay] control_socket: %s", err);
+			return 1;
+		}
+		pg_info("admin commands on %s", cfg->relay_control_socket);
+	}
 	uv_timer_init(relay->loop, &relay->flood_timer);
 	relay->flood_timer.data = relay;
+	uv_timer_init(relay->loop, &relay->guard_timer);
+	relay->guard_timer.data = &st;
+	uv_timer_start(&relay->guard_timer, on_guard_tick, 1000, 1000);
 	uv_signal_init(relay->loop, &st.sigint);
 	uv_signal_init(relay->loop, &st.sigterm);
 	uv_signal_init(relay->loop, &st.sighup);
@@ -476,22 +735,19 @@ int main(int argc, char **argv)
 	pg_info("pixelgate %s started%s%s", PG_VERSION,
 		*relay->upstream_address ? "; default browser host " : "", relay->upstream_address);
 	pg_audit(relay, "relay-start", PG_AUDIT_S("version", PG_VERSION),
-		 PG_AUDIT_S("listen", cfg.relay_listen), PG_AUDIT_S("security", cfg.relay_security),
-		 PG_AUDIT_S("config", config_path));
+		 PG_AUDIT_S("listen", cfg->relay_listen),
+		 PG_AUDIT_S("security", cfg->relay_security), PG_AUDIT_S("config", st.config_path));
 	uv_run(relay->loop, UV_RUN_DEFAULT);
-	explicit_bzero(&relay->upstream, sizeof(relay->upstream));
-	for (int i = 0; i < relay->nhosts; i++)
-		explicit_bzero(&relay->hosts[i], sizeof(relay->hosts[i]));
-	free(relay->hosts);
 	free(relay->sessions);
 	pg_tls_ctx_del(relay->tls);
 	pg_tls_ctx_del(relay->anon);
-	pg_users_del(relay->users);
 	pg_lockout_del(relay->lockout);
 	pg_audit_close(relay->audit);
-	pg_config_free(&cfg);
-	explicit_bzero(ldap_bind_password, sizeof(ldap_bind_password));
+	pg_font_del(relay->font);
+	free_retired(&st);
+	free_gen(st.gen);
 	explicit_bzero(relay->vnc_auth_password, sizeof(relay->vnc_auth_password));
+	explicit_bzero(&relay->upstream, sizeof(relay->upstream));
 	uv_loop_close(relay->loop);
 	return 0;
 }

@@ -17,6 +17,7 @@ struct pg_users;
 struct pg_lockout;
 struct pg_audit;
 struct pg_ldap_config;
+struct pg_font;
 
 /* How the worker logs in to one browser host. */
 struct pg_upstream_login {
@@ -55,6 +56,12 @@ struct pg_relay {
 	char totp_groups[1024];	    /* comma-separated, or "*" */
 	const struct pg_route *routes;
 	int nroutes;
+	const struct pg_policy_config *policy; /* [policy] sections of the config in force */
+	bool audit_clipboard_text;	       /* clipboard text itself in audit records */
+	struct pg_font *font;		       /* for warnings in the picture; may be NULL */
+	uv_timer_t guard_timer;		       /* session limits and their warnings, each second */
+	int login_jobs;			       /* logins on the thread pool now */
+	uint64_t reloads;
 
 	int viewers;		  /* logged in (or past security None) now */
 	int handshakes;		  /* connections still in the handshake */
@@ -120,5 +127,25 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason);
 void pg_viewer_close_all(struct pg_relay *relay, const char *reason);
 
 uint64_t pg_now_ms(void);
+
+/* guard.c */
+/* Clipboard text from the browser host (UTF-8, LF line ends), for one viewer. */
+void pg_guard_clip_from_host(struct pg_viewer *v, const uint8_t *utf8, size_t len,
+			     const char *format);
+/* The host offered what never crosses (too large, other formats, malformed). */
+void pg_guard_clip_host_dropped(struct pg_viewer *v, const char *why, uint32_t bytes,
+				uint32_t formats);
+/* Each second: idle and duration limits, and their warnings. */
+void pg_guard_tick(struct pg_relay *relay);
+/* After a reload: users gone from the users file lose their session, the others take
+ * their new groups. Then pg_guard_reload. */
+void pg_guard_refresh_users(struct pg_relay *relay);
+/* After a reload: every viewer takes the policy of the new config. */
+void pg_guard_reload(struct pg_relay *relay);
+
+/* Sessions: the browser host's clipboard. */
+bool pg_session_host_ext_clipboard(const struct pg_session *s);
+/* Send checked text to the browser host. 0, or -1 when it is not connected. */
+int pg_session_clip_to_host(struct pg_session *s, int format, const uint8_t *bytes, size_t len);
 
 #endif

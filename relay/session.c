@@ -14,6 +14,7 @@
 
 #include "codec/rfb.h"
 #include "auth/audit.h"
+#include "config/clipcheck.h"
 #include "config/config.h"
 #include "relay/channel.h"
 #include "relay/log.h"
@@ -48,6 +49,7 @@ struct pg_session {
 	char last_error[PG_CHAN_TEXT * 4 + 1];
 	int backoff_ms;
 	bool connected;	  /* the current worker finished the handshake */
+	bool ext_clip;	  /* the browser host speaks the Extended Clipboard */
 	bool has_picture; /* a picture exists (it stays when the host goes away) */
 	bool closing;
 	uint64_t started_ms;
@@ -111,6 +113,7 @@ static void close_channel(struct pg_session *s)
 		close(s->chan);
 	s->chan = -1;
 	s->connected = false;
+	s->ext_clip = false;
 	s->ndamage = 0;
 	unmap_shm(s);
 }
@@ -242,6 +245,35 @@ static void handle_cursor(struct pg_session *s, const struct pg_chan_cursor *c)
 	for_each_viewer(s, pg_viewer_cursor_changed);
 }
 
+/* Clipboard text from the browser host: each viewer's policy judges it. */
+static void handle_clip(struct pg_session *s, const struct pg_chan_clip *c)
+{
+	static uint8_t utf8[PG_CHAN_CLIP_MAX * 2];
+	const uint8_t *text = c->bytes;
+	size_t len = c->len;
+	if (c->len > PG_CHAN_CLIP_MAX ||
+	    (c->format != PG_CHAN_CLIP_UTF8 && c->format != PG_CHAN_CLIP_LATIN1))
+		return worker_misbehaved(s, "clipboard message out of bounds");
+	if (c->format == PG_CHAN_CLIP_LATIN1) {
+		pg_clip_from_latin1(c->bytes, c->len, utf8, sizeof(utf8), &len);
+		text = utf8;
+	}
+	const char *format = c->format == PG_CHAN_CLIP_LATIN1 ? "latin1" : "utf8";
+	for (int i = s->nviewers - 1; i >= 0; i--)
+		pg_guard_clip_from_host(s->viewers[i], text, len, format);
+}
+
+static void handle_clip_dropped(struct pg_session *s, const struct pg_chan_clip_dropped *d)
+{
+	const char *why = d->why == PG_CHAN_DROP_TOO_LARGE
+			      ? "larger than the relay carries (64 KiB)"
+			  : d->why == PG_CHAN_DROP_FORMATS ? "formats other than text"
+							   : "malformed Extended Clipboard message";
+	slog(PG_LOG_INFO, s, "browser host clipboard dropped: %s (%u bytes)", why, d->bytes);
+	for (int i = s->nviewers - 1; i >= 0; i--)
+		pg_guard_clip_host_dropped(s->viewers[i], why, d->bytes, d->formats);
+}
+
 static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 {
 	char text[PG_CHAN_TEXT * 4 + 1];
@@ -261,15 +293,15 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 			return worker_misbehaved(s, "name too long");
 		sanitize_name(s->name, sizeof(s->name), m->u.text.bytes, m->u.text.len);
 		return;
-	case PG_CHAN_CUT_TEXT_DROPPED:
-		pg_audit(s->relay, "clipboard-blocked", PG_AUDIT_S("browser_host", s->label),
-			 PG_AUDIT_S("direction", "to-viewer"), PG_AUDIT_U("bytes", m->u.count.n),
-			 PG_AUDIT_S("rule", "clipboard is not allowed in either direction"));
-		slog(PG_LOG_INFO, s,
-		     "dropped %u bytes of clipboard text from the browser host "
-		     "(clipboard to viewers is not allowed)",
-		     m->u.count.n);
+	case PG_CHAN_CLIP_FROM_HOST:
+		return handle_clip(s, &m->u.clip);
+	case PG_CHAN_CLIP_CAPS:
+		s->ext_clip = m->u.clip_caps.extended != 0;
+		slog(PG_LOG_DEBUG, s, "browser host clipboard: %s",
+		     s->ext_clip ? "Extended Clipboard (UTF-8)" : "legacy (Latin-1)");
 		return;
+	case PG_CHAN_CLIP_DROPPED:
+		return handle_clip_dropped(s, &m->u.clip_dropped);
 	case PG_CHAN_ERROR:
 		pg_log_escape(text, sizeof(text), m->u.text.bytes,
 			      m->u.text.len < PG_CHAN_TEXT ? m->u.text.len : PG_CHAN_TEXT);
@@ -587,6 +619,25 @@ static void send_input(struct pg_session *s, struct pg_chan_msg *m)
 			     "far)",
 			     (unsigned long long)s->dropped_input);
 	}
+}
+
+bool pg_session_host_ext_clipboard(const struct pg_session *s)
+{
+	return s->ext_clip;
+}
+
+int pg_session_clip_to_host(struct pg_session *s, int format, const uint8_t *bytes, size_t len)
+{
+	static struct pg_chan_msg m; /* large: keep it off the stack */
+	if (!s->connected || s->chan < 0 || len > PG_CHAN_CLIP_MAX)
+		return -1;
+	m.type = PG_CHAN_CLIP_TO_HOST;
+	m.u.clip.format = (uint8_t)format;
+	m.u.clip.len = (uint32_t)len;
+	memcpy(m.u.clip.bytes, bytes, len);
+	int rc = pg_chan_send(s->chan, &m, -1);
+	explicit_bzero(m.u.clip.bytes, len);
+	return rc < 0 ? -1 : 0;
 }
 
 void pg_session_key(struct pg_session *s, bool down, uint32_t keysym)

@@ -17,6 +17,7 @@
 #include "relay/log.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
+#include "render/text.h"
 
 #define VIEWER_MAX_INPUT (PG_RFB_MAX_CUT_TEXT + (64u << 10))
 #define READ_CHUNK	 (64u << 10)
@@ -35,6 +36,7 @@ struct job {
 	struct pg_rect rects[MAX_PENDING];
 	int nrects;
 	uint16_t pseudo;
+	struct pg_banner *banner; /* drawn over the snapshot, or NULL */
 	struct pg_buf out;
 	int rc;
 };
@@ -100,6 +102,7 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 			 PG_AUDIT_U("bytes_to_viewer", v->bytes_out),
 			 PG_AUDIT_U("frames", v->updates));
 	}
+	pg_guard_leave(v);
 	if (v->session)
 		pg_session_detach(v->session, v);
 	if (v->state == V_NORMAL)
@@ -235,6 +238,8 @@ static void job_run(uv_work_t *work)
 {
 	struct job *j = work->data;
 	int n = j->pseudo;
+	for (int i = 0; j->banner && i < j->nrects; i++)
+		pg_overlay_draw(&j->snap, j->banner->ov, j->banner->x, j->banner->y, &j->rects[i]);
 	for (int i = 0; i < j->nrects; i++) {
 		int rc = pg_encoder_encode(j->enc, &j->snap, &j->rects[i], &j->out);
 		if (rc < 0) {
@@ -255,6 +260,7 @@ static void job_done(uv_work_t *work, int status)
 	struct job *j = work->data;
 	struct pg_viewer *v = j->v;
 	v->job_running = false;
+	pg_banner_unref(j->banner);
 	if (v->closing) {
 		pg_buf_free(&j->out);
 	} else if (j->rc < 0 || status < 0) {
@@ -385,9 +391,12 @@ static void maybe_send(struct pg_viewer *v)
 	}
 	v->npending = 0;
 	v->requested = false;
+	if ((j->banner = v->banner))
+		j->banner->refs++;
 	v->job_running = true;
 	if (uv_queue_work(v->relay->loop, &j->work, job_run, job_done) < 0) {
 		v->job_running = false;
+		pg_banner_unref(j->banner);
 		goto fail;
 	}
 	pg_viewer_ref(v);
@@ -450,10 +459,20 @@ void pg_viewer_bell(struct pg_viewer *v)
 
 /* ---- messages from the viewer ---- */
 
+/* Encodings a viewer may list that pixelgate knows, uses or safely has no use for. */
+static bool known_encoding(int32_t e)
+{
+	return e == PG_ENC_RAW || e == PG_ENC_COPYRECT || e == PG_ENC_RRE || e == PG_ENC_HEXTILE ||
+	       e == PG_ENC_TIGHT || e == PG_ENC_ZRLE || e == PG_ENC_LAST_RECT ||
+	       e == PG_ENC_DESKTOP_NAME;
+}
+
 static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 {
-	int32_t chosen = 0;
-	bool have = false;
+	int32_t chosen = 0, unknown[64];
+	int nunknown = 0;
+	uint32_t hash = 2166136261u;
+	bool have = false, ext_clip = false;
 	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
 	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = false;
 	for (unsigned i = 0; i < m->encodings.count; i++) {
@@ -478,8 +497,20 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 			v->has_desktop_size = true;
 		} else if (e == PG_ENC_EXT_DESKTOP_SIZE) {
 			v->has_ext_desktop_size = true;
+		} else if (e == PG_ENC_EXT_CLIPBOARD) {
+			ext_clip = true;
+		} else if (!known_encoding(e)) {
+			if (nunknown < 64)
+				unknown[nunknown++] = e;
+			hash = (hash ^ (uint32_t)e) * 16777619u;
 		}
 	}
+	/* Audited when the set changes, not on every SetEncodings of the same viewer. */
+	if (nunknown && hash != v->unknown_enc_hash)
+		pg_guard_unknown_encodings(v, unknown, nunknown);
+	v->unknown_enc_hash = hash;
+	if (ext_clip)
+		pg_guard_ext_clipboard(v);
 	v->enc_dirty = true; /* encoding, quality or compression may have changed */
 	v->encoding = chosen;
 	if (v->has_cursor && pg_session_cursor(v->session)->w)
@@ -519,21 +550,13 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		maybe_send(v);
 		return 0;
 	case PG_RFB_KEY_EVENT:
-		pg_session_key(v->session, m->key.down, m->key.keysym);
+		pg_guard_key(v, m->key.down, m->key.keysym);
 		return 0;
 	case PG_RFB_POINTER_EVENT:
-		pg_session_pointer(v->session, m->pointer.mask, m->pointer.x, m->pointer.y);
+		pg_guard_pointer(v, m->pointer.mask, m->pointer.x, m->pointer.y);
 		return 0;
 	case PG_RFB_CLIENT_CUT_TEXT:
-		pg_audit(v->relay, "clipboard-blocked", PG_AUDIT_S("user", v->user),
-			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("direction", "to-browser"),
-			 PG_AUDIT_U("bytes", m->cut.len),
-			 PG_AUDIT_S("rule", "clipboard is not allowed in either direction"));
-		pg_info("viewer %llu %s: dropped %u bytes of %sclipboard text (clipboard to the "
-			"browser is not allowed)",
-			(unsigned long long)v->id, v->peer, m->cut.len,
-			m->cut.extended ? "extended " : "");
-		return 0;
+		return pg_guard_cut_text(v, m);
 	case PG_RFB_SET_DESKTOP_SIZE:
 		v->pending_size_reply = v->has_ext_desktop_size;
 		maybe_send(v);
@@ -569,8 +592,17 @@ void pg_viewer_process_input(struct pg_viewer *v)
 			char reason[200];
 			snprintf(reason, sizeof(reason), "bad input: %s",
 				 why ? why : "malformed handshake");
-			pg_audit(v->relay, "message-blocked", PG_AUDIT_S("user", v->user),
-				 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
+			if (v->state == V_NORMAL)
+				pg_audit(v->relay, "message-blocked",
+					 PG_AUDIT_S("user", *v->user ? v->user : "-"),
+					 PG_AUDIT_S("source", v->addr),
+					 PG_AUDIT_U("message_type", p[0]),
+					 PG_AUDIT_S("message", pg_guard_message_name(p[0])),
+					 PG_AUDIT_S("reason", reason));
+			else
+				pg_audit(v->relay, "message-blocked", PG_AUDIT_S("user", v->user),
+					 PG_AUDIT_S("source", v->addr),
+					 PG_AUDIT_S("reason", reason));
 			pg_viewer_close(v, reason);
 			break;
 		}
@@ -694,7 +726,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 		pg_viewer_close(v, "accept failed");
 		return;
 	}
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	int sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
@@ -707,6 +739,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		}
 	}
+	memcpy(&v->sa, &ss, sizeof(ss));
 	snprintf(v->addr, sizeof(v->addr), "%s", host);
 	snprintf(v->peer, sizeof(v->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
 		 port);

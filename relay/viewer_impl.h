@@ -30,6 +30,18 @@ enum pg_viewer_state {
 };
 
 struct pg_tls;
+struct pg_policy;
+struct pg_overlay;
+
+/* A warning drawn into the picture: shared by the viewer and the encoding jobs that
+ * draw it, counted on the loop thread. */
+struct pg_banner {
+	int refs;
+	struct pg_overlay *ov;
+	int x, y; /* where it sits in the picture */
+};
+
+#define PG_GUARD_HELD_KEYS 8 /* key-downs dropped by the rate limit, whose ups are dropped too */
 
 struct pg_viewer {
 	uv_tcp_t tcp;
@@ -54,14 +66,40 @@ struct pg_viewer {
 	int open_handles;
 	int jobs; /* thread-pool jobs holding this viewer */
 
-	char user[65];	   /* empty until logged in */
-	char groups[1024]; /* comma-separated, from the users file or LDAP */
-	uint64_t login_ms; /* when the login succeeded */
+	struct sockaddr_storage sa; /* the viewer's address, for allowed_networks */
+	char user[65];		    /* empty until logged in */
+	char groups[1024];	    /* comma-separated, from the users file or LDAP */
+	uint64_t login_ms;	    /* when the login succeeded */
+	bool ldap_login;	    /* checked by the directory, not the users file */
+
+	/* The policy in force (guard.c): resolved when the viewer joins a session and
+	 * again on every reload. */
+	struct pg_policy *policy;
+	uint64_t last_input_ms;		   /* idle_timeout counts from here */
+	double key_tokens;		   /* keystroke rate limit: a token bucket */
+	uint64_t key_refill_ms;		   /* when key_tokens was last topped up */
+	uint32_t held[PG_GUARD_HELD_KEYS]; /* dropped key-downs */
+	uint64_t keys_dropped, pointer_dropped;
+	bool keys_limited;  /* in a run of dropped keys (audited once a run) */
+	bool input_blocked; /* view_only audited already */
+	/* Clipboard: the Extended Clipboard when the viewer speaks it, legacy else. */
+	bool has_ext_clip, clip_caps_sent, clip_caps_known;
+	uint32_t clip_actions;	/* the viewer's caps: PG_XCLIP_* actions it accepts */
+	uint32_t clip_text_max; /* its limit for unsolicited text, 0: none */
+	uint8_t *clip_pending;	/* checked text (LF) waiting for the viewer's request */
+	size_t clip_pending_len;
+	uint64_t clip_last_ms[2];  /* last allowed transfer per direction (enum pg_clip_dir) */
+	uint64_t clip_count[2][2]; /* [direction][allowed] */
+	/* A warning in the picture before the session ends. */
+	struct pg_banner *banner;
+	int banner_secs; /* the countdown it shows */
+	int banner_kind; /* 0 none, 1 idle, 2 maximum duration */
 
 	struct pg_pixfmt pf;
 	int32_t encoding;
 	struct pg_enc_opts eopts;
 	bool has_cursor, has_desktop_size, has_ext_desktop_size;
+	uint32_t unknown_enc_hash; /* the unknown encodings last audited */
 	bool enc_dirty;
 	struct pg_encoder *enc;	 /* the one in use */
 	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
@@ -98,5 +136,24 @@ void pg_handshake_server_init(struct pg_viewer *v);
 void pg_login_start(struct pg_viewer *v, const char *user, const char *password, size_t len);
 void pg_handshake_login_done(struct pg_viewer *v, bool ok);
 void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const uint8_t response[16]);
+
+/* guard.c: the policy, applied to one viewer. */
+struct pg_cmsg;
+/* Resolve the viewer's policy and check it may have a session now (allowed_networks,
+ * max_sessions_per_user). Returns 0, or -1 with *told for the viewer and *logged. */
+int pg_guard_admit(struct pg_viewer *v, const char **told, char *logged, size_t logged_size);
+void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym);
+void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y);
+/* ClientCutText, legacy or extended. Returns 0, or -1 when the viewer was closed. */
+int pg_guard_cut_text(struct pg_viewer *v, const struct pg_cmsg *m);
+/* SetEncodings listed the Extended Clipboard: announce ours (once). */
+void pg_guard_ext_clipboard(struct pg_viewer *v);
+/* The viewer is going: audit its counts, free what the guard holds. */
+void pg_guard_leave(struct pg_viewer *v);
+void pg_banner_unref(struct pg_banner *b);
+/* Unknown encodings a viewer asked for: audited, never acted on. */
+void pg_guard_unknown_encodings(struct pg_viewer *v, const int32_t *list, int n);
+/* A client message type's name, for the audit (file transfer dialects named). */
+const char *pg_guard_message_name(uint8_t type);
 
 #endif

@@ -16,7 +16,7 @@ packages=(
 	libldap-dev slapd ldap-utils
 	# real programs: browser hosts, viewers, screenshots
 	tigervnc-standalone-server tigervnc-viewer tigervnc-tools x11vnc xvfb xauth x11-utils
-	chromium fonts-noto-cjk imagemagick xdotool
+	chromium fonts-noto-cjk imagemagick xdotool xclip
 )
 
 missing=()

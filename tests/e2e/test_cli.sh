@@ -103,9 +103,14 @@ check "unknown host key" 1 "$tmp/hosts.conf:4: unknown key 'colour' in [host 127
 printf '[host 127.0.0.1:5901]\ntls = maybe\n' >"$tmp/hosts2.conf"
 check "host tls value" 1 "[host 127.0.0.1:5901] tls = 'maybe': expected none or x509" \
 	"$pg" -c "$tmp/hosts2.conf" --security none --upstream 127.0.0.1:5901 -n
-printf '[policy]\nview_only = yes\n' >"$tmp/policy.conf"
-check "policy not enforced yet" 1 "[policy] sections are checked but not yet enforced" \
+printf '[policy]\nview_only = yes\n[policy koho]\nclipboard_to_browser = text\n' >"$tmp/policy.conf"
+check "-n prints each group's effective policy" 0 "; members of group koho (from policy koho)" \
 	"$pg" -c "$tmp/policy.conf" --security none --upstream 127.0.0.1:5901 -n
+printf '[policy]\nclipboard_max_bytes = 70000\n' >"$tmp/policy-bad.conf"
+check "a policy value out of range names file:line" 1 "policy-bad.conf:2: [policy] clipboard_max_bytes" \
+	"$pg" -c "$tmp/policy-bad.conf" --security none --upstream 127.0.0.1:5901 -n
+check "--reload without a control socket says what is missing" 1 "needs [relay] control_socket" \
+	"$pg" -c "$tmp/policy.conf" --security none --upstream 127.0.0.1:5901 --reload
 check "version" 0 "pixelgate " "$pg" --version
 check "help" 0 "--upstream-password-file" "$pg" --help
 

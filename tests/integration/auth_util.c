@@ -362,6 +362,26 @@ int au_viewer_updates(struct au_viewer *v)
 	return n;
 }
 
+bool au_viewer_send_key(struct au_viewer *v, uint32_t key, bool down)
+{
+	rfbBool ok;
+
+	pthread_mutex_lock(&v->lock);
+	ok = v->connected && SendKeyEvent(v->client, key, down);
+	pthread_mutex_unlock(&v->lock);
+	return ok;
+}
+
+bool au_viewer_send_pointer(struct au_viewer *v, int x, int y, int buttons)
+{
+	rfbBool ok;
+
+	pthread_mutex_lock(&v->lock);
+	ok = v->connected && SendPointerEvent(v->client, x, y, buttons);
+	pthread_mutex_unlock(&v->lock);
+	return ok;
+}
+
 /* With v->lock held: the number of pixels that differ, and the first in v->msg. */
 static long au_compare(struct au_viewer *v, const uint32_t *px, int w, int h)
 {

@@ -61,6 +61,9 @@ bool au_viewer_wait_disconnect(struct au_viewer *v, int timeout_ms);
  * owned by v. */
 const char *au_viewer_wait_match(struct au_viewer *v, struct it_host *host, int timeout_ms);
 int au_viewer_updates(struct au_viewer *v);
+/* Input from the logged-in viewer; false when it is not connected or the send failed. */
+bool au_viewer_send_key(struct au_viewer *v, uint32_t key, bool down);
+bool au_viewer_send_pointer(struct au_viewer *v, int x, int y, int buttons);
 
 /* ---- the audit trail ---- */
 

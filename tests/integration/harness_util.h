@@ -37,6 +37,12 @@ struct it_host_opts {
 	const char *password; /* VNC authentication when set */
 	const char *name;     /* desktop name (any bytes but NUL) */
 	const char *cut_text; /* sent to each client once it reaches the normal state */
+	/* The host's clipboard (host_send_cut_text, cut_text) goes as UTF-8 in an Extended
+	 * Clipboard provide to clients that negotiated it, as libvncserver's
+	 * rfbSendServerCutTextUTF8 sends it; off: always legacy cut text, bytes as given.
+	 * Receiving is not switchable: libvncserver 0.9.14 negotiates the Extended
+	 * Clipboard with every client that lists it, and the host records both kinds. */
+	bool ext_clipboard;
 };
 
 #define IT_CURSOR_MAX 64 /* side of the largest cursor the harness records */
@@ -54,7 +60,7 @@ void host_mark_changed(struct it_host *host, int x, int y, int w, int h);
 int host_resize(struct it_host *host, int w, int h);
 /* Name sent in ServerInit to clients that connect from now on. */
 void host_set_name(struct it_host *host, const char *name);
-/* ServerCutText to every client in the normal state. */
+/* ServerCutText to every client in the normal state (see it_host_opts.ext_clipboard). */
 void host_send_cut_text(struct it_host *host, const char *text, size_t len);
 void host_bell(struct it_host *host);
 /* Give the host a cursor shape (the harness has none by default, because libvncserver
@@ -79,7 +85,17 @@ int host_key_count(struct it_host *host);
 bool host_key_at(struct it_host *host, int i, uint32_t *key, bool *down);
 bool host_last_pointer(struct it_host *host, int *x, int *y, int *buttons);
 int host_pointer_count(struct it_host *host);
+/* Clipboard texts received, legacy (Latin-1) and Extended Clipboard (UTF-8) alike;
+ * host_utf8_cut_count counts the latter only. */
 int host_cut_text_count(struct it_host *host);
+int host_utf8_cut_count(struct it_host *host);
+bool host_wait_cut_text(struct it_host *host, int n, int timeout_ms);
+/* The last clipboard text received, NUL-terminated in buf (cut to size - 1; the NUL
+ * the Extended Clipboard adds is not part of it); *len (may be NULL) its full length,
+ * *utf8 (may be NULL) whether it came as Extended Clipboard text. False when none. */
+bool host_last_cut_text(struct it_host *host, char *buf, size_t size, size_t *len, bool *utf8);
+/* True when a client in the normal state negotiated the Extended Clipboard. */
+bool host_client_ext_clipboard(struct it_host *host);
 /* Forget every recorded input event. */
 void host_clear_input(struct it_host *host);
 
@@ -127,6 +143,14 @@ bool viewer_wait_updates(struct it_viewer *v, int n, int timeout_ms);
 int viewer_resizes(struct it_viewer *v);
 int viewer_bells(struct it_viewer *v);
 int viewer_cut_count(struct it_viewer *v);
+/* The last ServerCutText received (libvncclient 0.9.14 knows legacy cut text only):
+ * NUL-terminated in buf (cut to size - 1), *len (may be NULL) its full length. False
+ * when none came. */
+bool viewer_last_cut_text(struct it_viewer *v, char *buf, size_t size, size_t *len);
+bool viewer_wait_cut_text(struct it_viewer *v, int n, int timeout_ms);
+/* A copy of the viewer's picture as 0x00RRGGBB (caller frees), with its size; NULL
+ * before the first framebuffer or on ENOMEM. */
+uint32_t *viewer_snapshot(struct it_viewer *v, int *w, int *h);
 /* True when the recorded stream contains needle (needs opts.record). */
 bool viewer_received_contains(struct it_viewer *v, const void *needle, size_t len);
 size_t viewer_received_bytes(struct it_viewer *v);

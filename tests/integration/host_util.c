@@ -9,11 +9,14 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define KEYS_KEPT 256
+#define CUT_KEPT  (64u << 10) /* bytes of the last clipboard text kept */
 
 struct it_host {
 	pthread_mutex_t lock; /* screen, fb, size, seed, name, clients */
@@ -25,12 +28,16 @@ struct it_host {
 	unsigned seed;
 	char *name, *password, *cut_text;
 	char *passwords[2];
+	bool ext_clipboard;
 	pthread_t thread;
 	volatile bool stop;
 	bool running;
 
 	pthread_mutex_t rec_lock; /* input records, written by libvncserver's callbacks */
-	int keys, pointers, cuts;
+	int keys, pointers, cuts, utf8_cuts;
+	char last_cut[CUT_KEPT];
+	size_t last_cut_len;
+	bool last_cut_utf8;
 	uint32_t key_sym[KEYS_KEPT];
 	bool key_down[KEYS_KEPT];
 	uint32_t last_key;
@@ -68,7 +75,7 @@ static void paint(struct it_host *host, int x0, int y0, int w, int h, unsigned s
 			    pack(it_pattern_pixel(seed, x, y, host->w, host->h));
 }
 
-static void send_cut(rfbClientPtr cl, const char *text, size_t len)
+static void send_legacy_cut(rfbClientPtr cl, const char *text, size_t len)
 {
 	char hdr[8] = {rfbServerCutText, 0,	   0, 0, (char)(len >> 24), (char)(len >> 16),
 		       (char)(len >> 8), (char)len};
@@ -77,6 +84,56 @@ static void send_cut(rfbClientPtr cl, const char *text, size_t len)
 	 * ones still in the handshake, where it would break the protocol. */
 	if (rfbWriteExact(cl, hdr, 8) < 0 || rfbWriteExact(cl, text, (int)len) < 0)
 		rfbCloseClient(cl);
+}
+
+/* An Extended Clipboard provide of UTF-8 text as libvncserver's own
+ * rfbSendServerCutTextUTF8 builds it: the size (with the NUL), the text and its NUL,
+ * in one complete zlib stream. */
+static void send_utf8_cut(rfbClientPtr cl, const char *text, size_t len)
+{
+	uLongf zlen = compressBound((uLong)len + 5);
+	uint8_t *plain = malloc(len + 5), *msg = malloc(12 + zlen);
+	uint32_t size = (uint32_t)len + 1, wire;
+
+	if (!plain || !msg)
+		goto fail;
+	plain[0] = (uint8_t)(size >> 24);
+	plain[1] = (uint8_t)(size >> 16);
+	plain[2] = (uint8_t)(size >> 8);
+	plain[3] = (uint8_t)size;
+	memcpy(plain + 4, text, len);
+	plain[4 + len] = 0;
+	if (compress(msg + 12, &zlen, plain, (uLong)len + 5) != Z_OK)
+		goto fail;
+	wire = (uint32_t) - (int32_t)(4 + zlen);
+	msg[0] = rfbServerCutText;
+	msg[1] = msg[2] = msg[3] = 0;
+	msg[4] = (uint8_t)(wire >> 24);
+	msg[5] = (uint8_t)(wire >> 16);
+	msg[6] = (uint8_t)(wire >> 8);
+	msg[7] = (uint8_t)wire;
+	msg[8] = 0x10; /* provide */
+	msg[9] = msg[10] = 0;
+	msg[11] = 0x01; /* text */
+	if (rfbWriteExact(cl, (char *)msg, (int)(12 + zlen)) < 0)
+		rfbCloseClient(cl);
+	free(plain);
+	free(msg);
+	return;
+fail:
+	fprintf(stderr, "host: cannot build an Extended Clipboard provide\n");
+	free(plain);
+	free(msg);
+}
+
+/* The host's clipboard to one client: as UTF-8 in the Extended Clipboard when the host
+ * has it on and the client negotiated it, else as legacy cut text (bytes as given). */
+static void send_cut(struct it_host *host, rfbClientPtr cl, const char *text, size_t len)
+{
+	if (host->ext_clipboard && cl->enableExtendedClipboard)
+		send_utf8_cut(cl, text, len);
+	else
+		send_legacy_cut(cl, text, len);
 }
 
 static void on_client_gone(rfbClientPtr cl)
@@ -120,13 +177,36 @@ static void on_pointer(int buttons, int x, int y, rfbClientPtr cl)
 	rfbDefaultPtrAddEvent(buttons, x, y, cl);
 }
 
-static void on_cut_text(char *str, int len, rfbClientPtr cl)
+static void record_cut(struct it_host *host, const char *str, int len, bool utf8)
 {
-	struct it_host *host = cl->screen->screenData;
+	size_t n = len > 0 ? (size_t)len : 0;
 
+	/* The Extended Clipboard's text ends with a NUL on the wire. */
+	if (utf8 && n > 0 && str[n - 1] == 0)
+		n--;
+	if (n > CUT_KEPT)
+		n = CUT_KEPT;
 	pthread_mutex_lock(&host->rec_lock);
 	host->cuts++;
+	host->utf8_cuts += utf8;
+	memcpy(host->last_cut, str, n);
+	host->last_cut_len = n;
+	host->last_cut_utf8 = utf8;
 	pthread_mutex_unlock(&host->rec_lock);
+}
+
+/* Legacy ClientCutText: Latin-1. */
+static void on_cut_text(char *str, int len, rfbClientPtr cl)
+{
+	record_cut(cl->screen->screenData, str, len, false);
+}
+
+/* An Extended Clipboard provide with text: UTF-8. libvncserver 0.9.14 negotiates the
+ * Extended Clipboard with every client that lists it, whatever the host's options,
+ * so this is always recorded: text that reached the host cannot hide. */
+static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
+{
+	record_cut(cl->screen->screenData, str, len, true);
 }
 
 /* Called with host->lock held. */
@@ -144,7 +224,7 @@ static void send_pending_cut_text(struct it_host *host)
 		if (cs && !cs->cut_sent && cl->state == RFB_NORMAL &&
 		    cl->sock != RFB_INVALID_SOCKET) {
 			cs->cut_sent = true;
-			send_cut(cl, host->cut_text, strlen(host->cut_text));
+			send_cut(host, cl, host->cut_text, strlen(host->cut_text));
 		}
 	}
 	rfbReleaseClientIterator(i);
@@ -201,6 +281,7 @@ static int screen_up(struct it_host *host)
 	s->kbdAddEvent = on_key;
 	s->ptrAddEvent = on_pointer;
 	s->setXCutText = on_cut_text;
+	s->setXCutTextUTF8 = on_cut_text_utf8;
 	if (host->password) {
 		s->authPasswdData = host->passwords;
 		s->passwordCheck = rfbCheckPasswordByList;
@@ -244,6 +325,7 @@ struct it_host *host_start(int w, int h, const struct it_host_opts *opts)
 		host->password = strdup(opts->password);
 	if (opts && opts->cut_text)
 		host->cut_text = strdup(opts->cut_text);
+	host->ext_clipboard = opts && opts->ext_clipboard;
 	host->passwords[0] = host->password;
 	if (!host->fb)
 		goto fail;
@@ -355,7 +437,7 @@ void host_send_cut_text(struct it_host *host, const char *text, size_t len)
 		i = rfbGetClientIterator(host->screen);
 		while ((cl = rfbClientIteratorNext(i)))
 			if (cl->state == RFB_NORMAL && cl->sock != RFB_INVALID_SOCKET)
-				send_cut(cl, text, len);
+				send_cut(host, cl, text, len);
 		rfbReleaseClientIterator(i);
 	}
 	pthread_mutex_unlock(&host->lock);
@@ -572,10 +654,70 @@ int host_cut_text_count(struct it_host *host)
 	return n;
 }
 
+int host_utf8_cut_count(struct it_host *host)
+{
+	int n;
+
+	pthread_mutex_lock(&host->rec_lock);
+	n = host->utf8_cuts;
+	pthread_mutex_unlock(&host->rec_lock);
+	return n;
+}
+
+bool host_last_cut_text(struct it_host *host, char *buf, size_t size, size_t *len, bool *utf8)
+{
+	bool any;
+
+	pthread_mutex_lock(&host->rec_lock);
+	any = host->cuts > 0;
+	if (any) {
+		size_t n = host->last_cut_len < size - 1 ? host->last_cut_len : size - 1;
+
+		memcpy(buf, host->last_cut, n);
+		buf[n] = 0;
+		if (len)
+			*len = host->last_cut_len;
+		if (utf8)
+			*utf8 = host->last_cut_utf8;
+	}
+	pthread_mutex_unlock(&host->rec_lock);
+	return any;
+}
+
+bool host_wait_cut_text(struct it_host *host, int n, int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+
+	do {
+		if (host_cut_text_count(host) >= n)
+			return true;
+		it_sleep_ms(20);
+	} while (it_now_ms() < deadline);
+	return false;
+}
+
+bool host_client_ext_clipboard(struct it_host *host)
+{
+	rfbClientIteratorPtr i;
+	rfbClientPtr cl;
+	bool any = false;
+
+	pthread_mutex_lock(&host->lock);
+	if (host->screen) {
+		i = rfbGetClientIterator(host->screen);
+		while ((cl = rfbClientIteratorNext(i)))
+			any |= cl->state == RFB_NORMAL && cl->enableExtendedClipboard;
+		rfbReleaseClientIterator(i);
+	}
+	pthread_mutex_unlock(&host->lock);
+	return any;
+}
+
 void host_clear_input(struct it_host *host)
 {
 	pthread_mutex_lock(&host->rec_lock);
-	host->keys = host->pointers = host->cuts = 0;
+	host->keys = host->pointers = host->cuts = host->utf8_cuts = 0;
+	host->last_cut_len = 0;
 	pthread_mutex_unlock(&host->rec_lock);
 }
 

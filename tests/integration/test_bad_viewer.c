@@ -1,7 +1,9 @@
 /* Misbehaving viewers, after a good handshake: each bad message closes that viewer with a
  * log line naming why, nothing it sent reaches the browser host, and a libvncclient
- * viewer on the same relay keeps following the host's picture. Requests and clipboard
- * text that are legal are not closed, and the clipboard text never reaches the host. */
+ * viewer on the same relay keeps following the host's picture. File transfer of the
+ * VNC dialects (UltraVNC type 7, TightVNC 130-136) is cut off the same way and named
+ * in a message-blocked audit record. Requests and clipboard text that are legal are not
+ * closed, and the clipboard text never reaches the host (the default policy denies it). */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -9,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth_util.h"
 #include "harness_util.h"
+#include "policy_util.h"
 
 #define W 320
 #define H 240
@@ -18,13 +22,15 @@ static struct it_host *host;
 static struct it_relay *relay;
 static struct it_viewer *viewer;
 static unsigned seed = 1;
-static int barrier_keys; /* key events the good viewer has sent */
+static int barrier_keys;  /* key events the good viewer has sent */
+static struct au_env env; /* for the tests with an audit trail */
 
 static void teardown(void)
 {
 	viewer_stop(viewer);
 	relay_stop(relay);
 	host_free(host);
+	au_env_free(&env);
 }
 
 TestSuite(bad_viewer, .fini = teardown, .timeout = 30);
@@ -36,7 +42,8 @@ static void check(const char *err, const char *what)
 	cr_assert_null(err, "%s: %s", what, err);
 }
 
-static void start(void)
+/* With audited, the relay writes an audit trail (env.audit). */
+static void start_with(bool audited)
 {
 	static const struct it_viewer_opts o = {
 	    .bpp = 32, .encodings = "copyrect zrle", .compress = -1};
@@ -45,11 +52,22 @@ static void start(void)
 		cr_skip_test("relay-only: the checks under test are the relay's");
 	host = host_start(W, H, NULL);
 	cr_assert_not_null(host, "host did not start");
-	relay = relay_start(host_port(host), NULL);
+	if (audited) {
+		cr_assert(au_env_init(&env, false), "cannot make the scratch folder");
+		cr_assert(pu_write_config(&env, host_port(host), NULL, NULL));
+		relay = pu_relay_start(&env, host_port(host));
+	} else {
+		relay = relay_start(host_port(host), NULL);
+	}
 	cr_assert_not_null(relay, "relay did not start");
 	viewer = viewer_start(relay_port(relay), &o);
 	cr_assert_not_null(viewer, "viewer did not connect");
 	check(viewer_wait_match(viewer, host, 15000, 0), "first picture");
+}
+
+static void start(void)
+{
+	start_with(false);
 }
 
 static void put16(uint8_t *p, unsigned v)
@@ -328,8 +346,9 @@ Test(bad_viewer, legal_cut_text_is_dropped_not_closed)
 	put32(m + 4, (uint32_t)(sizeof(text) - 1));
 	memcpy(m + 8, text, sizeof(text) - 1);
 	cr_assert_eq(raw_client_send(fd, m, sizeof(m)), 0);
-	snprintf(needle, sizeof(needle), "127.0.0.1:%d: dropped %zu bytes of clipboard text", port,
-		 sizeof(text) - 1);
+	/* The default policy denies clipboard text to the browser: logged, not closed. */
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d -: clipboard to-browser denied: %zu bytes,",
+		 port, sizeof(text) - 1);
 	if (!relay_log_wait(relay, needle, 5000)) {
 		relay_dump_log(relay, 3000);
 		cr_assert_fail("relay log lacks \"%s\"", needle);
@@ -345,4 +364,51 @@ Test(bad_viewer, legal_cut_text_is_dropped_not_closed)
 	viewer_still_follows("legal clipboard text");
 	cr_assert(raw_client_open_still(fd), "relay closed a viewer for legal clipboard text");
 	close(fd);
+}
+
+/* File transfer of the VNC dialects that have it: the viewer is cut off at the first
+ * such message, nothing it sent (the transfer, or input behind it) reaches the host,
+ * and a message-blocked audit record names the message type. */
+static void file_transfer_blocked(const char *what, const uint8_t *msg, size_t len, unsigned type,
+				  const char *name)
+{
+	char type_field[48], name_field[96], line[2048];
+	int n = au_audit_count(env.audit, "\"event\":\"message-blocked\"", NULL);
+
+	expect_closed(what, msg, len, "bad input: ");
+	snprintf(type_field, sizeof(type_field), "\"message_type\":%u,", type);
+	snprintf(name_field, sizeof(name_field), "\"message\":\"%s\"", name);
+	cr_assert(au_audit_wait(env.audit, line, sizeof(line), 5000,
+				"\"event\":\"message-blocked\"", type_field, name_field,
+				"\"user\":\"-\"", NULL),
+		  "%s: no message-blocked record naming type %u (%s)", what, type, name);
+	cr_assert(strstr(line, "\"source\":\"127.0.0.1\"") &&
+		      strstr(line, "\"reason\":\"bad input"),
+		  "%s: %s", what, line);
+	cr_assert_eq(au_audit_count(env.audit, "\"event\":\"message-blocked\"", NULL), n + 1,
+		     "%s: not exactly one message-blocked record", what);
+	cr_assert_eq(au_audit_count(env.audit, "/etc/passwd", NULL), 0,
+		     "%s: the file name is in the audit trail", what);
+}
+
+Test(bad_viewer, file_transfer_is_cut_off_and_audited)
+{
+	/* UltraVNC FileTransfer (rfbFileTransferMsg): type 7, content type rfbFileTransferOffer
+	 * (1), content param 0, size 1234, length 11, then the file name. */
+	static const uint8_t ultra[] = {7,   0,	  1,   0,   0,	 0,   0x04, 0xd2, 0,
+					0,   0,	  11,  '/', 'e', 't', 'c',  '/',  'p',
+					'a', 's', 's', 'w', 'd', 0,   0,    0,	  0};
+	/* TightVNC FileUploadRequest (132): compression 0, name length 11, position 0,
+	 * then the file name. */
+	static const uint8_t tight[] = {132, 0,	  0,   11,  0,	 0,   0,   0,	'/', 'e',
+					't', 'c', '/', 'p', 'a', 's', 's', 'w', 'd'};
+
+	start_with(true);
+	file_transfer_blocked("UltraVNC FileTransfer", ultra, sizeof(ultra), 7,
+			      "UltraVNC FileTransfer");
+	file_transfer_blocked("TightVNC FileUploadRequest", tight, sizeof(tight), 132,
+			      "TightVNC file transfer");
+	cr_assert_eq(host_cut_text_count(host), 0);
+	cr_assert_eq(au_audit_count(env.audit, "\"event\":\"viewer-leave\"", NULL), 0,
+		     "the good viewer left");
 }

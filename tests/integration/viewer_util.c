@@ -21,6 +21,8 @@ struct it_viewer {
 	bool running;
 	bool connected;
 	int updates, fb_allocs, bells, cuts;
+	char *last_cut;
+	size_t last_cut_len;
 	int cursor_shapes, cursor_w, cursor_h, cursor_hx, cursor_hy;
 	uint32_t cursor_px[IT_CURSOR_MAX * IT_CURSOR_MAX];
 	uint8_t cursor_mask[IT_CURSOR_MAX * IT_CURSOR_MAX];
@@ -63,7 +65,18 @@ static void on_finished_update(rfbClient *client)
 
 static void on_cut_text(rfbClient *client, const char *text, int len)
 {
-	viewer_of(client)->cuts++;
+	struct it_viewer *v = viewer_of(client);
+	size_t n = len > 0 ? (size_t)len : 0;
+	char *copy = malloc(n + 1);
+
+	v->cuts++;
+	if (!copy)
+		return;
+	memcpy(copy, text, n);
+	copy[n] = 0;
+	free(v->last_cut);
+	v->last_cut = copy;
+	v->last_cut_len = n;
 }
 
 static void on_bell(rfbClient *client)
@@ -234,6 +247,7 @@ void viewer_stop(struct it_viewer *v)
 	}
 	tap_stop(v->tap);
 	pthread_mutex_destroy(&v->lock);
+	free(v->last_cut);
 	free(v->encodings);
 	free(v);
 }
@@ -432,6 +446,66 @@ COUNTER(viewer_updates, updates)
 COUNTER(viewer_bells, bells)
 COUNTER(viewer_cut_count, cuts)
 COUNTER(viewer_cursor_shapes, cursor_shapes)
+
+bool viewer_last_cut_text(struct it_viewer *v, char *buf, size_t size, size_t *len)
+{
+	bool any;
+
+	pthread_mutex_lock(&v->lock);
+	any = v->last_cut != NULL;
+	if (any) {
+		size_t n = v->last_cut_len < size - 1 ? v->last_cut_len : size - 1;
+
+		memcpy(buf, v->last_cut, n);
+		buf[n] = 0;
+		if (len)
+			*len = v->last_cut_len;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return any;
+}
+
+bool viewer_wait_cut_text(struct it_viewer *v, int n, int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+
+	do {
+		if (viewer_cut_count(v) >= n)
+			return true;
+		it_sleep_ms(20);
+	} while (it_now_ms() < deadline);
+	return false;
+}
+
+uint32_t *viewer_snapshot(struct it_viewer *v, int *w, int *h)
+{
+	uint32_t *out = NULL;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->client && v->client->frameBuffer && v->client->width > 0 && v->client->height > 0) {
+		const rfbClient *c = v->client;
+		const rfbPixelFormat *f = &c->format;
+		const int max[3] = {f->redMax, f->greenMax, f->blueMax};
+		const int shift[3] = {f->redShift, f->greenShift, f->blueShift};
+
+		out = malloc((size_t)c->width * c->height * 4);
+		for (int y = 0; out && y < c->height; y++) {
+			for (int x = 0; x < c->width; x++) {
+				uint32_t px = viewer_pixel(c, x, y), rgb = 0;
+
+				for (int k = 0; k < 3; k++)
+					rgb |= (uint32_t)expand((px >> shift[k]) & (uint32_t)max[k],
+								max[k])
+					       << (16 - 8 * k);
+				out[(size_t)y * c->width + x] = rgb;
+			}
+		}
+		*w = c->width;
+		*h = c->height;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return out;
+}
 
 bool viewer_cursor(struct it_viewer *v, int *w, int *h, int *hot_x, int *hot_y, uint32_t *rgb,
 		   uint8_t *mask)

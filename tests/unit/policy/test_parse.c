@@ -120,7 +120,7 @@ Test(policy_parse, bad_bool_and_latin1)
 Test(policy_parse, number_out_of_range)
 {
 	expect_error("[policy]\nclipboard_max_bytes = 0\n", 2,
-		     "[policy] clipboard_max_bytes = '0' is out of range (expected 1..1048576)");
+		     "[policy] clipboard_max_bytes = '0' is out of range (expected 1..65536)");
 	expect_error("[policy]\nkeys_per_second = many\n", 2, "(expected a whole number)");
 }
 
