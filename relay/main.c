@@ -539,6 +539,14 @@ static int pg_relay_reload(struct main_state *st, const char *why, char *out, si
 		return -1;
 	}
 	note_fixed(&st->gen->cfg, &g->cfg, out, size);
+	/* The last accepted TOTP step lives in memory only: carried over, a code used
+	 * just before the reload cannot be used again after it. */
+	for (size_t i = 0; g->users && st->gen->users && i < pg_users_count(st->gen->users); i++) {
+		const struct pg_user *u = pg_users_at(st->gen->users, i);
+		if (pg_users_totp_last_step(u))
+			pg_users_set_totp_last_step(g->users, pg_users_name(u),
+						    pg_users_totp_last_step(u));
+	}
 	struct pg_gen *old = st->gen;
 	apply_gen(&st->relay, g);
 	st->gen = g;
