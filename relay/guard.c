@@ -26,6 +26,11 @@
 	pg_log(level, "viewer %llu %s %s: " fmt, (unsigned long long)(v)->id, (v)->peer,           \
 	       *(v)->user ? (v)->user : "-", ##__VA_ARGS__)
 
+#define BANNER_IDLE   1
+#define BANNER_MAX    2
+#define BANNER_NOTICE 3
+#define NOTICE_MS     4000 /* how long a refused transfer is shown */
+
 static const char *const dir_name[] = {
     [PG_CLIP_TO_BROWSER] = "to-browser", [PG_CLIP_TO_VIEWER] = "to-viewer"};
 
@@ -183,11 +188,12 @@ static bool key_allowed(struct pg_viewer *v, bool down, uint32_t keysym)
 }
 
 static void drop_banner(struct pg_viewer *v);
+static void notice_refusal(struct pg_viewer *v, enum pg_clip_dir dir, const char *rule);
 
 static void activity(struct pg_viewer *v)
 {
 	v->last_input_ms = pg_now_ms();
-	if (v->banner_kind == 1)
+	if (v->banner_kind == BANNER_IDLE)
 		drop_banner(v); /* the idle warning goes with the first input */
 }
 
@@ -227,6 +233,8 @@ static void audit_clip(struct pg_viewer *v, enum pg_clip_dir dir, const char *fo
 	}
 	vlog(PG_LOG_INFO, v, "clipboard %s %s: %zu bytes, %zu characters (%s)", dir_name[dir],
 	     vd->allowed ? "allowed" : "denied", vd->bytes, vd->chars, vd->rule);
+	if (!vd->allowed)
+		notice_refusal(v, dir, vd->rule);
 	if (!v->relay->audit)
 		return;
 	const struct pg_audit_field f[] = {
@@ -581,12 +589,44 @@ static void drop_banner(struct pg_viewer *v)
 	v->banner_secs = 0;
 }
 
-static void show_banner(struct pg_viewer *v, int kind, int secs)
+/* Put text in a banner at the top of the viewer's picture (kind: BANNER_*), red for
+ * the end of a session, grey for a notice. Without a font: the log and the bell. */
+static void banner_text(struct pg_viewer *v, int kind, const char *text)
 {
+	struct pg_banner *b = calloc(1, sizeof(*b));
+	char err[256];
+	if (!b || !(b->ov = calloc(1, sizeof(*b->ov))))
+		goto fail;
+	int w = v->vw > 0 ? v->vw : 640;
+	uint32_t bg = kind == BANNER_NOTICE ? 0x303030 : 0xb00020;
+	if (!v->relay->font || pg_overlay_banner(v->relay->font, text, w >= 900 ? 22 : 16, 0xffffff,
+						 bg, 230, w, b->ov, err, sizeof(err)) < 0)
+		goto fail;
+	b->refs = 1;
+	b->x = (w - b->ov->w) / 2 > 0 ? (w - b->ov->w) / 2 : 0;
+	b->y = 8; /* clear of the top edge, where viewers put their own bars */
+	v->banner_kind = kind;
+	set_banner(v, b);
+	return;
+fail:
+	if (b)
+		free(b->ov);
+	free(b);
+	if (v->banner_kind != kind) {
+		/* Still tell once, in the log and with the bell, without a picture. */
+		vlog(PG_LOG_WARN, v, "cannot draw the banner (%s): %s",
+		     v->relay->font ? "render" : "no font", text);
+		pg_viewer_bell(v);
+		v->banner_kind = kind;
+	}
+}
+
+static void show_countdown(struct pg_viewer *v, int kind, int secs)
+{
+	char text[512];
 	if (v->banner_kind == kind && v->banner_secs == secs)
 		return;
-	char text[512];
-	if (kind == 1)
+	if (kind == BANNER_IDLE)
 		snprintf(
 		    text, sizeof(text),
 		    "操作がないため、あと %d 秒でセッションを終了します。\n"
@@ -597,33 +637,49 @@ static void show_banner(struct pg_viewer *v, int kind, int secs)
 			 "利用時間の上限のため、あと %d 秒でセッションを終了します。\n"
 			 "Maximum session time: this session ends in %d s. Save your work.",
 			 secs, secs);
-	struct pg_banner *b = calloc(1, sizeof(*b));
-	char err[256];
-	if (!b || !(b->ov = calloc(1, sizeof(*b->ov))))
-		goto fail;
-	int w = v->vw > 0 ? v->vw : 640;
-	if (!v->relay->font || pg_overlay_banner(v->relay->font, text, w >= 900 ? 22 : 16, 0xffffff,
-						 0xb00020, 230, w, b->ov, err, sizeof(err)) < 0)
-		goto fail;
-	b->refs = 1;
-	b->x = (w - b->ov->w) / 2 > 0 ? (w - b->ov->w) / 2 : 0;
-	b->y = 8; /* clear of the top edge, where viewers put their own bars */
-	v->banner_kind = kind;
+	banner_text(v, kind, text);
 	v->banner_secs = secs;
-	set_banner(v, b);
-	return;
-fail:
-	if (b)
-		free(b->ov);
-	free(b);
-	if (v->banner_kind != kind) {
-		/* Still warn once, in the log and with the bell, without a picture. */
-		vlog(PG_LOG_WARN, v, "cannot draw the warning (%s): %s",
-		     v->relay->font ? "render" : "no font", text);
-		pg_viewer_bell(v);
-		v->banner_kind = kind;
-	}
-	v->banner_secs = secs;
+}
+
+/* Why a transfer was refused, for the user (the audit keeps the exact rule). */
+static const char *refusal_ja(const char *rule)
+{
+	static const struct {
+		const char *prefix, *ja;
+	} map[] = {
+	    {"clipboard_to_browser = deny", "ブラウザへの貼り付けは許可されていません"},
+	    {"clipboard_to_viewer = deny", "ブラウザからのコピーは許可されていません"},
+	    {"detector mynumber", "マイナンバーを含むため"},
+	    {"detector corporate_number", "法人番号を含むため"},
+	    {"detector credit_card", "クレジットカード番号を含むため"},
+	    {"deny_pattern", "禁止された語句を含むため"},
+	    {"pattern match limit", "禁止された語句を含むため"},
+	    {"clipboard_max", "文字数が上限を超えているため"},
+	    {"larger than", "文字数が上限を超えているため"},
+	    {"clipboard_min_interval_ms", "間隔が短すぎるため"},
+	    {"clipboard_latin1", "相手が日本語を扱えないため"},
+	    {"invalid UTF-8", "文字コードが不正なため"},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strncmp(rule, map[i].prefix, strlen(map[i].prefix)))
+			return map[i].ja;
+	return "セキュリティポリシーによる";
+}
+
+/* A refused transfer, shown for NOTICE_MS unless a session-end warning is up. */
+static void notice_refusal(struct pg_viewer *v, enum pg_clip_dir dir, const char *rule)
+{
+	char text[512];
+	if (v->banner_kind == BANNER_IDLE || v->banner_kind == BANNER_MAX)
+		return;
+	snprintf(text, sizeof(text),
+		 "クリップボード%s: 転送しませんでした（%s）\n"
+		 "Clipboard %s: not transferred (security policy: %s)",
+		 dir == PG_CLIP_TO_BROWSER ? "（リモートへ）" : "（リモートから）",
+		 refusal_ja(rule), dir == PG_CLIP_TO_BROWSER ? "to the remote browser" : "from it",
+		 rule);
+	banner_text(v, BANNER_NOTICE, text);
+	v->notice_until_ms = pg_now_ms() + NOTICE_MS;
 }
 
 static void check_limits(struct pg_viewer *v, uint64_t now)
@@ -649,8 +705,8 @@ static void check_limits(struct pg_viewer *v, uint64_t now)
 	}
 	uint64_t left = (end - now + 999) / 1000;
 	if (left <= (uint64_t)p->warn_before)
-		show_banner(v, idle_first ? 1 : 2, (int)left);
-	else
+		show_countdown(v, idle_first ? BANNER_IDLE : BANNER_MAX, (int)left);
+	else if (v->banner_kind != BANNER_NOTICE || now >= v->notice_until_ms)
 		drop_banner(v);
 }
 

@@ -93,7 +93,8 @@ struct pg_viewer {
 	/* A warning in the picture before the session ends. */
 	struct pg_banner *banner;
 	int banner_secs; /* the countdown it shows */
-	int banner_kind; /* 0 none, 1 idle, 2 maximum duration */
+	int banner_kind; /* 0 none, else guard.c's BANNER_* */
+	uint64_t notice_until_ms; /* a notice banner goes then */
 
 	struct pg_pixfmt pf;
 	int32_t encoding;
