@@ -180,6 +180,11 @@ int pg_enc_ext_desktop_size(struct pg_buf *out, int w, int h, int reason, int st
 	return pg_buf_append(out, body, sizeof(body));
 }
 
+int pg_enc_qemu_key_ack(struct pg_buf *out)
+{
+	return pg_enc_rect_header(out, &(struct pg_rect){0, 0, 0, 0}, PG_ENC_QEMU_EXT_KEY);
+}
+
 int pg_enc_desktop_name(struct pg_buf *out, const char *name, size_t len)
 {
 	int rc;

@@ -59,6 +59,10 @@ int pg_enc_desktop_size(struct pg_buf *out, int w, int h);
 /* ExtendedDesktopSize pseudo-rectangle with one screen covering w x h.
  * reason is the x field (0 server, 1 this client, 2 another client), status the y field. */
 int pg_enc_ext_desktop_size(struct pg_buf *out, int w, int h, int reason, int status);
+/* QEMU Extended Key Event pseudo-rectangle: x, y, w, h 0 and no body. Sent once in
+ * a FramebufferUpdate to a viewer that listed PG_ENC_QEMU_EXT_KEY, it says "send
+ * QEMU extended key events (keycodes) from now on". */
+int pg_enc_qemu_key_ack(struct pg_buf *out);
 /* DesktopName pseudo-rectangle. */
 int pg_enc_desktop_name(struct pg_buf *out, const char *name, size_t len);
 

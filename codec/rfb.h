@@ -19,6 +19,11 @@
 #define PG_RFB_POINTER_EVENT	 5
 #define PG_RFB_CLIENT_CUT_TEXT	 6
 #define PG_RFB_SET_DESKTOP_SIZE	 251
+/* QEMU client message: a subtype byte follows. Subtype 0 is the extended key event
+ * (u16 down-flag, u32 keysym, u32 keycode); pixelgate knows no other subtype. */
+#define PG_RFB_QEMU	    255
+#define PG_RFB_QEMU_EXT_KEY 0
+#define PG_RFB_QEMU_KEY_LEN 12 /* bytes of an extended key event, header included */
 
 /* Server to client messages */
 #define PG_RFB_FB_UPDATE       0
@@ -43,6 +48,9 @@
 #define PG_ENC_EXT_DESKTOP_SIZE (-308)
 #define PG_ENC_COMPRESS_LEVEL_0 (-256) /* -256 .. -247: level 0 .. 9 */
 #define PG_ENC_COMPRESS_LEVEL_9 (-247)
+/* QEMU Extended Key Event: a client lists it when it can send keycodes; a server that
+ * wants them answers with one pseudo-rectangle of it (all zero, no body). */
+#define PG_ENC_QEMU_EXT_KEY	(-258)
 #define PG_ENC_FINE_QUALITY_0	(-512) /* -512 .. -412: TigerVNC fine quality 0 .. 100 */
 #define PG_ENC_FINE_QUALITY_100 (-412)
 #define PG_ENC_SUBSAMPLING_1X	(-768) /* -768 .. -763: TigerVNC subsampling */
@@ -59,5 +67,7 @@
 #define PG_RFB_MAX_ZLIB_IN     (16u << 20) /* compressed bytes of one ZRLE or Tight rectangle */
 #define PG_RFB_MAX_CURSOR_SIDE 256	   /* cursor width and height */
 #define PG_RFB_MAX_REASON      1024	   /* failure reason string */
+/* QEMU extended key event keycodes: XT scancodes, 0xe0-prefixed ones as 0x80 | code. */
+#define PG_RFB_MAX_KEYCODE 0xff
 
 #endif

@@ -35,7 +35,7 @@ static const int32_t default_encodings[] = {
     PG_ENC_TIGHT,	  PG_ENC_ZRLE,	       PG_ENC_COPYRECT,
     PG_ENC_RAW,		  PG_ENC_DESKTOP_SIZE, PG_ENC_EXT_DESKTOP_SIZE,
     PG_ENC_LAST_RECT,	  PG_ENC_CURSOR,       PG_ENC_COMPRESS_LEVEL_0 + 1,
-    PG_ENC_EXT_CLIPBOARD,
+    PG_ENC_EXT_CLIPBOARD, PG_ENC_QEMU_EXT_KEY,
 };
 
 struct pg_rfb_client {
@@ -47,6 +47,7 @@ struct pg_rfb_client {
 	const char *reason_what; /* what the reason string explains */
 	bool ready;
 	uint8_t external; /* the security type the caller runs, while in ST_EXTERNAL */
+	bool qemu_key;	  /* the host acknowledged QEMU extended key events */
 	struct pg_buf out;
 	struct pg_fb fb;
 	bool own_fb; /* no resize callback: the client keeps the framebuffer */
@@ -97,6 +98,8 @@ static const char *enc_name(int32_t enc)
 		return "LastRect";
 	case PG_ENC_CURSOR:
 		return "Cursor";
+	case PG_ENC_QEMU_EXT_KEY:
+		return "QEMUExtendedKeyEvent";
 	default:
 		return "unknown";
 	}
@@ -218,6 +221,25 @@ int pg_rfb_client_key(struct pg_rfb_client *c, int down, uint32_t keysym)
 	if (!pg_rfb_client_ready(c))
 		return 0;
 	pg_wr32(m + 4, keysym);
+	return pg_buf_append(&c->out, m, sizeof(m));
+}
+
+int pg_rfb_client_qemu_key(const struct pg_rfb_client *c)
+{
+	return c->qemu_key;
+}
+
+int pg_rfb_client_key_code(struct pg_rfb_client *c, int down, uint32_t keysym, uint32_t keycode)
+{
+	uint8_t m[PG_RFB_QEMU_KEY_LEN] = {PG_RFB_QEMU, PG_RFB_QEMU_EXT_KEY, 0, down ? 1 : 0};
+	if (!pg_rfb_client_ready(c))
+		return 0;
+	if (!c->qemu_key || keycode == 0 || keycode > PG_RFB_MAX_KEYCODE) {
+		/* A KeyEvent means nothing without a keysym: nothing to send. */
+		return keysym ? pg_rfb_client_key(c, down, keysym) : 0;
+	}
+	pg_wr32(m + 4, keysym);
+	pg_wr32(m + 8, keycode);
 	return pg_buf_append(&c->out, m, sizeof(m));
 }
 
@@ -568,6 +590,10 @@ static ssize_t st_rect_hdr(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 	switch (enc) {
 	case PG_ENC_LAST_RECT:
 		return end_update(c, 12);
+	case PG_ENC_QEMU_EXT_KEY:
+		/* The host wants keycodes: no body, whatever the header says. */
+		c->qemu_key = true;
+		return rect_done(c, 12);
 	case PG_ENC_DESKTOP_SIZE:
 		if (resized(c, "DesktopSize", r.w, r.h) < 0)
 			return c->dead_code;

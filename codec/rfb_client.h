@@ -77,9 +77,9 @@ int pg_rfb_client_external(const struct pg_rfb_client *c);
 int pg_rfb_client_external_done(struct pg_rfb_client *c, int vnc_auth);
 
 /* After ServerInit the client queues SetPixelFormat (canonical), SetEncodings (only
- * what the decoders handle, and the Extended Clipboard) and a full
- * FramebufferUpdateRequest; after each FramebufferUpdate it queues an incremental
- * request for the whole screen.
+ * what the decoders handle, the Extended Clipboard and QEMU Extended Key Event) and
+ * a full FramebufferUpdateRequest; after each FramebufferUpdate it queues an
+ * incremental request for the whole screen.
  *
  * Bytes waiting to be written to the host; the caller consumes what it wrote. Once
  * ready, the caller may also append whole client messages of its own: the Extended
@@ -88,6 +88,13 @@ struct pg_buf *pg_rfb_client_output(struct pg_rfb_client *c);
 
 /* Queue messages to the host (ignored before ready). Each returns 0 or PG_E code. */
 int pg_rfb_client_key(struct pg_rfb_client *c, int down, uint32_t keysym);
+/* A key with the physical key's keycode (XT scancode, 0xe0-prefixed as 0x80 | code;
+ * 0 for none): a QEMU extended key event once the host acknowledged them (see
+ * pg_rfb_client_qemu_key) and keycode is in 1..PG_RFB_MAX_KEYCODE, else a plain
+ * KeyEvent with keysym, or nothing when keysym is 0 too. */
+int pg_rfb_client_key_code(struct pg_rfb_client *c, int down, uint32_t keysym, uint32_t keycode);
+/* True once the host sent the QEMU Extended Key Event pseudo-rectangle. */
+int pg_rfb_client_qemu_key(const struct pg_rfb_client *c);
 int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y);
 int pg_rfb_client_request(struct pg_rfb_client *c, int incremental);
 /* Legacy ClientCutText: len bytes of Latin-1 with LF line ends, sent as they are.

@@ -143,6 +143,24 @@ static ssize_t parse_set_desktop_size(const uint8_t *buf, size_t len, struct pg_
 	return (ssize_t)need;
 }
 
+/* QEMU client message: only subtype 0, the extended key event, has a known length. */
+static ssize_t parse_qemu(const uint8_t *buf, size_t len, struct pg_cmsg *msg, const char **why)
+{
+	if (len < 2)
+		return 0;
+	if (buf[1] != PG_RFB_QEMU_EXT_KEY) {
+		*why = "unknown client message type: QEMU subtype other than 0 (its length "
+		       "cannot be known)";
+		return PG_EUNSUP;
+	}
+	if (len < PG_RFB_QEMU_KEY_LEN)
+		return 0;
+	msg->qemu_key.down = pg_rd16(buf + 2) != 0;
+	msg->qemu_key.keysym = pg_rd32(buf + 4);
+	msg->qemu_key.keycode = pg_rd32(buf + 8);
+	return PG_RFB_QEMU_KEY_LEN;
+}
+
 ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *msg,
 				const char **why)
 {
@@ -188,6 +206,8 @@ ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *
 		return parse_cut_text(buf, len, msg, why);
 	case PG_RFB_SET_DESKTOP_SIZE:
 		return parse_set_desktop_size(buf, len, msg, why);
+	case PG_RFB_QEMU:
+		return parse_qemu(buf, len, msg, why);
 	default:
 		/* Without knowing a type we cannot know its length, so the stream
 		 * cannot be resynchronised: the caller has to close. */

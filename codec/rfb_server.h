@@ -35,6 +35,14 @@ struct pg_cmsg {
 			uint8_t down;
 			uint32_t keysym;
 		} key;
+		/* QEMU extended key event (type PG_RFB_QEMU, subtype 0), values as sent:
+		 * keysym may be 0 (the keycode alone says which key), keycode any u32
+		 * (meaningful only in 1..PG_RFB_MAX_KEYCODE). */
+		struct {
+			uint8_t down; /* the u16 down-flag, as 0 or 1 */
+			uint32_t keysym;
+			uint32_t keycode; /* XT scancode, 0xe0-prefixed as 0x80 | code */
+		} qemu_key;
 		struct {
 			uint8_t mask;
 			uint16_t x, y;
@@ -55,7 +63,8 @@ struct pg_cmsg {
 /* Parse one client message from buf. Returns the bytes it spans (> 0) with *msg
  * filled (pointers into buf); 0 when buf holds only part of it; a negative PG_E
  * code with *why a static string for an unknown type or a declared length over its
- * limit. Accepts types 0, 2, 3, 4, 5, 6 and 251 (SetDesktopSize). */
+ * limit. Accepts types 0, 2, 3, 4, 5, 6, 251 (SetDesktopSize) and 255 (QEMU) with
+ * subtype 0 (extended key event); any other QEMU subtype is unknown (PG_EUNSUP). */
 ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *msg,
 				const char **why);
 

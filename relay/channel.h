@@ -52,10 +52,12 @@ struct pg_chan_start {
 	uint8_t tls;			 /* enum pg_chan_tls */
 	char ca_file[1024];		 /* read by the worker before it connects; may be empty */
 	char pin_sha256[128];		 /* hex, colons allowed; may be empty */
+	uint8_t debug; /* 1: the worker may write debug lines to stderr (never key values) */
 };
 
 struct pg_chan_key {
-	uint32_t keysym;
+	uint32_t keysym;  /* may be 0 when keycode says which key */
+	uint32_t keycode; /* XT scancode from a QEMU extended key event; 0: none */
 	uint8_t down;
 };
 

@@ -15,7 +15,11 @@
  *
  * Clipboard: the worker carries text only, in both directions, and judges none of
  * it (the main process applies the policy). It speaks the Extended Clipboard when
- * the host sends its caps and legacy cut text otherwise; see the clip_* functions. */
+ * the host sends its caps and legacy cut text otherwise; see the clip_* functions.
+ *
+ * Keyboard: a key that comes with a keycode (a viewer's QEMU extended key event)
+ * goes on as one once the host acknowledged the extension, else as its keysym. With
+ * PG_CHAN_START's debug flag the worker says which on stderr, never which keys. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -98,6 +102,11 @@ struct worker {
 	struct pg_buf provide;
 	size_t provide_text;		       /* its text on the wire (CRLF, no NUL), bytes */
 	uint8_t clip_in[PG_CHAN_CLIP_MAX + 1]; /* text of a host provide, and its NUL */
+
+	/* Keyboard: viewers' keycodes go as QEMU extended key events once the host
+	 * acknowledged them. The flags only keep the debug lines to one each. */
+	bool debug; /* the main process logs at debug level (PG_CHAN_START) */
+	bool qemu_key_logged, keycode_logged;
 };
 
 static void fail(const char *fmt, ...)
@@ -112,6 +121,30 @@ static void fail(const char *fmt, ...)
 	m.u.text.len = (uint16_t)(n < PG_CHAN_TEXT ? n : PG_CHAN_TEXT - 1);
 	pg_chan_send(CHAN_FD, &m, -1);
 	exit(1);
+}
+
+/* A debug line on stderr (the relay's log), in the relay's format. Never with key
+ * values: the log must not become a record of what was typed. */
+static void debug(const struct worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void debug(const struct worker *w, const char *fmt, ...)
+{
+	char stamp[32], line[512];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (!w->debug)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03ldZ debug upstream worker %s: %s\n", stamp, ts.tv_nsec / 1000000,
+		w->host, line);
 }
 
 static void send_simple(uint32_t type)
@@ -640,6 +673,22 @@ static int connect_host(const char *host, int port)
 	return -1;
 }
 
+/* A key with the viewer's keycode: a QEMU extended key event when the host took
+ * them, else its keysym (pg_rfb_client_key_code decides). */
+static void key_code(struct worker *w, const struct pg_chan_key *k)
+{
+	pg_rfb_client_key_code(w->rfb, k->down, k->keysym, k->keycode);
+	if (w->keycode_logged || !pg_rfb_client_ready(w->rfb))
+		return;
+	w->keycode_logged = true;
+	if (pg_rfb_client_qemu_key(w->rfb) && k->keycode <= PG_RFB_MAX_KEYCODE)
+		debug(w, "keys go to the browser host as QEMU extended key events (with "
+			 "keycodes)");
+	else
+		debug(w, "keys come with keycodes, but the browser host did not acknowledge "
+			 "QEMU extended key events: sending keysyms only");
+}
+
 static void handle_channel(struct worker *w)
 {
 	struct pg_chan_msg m;
@@ -652,7 +701,10 @@ static void handle_channel(struct worker *w)
 			exit(rc == 0 ? 0 : 1); /* the main process went away */
 		switch (m.type) {
 		case PG_CHAN_KEY:
-			pg_rfb_client_key(w->rfb, m.u.key.down, m.u.key.keysym);
+			if (m.u.key.keycode)
+				key_code(w, &m.u.key);
+			else
+				pg_rfb_client_key(w->rfb, m.u.key.down, m.u.key.keysym);
 			break;
 		case PG_CHAN_POINTER:
 			pg_rfb_client_pointer(w->rfb, m.u.pointer.mask, m.u.pointer.x,
@@ -777,6 +829,7 @@ int main(int argc, char **argv)
 	pg_buf_init(&w.wire, WIRE_MAX);
 	pg_buf_init(&w.provide, PG_RFB_MAX_CUT_TEXT + 8);
 	memcpy(w.host, m.u.start.host, sizeof(w.host));
+	w.debug = m.u.start.debug != 0;
 	load_tls(&w, &m.u.start);
 	w.up = connect_host(m.u.start.host, m.u.start.port);
 	struct pg_rfb_client_cb cb = {
@@ -829,6 +882,10 @@ int main(int argc, char **argv)
 			handle_channel(&w);
 		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
 			read_upstream(&w);
+		if (!w.qemu_key_logged && pg_rfb_client_qemu_key(w.rfb)) {
+			w.qemu_key_logged = true;
+			debug(&w, "browser host acknowledged QEMU extended key events");
+		}
 		if (!announced && pg_rfb_client_ready(w.rfb)) {
 			explicit_bzero(w.password, sizeof(w.password));
 			send_simple(PG_CHAN_CONNECTED);

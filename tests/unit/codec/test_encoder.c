@@ -96,6 +96,20 @@ Test(encoder, desktop_name)
 	cr_assert_eq(pg_enc_desktop_name(&b, big, PG_RFB_NAME_OUT), 0);
 }
 
+Test(encoder, qemu_key_ack)
+{
+	/* x, y, w, h 0, encoding -258, no body */
+	static const uint8_t want[] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xfe, 0xfe};
+	struct pg_buf small;
+
+	cr_assert_eq(pg_enc_qemu_key_ack(&b), 0);
+	expect(want, sizeof(want));
+	pg_buf_init(&small, 11);
+	cr_assert_eq(pg_enc_qemu_key_ack(&small), PG_ELIMIT);
+	cr_assert_eq(small.len, 0);
+	pg_buf_free(&small);
+}
+
 Test(encoder, buffer_cap_is_an_error)
 {
 	struct pg_buf small;

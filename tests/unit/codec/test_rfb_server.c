@@ -101,6 +101,8 @@ static const struct fixture fixtures[] = {
       0,    0,	  0x03, 0xc0, 0x04, 0x38, 0,	0,    0, 0, 0, 0, 0, 2,
       0x03, 0xc0, 0,	0,    0x03, 0xc0, 0x04, 0x38, 0, 0, 0, 0},
      40},
+    /* Zenkaku_Hankaku (0xff2a) on the key left of 1, XT 0x29 */
+    {"QEMU extended key event", {255, 0, 0, 1, 0, 0, 0xff, 0x2a, 0, 0, 0, 0x29}, 12},
 };
 
 Test(rfb_server, every_prefix_needs_more)
@@ -182,6 +184,31 @@ Test(rfb_server, fields)
 	cr_assert(m.desktop_size.w == 1920 && m.desktop_size.h == 1080);
 	cr_assert(m.desktop_size.screens == 2 && m.desktop_size.list == p + 8);
 	pgt_guard_free(&g);
+
+	p = pgt_guard_place(&g, fixtures[10].bytes, 12);
+	cr_assert_eq(pg_rfb_parse_client_msg(p, 12, &m, &why), 12);
+	cr_assert_eq(m.type, PG_RFB_QEMU);
+	cr_assert(m.qemu_key.down == 1 && m.qemu_key.keysym == 0xff2a);
+	cr_assert_eq(m.qemu_key.keycode, 0x29);
+	pgt_guard_free(&g);
+}
+
+Test(rfb_server, qemu_key_values_as_sent)
+{
+	/* A release of Right (0xe0 0x4d: 0xcd) */
+	static const uint8_t right_up[] = {255, 0, 0, 0, 0, 0, 0xff, 0x53, 0, 0, 0, 0xcd};
+	/* Any non-zero down-flag is a press; a keysym of 0 (the keycode alone says
+	 * which key, as TigerVNC sends for keys without one) and a keycode out of the
+	 * XT range are reported as they are, for the caller to judge. */
+	static const uint8_t odd[] = {255, 0, 0x01, 0x00, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78};
+	struct pg_cmsg m;
+
+	cr_assert_eq(parse_guarded(right_up, sizeof(right_up), &m, NULL), 12);
+	cr_assert(m.qemu_key.down == 0 && m.qemu_key.keysym == 0xff53);
+	cr_assert_eq(m.qemu_key.keycode, 0xcd);
+	cr_assert_eq(parse_guarded(odd, sizeof(odd), &m, NULL), 12);
+	cr_assert(m.qemu_key.down == 1 && m.qemu_key.keysym == 0);
+	cr_assert_eq(m.qemu_key.keycode, 0x12345678u);
 }
 
 static void limit(const uint8_t *hdr, size_t len, int code, const char *word)
@@ -228,8 +255,23 @@ Test(rfb_server, limits_fail_before_buffering)
 
 Test(rfb_server, unknown_types_refused)
 {
-	static const uint8_t types[] = {1, 7, 8, 150, 200, 250, 252, 255};
+	static const uint8_t types[] = {1, 7, 8, 150, 200, 250, 252};
 	for (size_t i = 0; i < sizeof(types); i++)
 		limit(&types[i], 1, PG_EUNSUP, "unknown client message type");
 	cr_assert_eq(pg_rfb_parse_client_msg(NULL, 0, &(struct pg_cmsg){0}, NULL), 0);
+}
+
+/* QEMU client messages: the subtype decides the length, and only the extended key
+ * event (0) is known; audio (1) and anything else is refused from its second byte. */
+Test(rfb_server, unknown_qemu_subtypes_refused)
+{
+	static const uint8_t subtypes[] = {1, 2, 128, 255};
+	struct pg_cmsg m;
+
+	cr_assert_eq(parse_guarded((const uint8_t[]){255}, 1, &m, NULL), 0);
+	for (size_t i = 0; i < sizeof(subtypes); i++) {
+		uint8_t msg[12] = {255, subtypes[i]};
+		limit(msg, 2, PG_EUNSUP, "unknown client message type: QEMU subtype");
+		limit(msg, sizeof(msg), PG_EUNSUP, "QEMU subtype other than 0");
+	}
 }
