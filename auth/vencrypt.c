@@ -37,14 +37,16 @@ bool pg_vencrypt_is_anon(uint32_t subtype)
 	return subtype >= PG_VENCRYPT_TLSNONE && subtype <= PG_VENCRYPT_TLSPLAIN;
 }
 
-/* The subtypes pixelgate negotiates: all with TLS; Plain alone would send the
- * password in clear. */
-static int check_list(const uint32_t *list, size_t n)
+/* The subtypes pixelgate negotiates: those with TLS; Plain alone would send the
+ * password in clear, so only a server whose whole connection is TLS already (the
+ * web listener) may offer it (plain_ok). */
+static int check_list(const uint32_t *list, size_t n, bool plain_ok)
 {
 	if (!list || n == 0 || n > PG_VENCRYPT_MAX_SUBTYPES)
 		return PG_ELIMIT;
 	for (size_t i = 0; i < n; i++) {
-		if (!pg_vencrypt_is_x509(list[i]) && !pg_vencrypt_is_anon(list[i]))
+		if (!pg_vencrypt_is_x509(list[i]) && !pg_vencrypt_is_anon(list[i]) &&
+		    !(plain_ok && list[i] == PG_VENCRYPT_PLAIN))
 			return PG_EUNSUP;
 		for (size_t j = 0; j < i; j++)
 			if (list[j] == list[i])
@@ -61,12 +63,12 @@ static bool in_list(const uint32_t *list, size_t n, uint32_t v)
 	return false;
 }
 
-int pg_vencrypt_server_start(struct pg_vencrypt_server *s, const uint32_t *offer, size_t n,
-			     struct pg_buf *out)
+static int server_start(struct pg_vencrypt_server *s, const uint32_t *offer, size_t n,
+			bool plain_ok, struct pg_buf *out)
 {
 	memset(s, 0, sizeof(*s));
 	s->phase = PG_VENCRYPT_FAILED;
-	int rc = check_list(offer, n);
+	int rc = check_list(offer, n, plain_ok);
 	if (rc < 0)
 		return rc;
 	memcpy(s->offer, offer, n * sizeof(*offer));
@@ -76,6 +78,18 @@ int pg_vencrypt_server_start(struct pg_vencrypt_server *s, const uint32_t *offer
 		return rc;
 	s->phase = PG_VENCRYPT_VERSION;
 	return 0;
+}
+
+int pg_vencrypt_server_start(struct pg_vencrypt_server *s, const uint32_t *offer, size_t n,
+			     struct pg_buf *out)
+{
+	return server_start(s, offer, n, false, out);
+}
+
+int pg_vencrypt_server_start_in_tls(struct pg_vencrypt_server *s, struct pg_buf *out)
+{
+	static const uint32_t plain = PG_VENCRYPT_PLAIN;
+	return server_start(s, &plain, 1, true, out);
 }
 
 static ssize_t server_version(struct pg_vencrypt_server *s, const uint8_t *buf, size_t len,
@@ -114,7 +128,9 @@ static ssize_t server_choice(struct pg_vencrypt_server *s, const uint8_t *buf, s
 		pg_buf_put_u8(out, 0);
 		return PG_EUNSUP;
 	}
-	int rc = pg_buf_put_u8(out, 1);
+	/* The acceptance byte belongs to the TLS subtypes (TigerVNC reads it in its
+	 * TLS layer); after Plain the credentials follow at once, as noVNC expects. */
+	int rc = v == PG_VENCRYPT_PLAIN ? 0 : pg_buf_put_u8(out, 1);
 	if (rc < 0) {
 		s->phase = PG_VENCRYPT_FAILED;
 		return rc;
@@ -141,7 +157,7 @@ int pg_vencrypt_client_init(struct pg_vencrypt_client *c, const uint32_t *want, 
 {
 	memset(c, 0, sizeof(*c));
 	c->phase = PG_VENCRYPT_FAILED;
-	int rc = check_list(want, n);
+	int rc = check_list(want, n, false);
 	if (rc < 0)
 		return rc;
 	memcpy(c->want, want, n * sizeof(*want));

@@ -55,12 +55,14 @@ struct pg_vencrypt_server {
  * append the server's version 0.2 to out. 0 or negative. */
 int pg_vencrypt_server_start(struct pg_vencrypt_server *s, const uint32_t *offer, size_t n,
 			     struct pg_buf *out);
+/* The same offering Plain alone, for a connection that is TLS from its first byte
+ * (the web listener's WebSocket): the caller vouches for that TLS. */
+int pg_vencrypt_server_start_in_tls(struct pg_vencrypt_server *s, struct pg_buf *out);
 /* Feed the viewer's bytes before TLS. Replies go to out: the version ack (0) and
- * the subtype list, then the acceptance (1) of the choice. A version other than
- * 0.2 is answered 255 and refused (PG_EUNSUP); a subtype not offered is answered
- * 0 and refused (PG_EUNSUP). Once phase is PG_VENCRYPT_TLS, s->chosen holds the
- * subtype and every further byte belongs to TLS: do not feed them here (it
- * returns PG_EPROTO). */
+ * the subtype list, then the acceptance (1) of a TLS choice (none after Plain). A version other
+ * than 0.2 is answered 255 and refused (PG_EUNSUP); a subtype not offered is answered 0 and refused
+ * (PG_EUNSUP). Once phase is PG_VENCRYPT_TLS, s->chosen holds the subtype and every further byte
+ * belongs to TLS: do not feed them here (it returns PG_EPROTO). */
 ssize_t pg_vencrypt_server_parse(struct pg_vencrypt_server *s, const uint8_t *buf, size_t len,
 				 struct pg_buf *out);
 

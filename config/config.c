@@ -444,6 +444,25 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			rc = -1;
 		}
 	}
+	if (*cfg->web_listen) {
+		if (pg_config_parse_hostport(cfg->web_listen, host, sizeof(host), &port, &why) <
+		    0) {
+			pg_config_error(err, "[web] listen = '%s': %s", cfg->web_listen, why);
+			rc = -1;
+		} else if (none && !pg_config_is_loopback(host)) {
+			pg_config_error(
+			    err,
+			    "[web] listen = '%s': security = none (no login) is allowed "
+			    "only on loopback; use security = vencrypt",
+			    cfg->web_listen);
+			rc = -1;
+		}
+		if (!*cfg->relay_tls_cert || !*cfg->relay_tls_key) {
+			pg_config_error(err, "[web] listen needs [relay] tls_cert and tls_key: "
+					     "browsers speak HTTPS only to a certificate");
+			rc = -1;
+		}
+	}
 	if (!*cfg->relay_vnc_auth_user != !*cfg->relay_vnc_auth_password_file) {
 		pg_config_error(err,
 				"[relay] vnc_auth_user and vnc_auth_password_file go together");

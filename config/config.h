@@ -43,6 +43,13 @@
 	  "1: clipboard text itself goes into audit records (0: sizes and rules only)")            \
 	S(relay, font, "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",                   \
 	  "font for warnings drawn into the picture (Japanese glyphs needed)")                     \
+	S(web, listen, "",                                                                         \
+	  "address:port of the HTTPS viewer page (browsers, noVNC); off when empty")               \
+	S(web, root, "", "folder of the viewer page (default: web/ next to the pixelgate binary)") \
+	S(web, origins, "",                                                                        \
+	  "Origins allowed to open the viewer's WebSocket, comma-separated (default: https:// "    \
+	  "and "                                                                                   \
+	  "the Host the browser asked for)")                                                       \
 	S(upstream, address, "", "host:port of the default browser host (see [routes])")           \
 	S(upstream, password_file, "", "file whose first line is the browser host's VNC password") \
 	S(upstream, tls, "none",                                                                   \

@@ -197,12 +197,15 @@ static void activity(struct pg_viewer *v)
 		drop_banner(v); /* the idle warning goes with the first input */
 }
 
-void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym)
+void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keycode)
 {
+	/* A held key is known by its keycode when it has one (its keysym may be 0,
+	 * and is not needed to match the up); keysyms stay below 1 << 30. */
+	uint32_t id = keycode ? keycode | 0x80000000u : keysym;
 	activity(v);
-	if (view_only(v, "keyboard") || !key_allowed(v, down, keysym))
+	if (view_only(v, "keyboard") || !key_allowed(v, down, id))
 		return;
-	pg_session_key(v->session, down, keysym);
+	pg_session_key(v->session, down, keysym, keycode);
 }
 
 void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y)

@@ -50,6 +50,7 @@ static void on_deadline(uv_timer_t *t)
 void pg_handshake_start(struct pg_viewer *v)
 {
 	static const char version[] = "RFB 003.008\n";
+	v->state = V_VERSION;
 	pg_viewer_send(v, version, 12);
 	uv_timer_start(&v->timer, on_deadline, (uint64_t)v->relay->auth_timeout_ms, 0);
 }
@@ -171,7 +172,9 @@ static void send_challenge(struct pg_viewer *v)
 static void send_security_types(struct pg_viewer *v)
 {
 	uint8_t type = v->relay->security_none ? PG_RFB_SEC_NONE : PG_RFB_SEC_VENCRYPT;
-	bool vnc = !v->relay->security_none && *v->relay->vnc_auth_user;
+	/* Legacy VNC authentication never on the web listener: browsers have VeNCrypt
+	 * Plain inside the page's own TLS. */
+	bool vnc = !v->relay->security_none && *v->relay->vnc_auth_user && !v->web;
 	if (v->minor == 3) {
 		/* RFB 3.3 lets the server pick, and VeNCrypt needs 3.7's negotiation. */
 		if (vnc) {
@@ -211,7 +214,10 @@ static void start_vencrypt(struct pg_viewer *v)
 		offer[n++] = PG_VENCRYPT_TLSPLAIN;
 	struct pg_buf out;
 	pg_buf_init(&out, 64);
-	if (pg_vencrypt_server_start(&v->venc, offer, n, &out) < 0) {
+	/* A web viewer is inside the web listener's TLS already: Plain, as noVNC speaks. */
+	int rc = v->web ? pg_vencrypt_server_start_in_tls(&v->venc, &out)
+			: pg_vencrypt_server_start(&v->venc, offer, n, &out);
+	if (rc < 0) {
 		pg_buf_free(&out);
 		pg_viewer_close(v, "cannot start VeNCrypt");
 		return;
@@ -233,7 +239,14 @@ static ssize_t vencrypt_input(struct pg_viewer *v, const uint8_t *p, size_t len,
 		*why = "VeNCrypt: the viewer asked for a version or subtype that was not offered";
 		return n;
 	}
-	if (v->venc.phase == PG_VENCRYPT_TLS) {
+	if (v->venc.phase == PG_VENCRYPT_TLS && v->venc.chosen == PG_VENCRYPT_PLAIN) {
+		/* Offered only to web viewers, whose whole connection is TLS already. */
+		if (!v->web) {
+			*why = "VeNCrypt Plain without TLS";
+			return PG_EPROTO;
+		}
+		v->state = V_CREDENTIALS;
+	} else if (v->venc.phase == PG_VENCRYPT_TLS) {
 		struct pg_tls_ctx *ctx =
 		    pg_vencrypt_is_x509(v->venc.chosen) ? v->relay->tls : v->relay->anon;
 		v->tls = pg_tls_new(ctx, NULL);
@@ -368,6 +381,8 @@ ssize_t pg_handshake_input(struct pg_viewer *v, const uint8_t *p, size_t len, co
 	case V_CLIENT_INIT:
 		pg_handshake_server_init(v);
 		return 1;
+	case V_WEB_TLS:
+	case V_HTTP:
 	case V_TLS:
 	case V_LOGIN:
 	case V_WAIT_SESSION:

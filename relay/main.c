@@ -23,6 +23,7 @@
 #include "relay/control.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "http/static.h"
 #include "render/text.h"
 
 #define PG_VERSION "0.1.0"
@@ -64,6 +65,8 @@ struct override {
 struct main_state {
 	struct pg_relay relay;
 	uv_tcp_t listener;
+	uv_tcp_t web_listener;
+	bool web_on;
 	uv_signal_t sigint, sigterm, sighup;
 	bool stopping;
 	const char *config_path;
@@ -95,6 +98,18 @@ static void usage(FILE *f)
 	    "Command-line options override the file. See docs/configuration.md.\n");
 }
 
+/* name in the folder of the relay's own binary. */
+static int find_next_to_self(const char *name, char *out, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -1;
+	self[n] = '\0';
+	snprintf(out, size, "%s/%s", dirname(self), name);
+	return 0;
+}
+
 static int find_worker(char *out, size_t size)
 {
 	const char *env = getenv("PIXELGATE_WORKER");
@@ -103,12 +118,8 @@ static int find_worker(char *out, size_t size)
 		return access(out, X_OK);
 	}
 	/* The worker is installed next to the relay binary. */
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (find_next_to_self("pixelgate-worker", out, size) < 0)
 		return -1;
-	self[n] = '\0';
-	snprintf(out, size, "%s/pixelgate-worker", dirname(self));
 	return access(out, X_OK);
 }
 
@@ -123,6 +134,8 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	st->stopping = true;
 	pg_info("shutting down (%s)", why);
 	uv_close((uv_handle_t *)&st->listener, on_listener_closed);
+	if (st->web_on)
+		uv_close((uv_handle_t *)&st->web_listener, on_listener_closed);
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sighup, NULL);
@@ -186,10 +199,15 @@ static void on_connection(uv_stream_t *server, int status)
 		pg_warn("accept: %s", uv_strerror(status));
 		return;
 	}
-	pg_viewer_accept(&st->relay, server);
+	if (server == (uv_stream_t *)&st->web_listener) {
+		pg_viewer_accept(&st->relay, server, true);
+		return;
+	}
+	pg_viewer_accept(&st->relay, server, false);
 }
 
-static int start_listener(struct main_state *st, const char *host, int port, bool none)
+static int start_listener(struct main_state *st, uv_tcp_t *l, const char *host, int port,
+			  const char *what)
 {
 	struct sockaddr_storage ss;
 	int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
@@ -201,18 +219,16 @@ static int start_listener(struct main_state *st, const char *host, int port, boo
 		pg_err("[relay] listen: '%s' is not an IP address", host);
 		return -1;
 	}
-	uv_tcp_init(st->relay.loop, &st->listener);
-	st->listener.data = st;
-	rc = uv_tcp_bind(&st->listener, (struct sockaddr *)&ss, 0);
+	uv_tcp_init(st->relay.loop, l);
+	l->data = st;
+	rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
 	if (!rc)
-		rc = uv_listen((uv_stream_t *)&st->listener, SOMAXCONN, on_connection);
+		rc = uv_listen((uv_stream_t *)l, SOMAXCONN, on_connection);
 	if (rc < 0) {
 		pg_err("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
 		return -1;
 	}
-	pg_info("listening for viewers on %s:%d (%s)", host, port,
-		none ? "security type None: no login, loopback only"
-		     : "VeNCrypt with TLS and login");
+	pg_info("listening for %s on %s:%d", what, host, port);
 	return 0;
 }
 
@@ -366,6 +382,7 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	relay->nroutes = cfg->nroutes;
 	relay->policy = &cfg->policy;
 	relay->audit_clipboard_text = cfg->relay_audit_clipboard_text;
+	relay->web_origins = cfg->web_origins;
 	relay->max_fps = cfg->relay_max_fps;
 	relay->max_viewers = cfg->relay_max_viewers;
 	relay->max_handshakes = cfg->relay_max_handshakes;
@@ -400,9 +417,8 @@ static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool
 	relay->lockout = pg_lockout_new(NULL);
 	if (!relay->lockout)
 		return -1;
-	if (relay->security_none)
-		return 0;
-	if (*cfg->relay_tls_cert) {
+	/* With security = none the certificate serves only the web listener. */
+	if (*cfg->relay_tls_cert && (!relay->security_none || *cfg->web_listen)) {
 		relay->tls = pg_tls_ctx_new_server(cfg->relay_tls_cert, cfg->relay_tls_key, err,
 						   sizeof(err));
 		if (!relay->tls) {
@@ -410,6 +426,8 @@ static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool
 			return -1;
 		}
 	}
+	if (relay->security_none)
+		return 0;
 	if (cfg->relay_tls_anon) {
 		relay->anon = pg_tls_ctx_new_anon_server(err, sizeof(err));
 		if (!relay->anon) {
@@ -498,6 +516,8 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 	    {"relay.audit_syslog", a->relay_audit_syslog, b->relay_audit_syslog},
 	    {"relay.control_socket", a->relay_control_socket, b->relay_control_socket},
 	    {"relay.font", a->relay_font, b->relay_font},
+	    {"web.listen", a->web_listen, b->web_listen},
+	    {"web.root", a->web_root, b->web_root},
 	};
 	size_t o = strlen(out);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -717,8 +737,33 @@ int main(int argc, char **argv)
 			"text in the picture",
 			err);
 	pg_config_parse_hostport(cfg->relay_listen, host, sizeof(host), &port, &why);
-	if (start_listener(&st, host, port, relay->security_none) < 0)
+	if (start_listener(&st, &st.listener, host, port,
+			   relay->security_none ? "viewers (security type None: no login, loopback "
+						  "only)"
+						: "viewers (VeNCrypt with TLS and login)") < 0)
 		return 1;
+	if (*cfg->web_listen) {
+		char root[PATH_MAX];
+		if (*cfg->web_root)
+			snprintf(root, sizeof(root), "%s", cfg->web_root);
+		else if (find_next_to_self("web", root, sizeof(root)) < 0)
+			snprintf(root, sizeof(root), "web");
+		if (pg_static_load(root, &relay->web_static, err, sizeof(err)) < 0) {
+			pg_err("[web] root: %s", err);
+			return 1;
+		}
+		if (!pg_static_lookup(relay->web_static, "/index.html"))
+			pg_warn("[web] root %s has no index.html: the viewer page is not built "
+				"(browsers will get 404)",
+				root);
+		pg_info("web: %zu files of the viewer page from %s",
+			pg_static_count(relay->web_static), root);
+		pg_config_parse_hostport(cfg->web_listen, host, sizeof(host), &port, &why);
+		if (start_listener(&st, &st.web_listener, host, port,
+				   "browsers (HTTPS, the viewer page and its WebSocket)") < 0)
+			return 1;
+		st.web_on = true;
+	}
 	if (*cfg->relay_control_socket) {
 		st.control = pg_control_start(relay->loop, cfg->relay_control_socket, on_control,
 					      &st, err, sizeof(err));
@@ -752,6 +797,7 @@ int main(int argc, char **argv)
 	pg_lockout_del(relay->lockout);
 	pg_audit_close(relay->audit);
 	pg_font_del(relay->font);
+	pg_static_free(relay->web_static);
 	free_retired(&st);
 	free_gen(st.gen);
 	explicit_bzero(relay->vnc_auth_password, sizeof(relay->vnc_auth_password));

@@ -18,6 +18,7 @@ struct pg_lockout;
 struct pg_audit;
 struct pg_ldap_config;
 struct pg_font;
+struct pg_static;
 
 /* How the worker logs in to one browser host. */
 struct pg_upstream_login {
@@ -61,6 +62,9 @@ struct pg_relay {
 	struct pg_font *font;		       /* for warnings in the picture; may be NULL */
 	uv_timer_t guard_timer;		       /* session limits and their warnings, each second */
 	int login_jobs;			       /* logins on the thread pool now */
+	struct pg_static *web_static;	       /* the viewer page's files, or NULL */
+	const char *web_origins;	       /* [web] origins, or "" */
+	uint64_t web_upgrades;
 	uint64_t reloads;
 
 	int viewers;		  /* logged in (or past security None) now */
@@ -107,12 +111,14 @@ const struct pg_fb *pg_session_fb(const struct pg_session *s);
 const char *pg_session_name(const struct pg_session *s); /* sanitized, NUL-terminated */
 const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s); /* w 0: none */
 /* Input from a viewer; dropped (and counted) while the browser host is away. */
-void pg_session_key(struct pg_session *s, bool down, uint32_t keysym);
+/* keycode: the XT scancode of a QEMU extended key event (1..PG_RFB_MAX_KEYCODE), 0
+ * for a plain KeyEvent; keysym may then be 0. */
+void pg_session_key(struct pg_session *s, bool down, uint32_t keysym, uint32_t keycode);
 void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y);
 
 /* Viewers (viewer.c) */
-/* Accept a connection from a listener. */
-void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server);
+/* Accept a connection from a listener: the RFB one, or the web one (HTTPS). */
+void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web);
 const char *pg_viewer_user(const struct pg_viewer *v);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);

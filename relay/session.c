@@ -456,6 +456,7 @@ static void start_worker(struct pg_session *s)
 	m.u.start.tls = (uint8_t)l->tls;
 	snprintf(m.u.start.ca_file, sizeof(m.u.start.ca_file), "%s", l->ca_file);
 	snprintf(m.u.start.pin_sha256, sizeof(m.u.start.pin_sha256), "%s", l->pin);
+	m.u.start.debug = pg_log_enabled(PG_LOG_DEBUG) != 0;
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));
@@ -640,10 +641,11 @@ int pg_session_clip_to_host(struct pg_session *s, int format, const uint8_t *byt
 	return rc < 0 ? -1 : 0;
 }
 
-void pg_session_key(struct pg_session *s, bool down, uint32_t keysym)
+void pg_session_key(struct pg_session *s, bool down, uint32_t keysym, uint32_t keycode)
 {
 	struct pg_chan_msg m = {.type = PG_CHAN_KEY};
 	m.u.key.keysym = keysym;
+	m.u.key.keycode = keycode;
 	m.u.key.down = down;
 	send_input(s, &m);
 }

@@ -48,6 +48,12 @@ struct wreq {
 
 static void maybe_send(struct pg_viewer *v);
 
+static void on_close_deadline(uv_timer_t *t)
+{
+	struct pg_viewer *v = t->data;
+	pg_viewer_close(v, v->close_reason);
+}
+
 uint64_t pg_now_ms(void)
 {
 	return uv_hrtime() / 1000000;
@@ -59,6 +65,7 @@ static void free_viewer(struct pg_viewer *v)
 		pg_encoder_del(v->enc);
 	pg_encoder_del(v->zrle);
 	pg_tls_del(v->tls);
+	pg_web_free(v);
 	pg_fb_free(&v->snap);
 	pg_buf_free(&v->in);
 	pg_buf_free(&v->raw);
@@ -142,6 +149,18 @@ static void on_write(uv_write_t *req, int status)
 		pg_viewer_close(v, uv_strerror(status));
 		return;
 	}
+	if (v->ws && !v->close_pending) {
+		/* Frames held back while the socket was full, and input held with them. */
+		pg_web_flush(v);
+		pg_web_input(v);
+		if (v->closing)
+			return;
+	}
+	if (v->close_pending) {
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) == 0)
+			pg_viewer_close(v, v->close_reason);
+		return;
+	}
 	maybe_send(v);
 }
 
@@ -183,9 +202,9 @@ static int flush_tls(struct pg_viewer *v)
 }
 
 /* Queue data (taking ownership of the malloc'd bytes), through TLS when it is on. */
-static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
+void pg_viewer_send_tls(struct pg_viewer *v, uint8_t *data, size_t len)
 {
-	if (!v->tls || v->state == V_TLS) {
+	if (!v->tls || v->state == V_TLS || v->state == V_WEB_TLS) {
 		write_raw(v, data, len);
 		return;
 	}
@@ -197,6 +216,33 @@ static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
 		}
 	}
 	free(data);
+}
+
+/* Queue data (taking ownership), inside WebSocket messages once a web viewer has
+ * upgraded. */
+static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
+{
+	if (!v->ws) {
+		pg_viewer_send_tls(v, data, len);
+		return;
+	}
+	if (pg_web_send(v, data, len) < 0)
+		pg_viewer_close(v, "web: cannot frame the output");
+	free(data);
+}
+
+/* Close once what is queued has been written: an HTTP response, a last word. */
+void pg_viewer_close_after_send(struct pg_viewer *v, const char *reason)
+{
+	if (v->closing || v->close_pending)
+		return;
+	v->close_pending = true;
+	snprintf(v->close_reason, sizeof(v->close_reason), "%s", reason);
+	uv_read_stop((uv_stream_t *)&v->tcp);
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) == 0)
+		pg_viewer_close(v, v->close_reason);
+	else
+		uv_timer_start(&v->timer, on_close_deadline, 10000, 0);
 }
 
 void pg_viewer_send(struct pg_viewer *v, const void *p, size_t len)
@@ -321,6 +367,12 @@ static int write_pseudo(struct pg_viewer *v, struct job *j)
 		j->pseudo++;
 		v->pending_size_reply = false;
 	}
+	if (!rc && v->pending_qemu_ack) {
+		rc = pg_enc_qemu_key_ack(&j->out);
+		j->pseudo++;
+		v->pending_qemu_ack = false;
+		v->qemu_key_acked = true;
+	}
 	if (!rc && v->pending_cursor) {
 		const struct pg_cursor_shape *c = pg_session_cursor(v->session);
 		rc = pg_enc_cursor(&j->out, &v->pf, c->hot_x, c->hot_y, c->w, c->h, c->px, c->mask);
@@ -339,7 +391,8 @@ static void maybe_send(struct pg_viewer *v)
 {
 	if (v->closing || v->state != V_NORMAL || v->job_running || !v->requested)
 		return;
-	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply)
+	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply &&
+	    !v->pending_qemu_ack)
 		return;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
 		return; /* on_write calls again when the queue drains */
@@ -499,6 +552,9 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 			v->has_ext_desktop_size = true;
 		} else if (e == PG_ENC_EXT_CLIPBOARD) {
 			ext_clip = true;
+		} else if (e == PG_ENC_QEMU_EXT_KEY) {
+			/* Once a connection: the viewer may then send keycodes. */
+			v->pending_qemu_ack = !v->qemu_key_acked;
 		} else if (!known_encoding(e)) {
 			if (nunknown < 64)
 				unknown[nunknown++] = e;
@@ -550,8 +606,20 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		maybe_send(v);
 		return 0;
 	case PG_RFB_KEY_EVENT:
-		pg_guard_key(v, m->key.down, m->key.keysym);
+		pg_guard_key(v, m->key.down, m->key.keysym, 0);
 		return 0;
+	case PG_RFB_QEMU: {
+		/* Only the extended key event parses; a keycode outside the XT range
+		 * goes on as its keysym alone. */
+		uint32_t code = m->qemu_key.keycode <= PG_RFB_MAX_KEYCODE ? m->qemu_key.keycode : 0;
+		if (!v->qemu_key_seen) {
+			v->qemu_key_seen = true;
+			pg_debug("viewer %llu %s: keys come as QEMU extended key events (keycodes)",
+				 (unsigned long long)v->id, v->peer);
+		}
+		pg_guard_key(v, m->qemu_key.down, m->qemu_key.keysym, code);
+		return 0;
+	}
 	case PG_RFB_POINTER_EVENT:
 		pg_guard_pointer(v, m->pointer.mask, m->pointer.x, m->pointer.y);
 		return 0;
@@ -644,11 +712,15 @@ static int read_tls(struct pg_viewer *v)
 		pg_handshake_tls_progress(v);
 		return 0;
 	}
+	if (v->state == V_WEB_TLS) {
+		pg_web_tls_progress(v);
+		return 0;
+	}
 	int rc = pg_tls_feed(v->tls, v->raw.data, v->raw.len);
 	if (rc < 0 && rc != PG_ELIMIT)
 		return rc;
 	pg_buf_consume(&v->raw, rc == PG_ELIMIT ? 0 : v->raw.len);
-	rc = pg_tls_read(v->tls, &v->in);
+	rc = pg_tls_read(v->tls, v->web ? &v->plain : &v->in);
 	if (rc < 0 && rc != PG_ELIMIT)
 		return rc;
 	if (pg_tls_peer_closed(v->tls))
@@ -665,7 +737,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		pg_viewer_close(v, "bad input: a message larger than any pixelgate accepts");
 		return;
 	}
-	if (nread < 0 && v->state == V_TLS) {
+	if (nread < 0 && (v->state == V_TLS || v->state == V_WEB_TLS)) {
 		/* Most often a viewer that does not trust the relay's certificate: it
 		 * hangs up without a TLS alert. */
 		pg_audit(v->relay, "tls-failure", PG_AUDIT_S("source", v->addr),
@@ -686,8 +758,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 								      : pg_tls_error(v->tls));
 			return;
 		}
-		if (v->state == V_TLS || v->closing)
+		if (v->state == V_TLS || v->state == V_WEB_TLS || v->closing)
 			return;
+		if (v->web) {
+			pg_web_input(v);
+			return;
+		}
 	} else {
 		v->in.len += (size_t)nread;
 	}
@@ -703,7 +779,7 @@ static void on_flood_summary(uv_timer_t *t)
 	relay->refused_quietly = 0;
 }
 
-void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
+void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 {
 	struct pg_viewer *v = calloc(1, sizeof(*v));
 	if (!v)
@@ -712,6 +788,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 	v->id = ++relay->next_viewer_id;
 	pg_buf_init(&v->in, VIEWER_MAX_INPUT);
 	pg_buf_init(&v->raw, VIEWER_MAX_INPUT);
+	pg_buf_init(&v->plain, VIEWER_MAX_INPUT);
 	uv_tcp_init(relay->loop, &v->tcp);
 	uv_timer_init(relay->loop, &v->timer);
 	v->tcp.data = v->timer.data = v;
@@ -767,7 +844,12 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server)
 	v->pf = pg_pixfmt_canonical;
 	v->encoding = PG_ENC_RAW;
 	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
-	pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
-	pg_handshake_start(v);
+	if (web) {
+		pg_debug("viewer %llu %s: new web connection", (unsigned long long)v->id, v->peer);
+		pg_web_start(v);
+	} else {
+		pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
+		pg_handshake_start(v);
+	}
 	uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
 }

@@ -17,6 +17,8 @@
 #define PG_VIEWER_MAX_PENDING 16
 
 enum pg_viewer_state {
+	V_WEB_TLS,	/* web listener: the TLS handshake, first thing */
+	V_HTTP,		/* web listener: waiting for the HTTP request */
 	V_VERSION,	/* waiting for the viewer's ProtocolVersion */
 	V_SECURITY,	/* waiting for its choice of security type */
 	V_VENCRYPT,	/* VeNCrypt negotiation before TLS */
@@ -30,6 +32,8 @@ enum pg_viewer_state {
 };
 
 struct pg_tls;
+struct pg_http_req;
+struct pg_ws;
 struct pg_policy;
 struct pg_overlay;
 
@@ -58,11 +62,19 @@ struct pg_viewer {
 	struct pg_buf in;  /* plaintext from the viewer */
 	struct pg_buf raw; /* ciphertext from the viewer, while TLS is on */
 	struct pg_tls *tls;
+	/* The web listener: TLS plaintext (an HTTP request, then WebSocket frames), the
+	 * request, and the WebSocket once upgraded (web.c). */
+	bool web;
+	struct pg_buf plain;
+	struct pg_http_req *http;
+	struct pg_ws *ws;
 	struct pg_vencrypt_server venc;
 	uint8_t challenge[16]; /* legacy VNC authentication */
 	bool closing;
-	bool quiet_close; /* refused in a flood: not logged one by one */
-	bool in_process;  /* inside pg_viewer_process_input: do not re-enter it */
+	bool close_pending;	/* closes once its output is written */
+	char close_reason[300]; /* for close_pending */
+	bool quiet_close;	/* refused in a flood: not logged one by one */
+	bool in_process;	/* inside pg_viewer_process_input: do not re-enter it */
 	int open_handles;
 	int jobs; /* thread-pool jobs holding this viewer */
 
@@ -78,7 +90,7 @@ struct pg_viewer {
 	uint64_t last_input_ms;		   /* idle_timeout counts from here */
 	double key_tokens;		   /* keystroke rate limit: a token bucket */
 	uint64_t key_refill_ms;		   /* when key_tokens was last topped up */
-	uint32_t held[PG_GUARD_HELD_KEYS]; /* dropped key-downs */
+	uint32_t held[PG_GUARD_HELD_KEYS]; /* dropped key-downs (keysym, or keycode | 1 << 31) */
 	uint64_t keys_dropped, pointer_dropped;
 	bool keys_limited;  /* in a run of dropped keys (audited once a run) */
 	bool input_blocked; /* view_only audited already */
@@ -92,14 +104,17 @@ struct pg_viewer {
 	uint64_t clip_count[2][2]; /* [direction][allowed] */
 	/* A warning in the picture before the session ends. */
 	struct pg_banner *banner;
-	int banner_secs; /* the countdown it shows */
-	int banner_kind; /* 0 none, else guard.c's BANNER_* */
+	int banner_secs;	  /* the countdown it shows */
+	int banner_kind;	  /* 0 none, else guard.c's BANNER_* */
 	uint64_t notice_until_ms; /* a notice banner goes then */
 
 	struct pg_pixfmt pf;
 	int32_t encoding;
 	struct pg_enc_opts eopts;
 	bool has_cursor, has_desktop_size, has_ext_desktop_size;
+	/* QEMU Extended Key Event: acknowledged once, in the first update after the
+	 * viewer listed it; from then on its keys may come with keycodes. */
+	bool qemu_key_acked, pending_qemu_ack, qemu_key_seen;
 	uint32_t unknown_enc_hash; /* the unknown encodings last audited */
 	bool enc_dirty;
 	struct pg_encoder *enc;	 /* the one in use */
@@ -118,6 +133,10 @@ struct pg_viewer {
 
 /* viewer.c */
 void pg_viewer_send(struct pg_viewer *v, const void *p, size_t len);
+/* Through TLS (when on) but never WebSocket framing; takes the malloc'd bytes. */
+void pg_viewer_send_tls(struct pg_viewer *v, uint8_t *data, size_t len);
+/* Stop reading and close once the queued output is written (at most 10 s). */
+void pg_viewer_close_after_send(struct pg_viewer *v, const char *reason);
 void pg_viewer_process_input(struct pg_viewer *v);
 /* A job on the thread pool holds the viewer; pg_viewer_unref after it ends frees a
  * closed viewer whose handles are closed. */
@@ -138,12 +157,23 @@ void pg_login_start(struct pg_viewer *v, const char *user, const char *password,
 void pg_handshake_login_done(struct pg_viewer *v, bool ok);
 void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const uint8_t response[16]);
 
+/* web.c: the web listener's viewers. */
+void pg_web_start(struct pg_viewer *v);
+void pg_web_tls_progress(struct pg_viewer *v);
+void pg_web_input(struct pg_viewer *v);
+/* RFB out, in WebSocket messages; -1 when framing failed. */
+int pg_web_send(struct pg_viewer *v, const uint8_t *data, size_t len);
+int pg_web_flush(struct pg_viewer *v);
+void pg_web_free(struct pg_viewer *v);
+
 /* guard.c: the policy, applied to one viewer. */
 struct pg_cmsg;
 /* Resolve the viewer's policy and check it may have a session now (allowed_networks,
  * max_sessions_per_user). Returns 0, or -1 with *told for the viewer and *logged. */
 int pg_guard_admit(struct pg_viewer *v, const char **told, char *logged, size_t logged_size);
-void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym);
+/* A key from a KeyEvent (keycode 0) or a QEMU extended key event (keycode in
+ * 1..PG_RFB_MAX_KEYCODE, keysym possibly 0). */
+void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keycode);
 void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y);
 /* ClientCutText, legacy or extended. Returns 0, or -1 when the viewer was closed. */
 int pg_guard_cut_text(struct pg_viewer *v, const struct pg_cmsg *m);

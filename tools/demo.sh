@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The demo: a real browser host (Xtigervnc running Chromium on a local page) and
-# pixelgate in front of it, on loopback. Prints how to connect TigerVNC's viewer.
+# pixelgate in front of it, on loopback. Prints how to connect a web browser
+# and TigerVNC's viewer.
 # Falls back to the synthetic host when no X server or Chromium can be used.
-#   tools/demo.sh [--port 5900] [--synthetic]
+#   tools/demo.sh [--port 5900] [--web-port 8443] [--synthetic]
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${PG_BUILD_DIR:-$top/build}
 port=5900
+web_port=8443
 synthetic=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--port) port=$2; shift 2 ;;
+	--web-port) web_port=$2; shift 2 ;;
 	--synthetic) synthetic=1; shift ;;
-	-h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
 	*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -83,6 +86,10 @@ tls_cert = $state/cert.pem
 tls_key = $state/key.pem
 users_file = $state/users
 audit_file = $state/audit.jsonl
+control_socket = $state/control
+
+[web]
+listen = 127.0.0.1:$web_port
 
 [upstream]
 address = 127.0.0.1:$host_port
@@ -97,7 +104,13 @@ kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: pixelgate did not start" >&2;
 cat <<MSG
 
 pixelgate demo is running: $kind behind pixelgate.
-Log in with TigerVNC's viewer (VeNCrypt X509Plain, user "demo"):
+User "demo", password $demo_password.
+
+In a web browser on this machine (the certificate is self-signed: accept it):
+
+    https://127.0.0.1:$web_port/
+
+Or with TigerVNC's viewer (VeNCrypt X509Plain):
 
     VNC_USERNAME=demo VNC_PASSWORD=$demo_password \\
         vncviewer -SecurityTypes X509Plain -X509CA $state/cert.pem 127.0.0.1::$port

@@ -6,8 +6,10 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake ninja-build pkg-config clang-format git openssl
-	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev
+	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev libwslay-dev
 	libfreetype-dev
+	# the browser viewer page: noVNC and esbuild from the npm registry, pinned
+	nodejs
 	# the policy: deny patterns (PCRE2) and NFKC normalisation
 	libpcre2-dev libunistring-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
@@ -17,14 +19,22 @@ packages=(
 	# real programs: browser hosts, viewers, screenshots
 	tigervnc-standalone-server tigervnc-viewer tigervnc-tools x11vnc xvfb xauth x11-utils
 	chromium fonts-noto-cjk imagemagick xdotool xclip
+	# Japanese input on the browser host: fcitx5 with Mozc, a Japanese keyboard
+	fcitx5 fcitx5-mozc fcitx5-frontend-gtk3 dbus-daemon locales x11-xkb-utils
+	# the browser viewer's end-to-end test trusts its test CA through NSS
+	libnss3-tools
 )
+
+# npm comes with some nodejs packages (NodeSource) and separately with Debian's.
+npm_missing=0
+command -v npm >/dev/null 2>&1 || npm_missing=1
 
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ "$npm_missing" = 0 ]; then
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,3 +46,6 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
+if ! command -v npm >/dev/null 2>&1; then
+	apt-get install -y -q --no-install-recommends npm
+fi

@@ -241,7 +241,8 @@ Test(bad_viewer, cut_text_length_ffffffff)
 Test(bad_viewer, unknown_message_types)
 {
 	/* UltraVNC FileTransfer (7), TightVNC FileListRequest (130), EnableContinuousUpdates
-	 * (150), and types nobody defined (200, 255); each with a plausible body. */
+	 * (150), a type nobody defined (200) and QEMU audio (255 subtype 1; subtype 0, the
+	 * extended key event, is known); each with a plausible body. */
 	static const uint8_t types[] = {7, 130, 150, 200, 255};
 	uint8_t m[32];
 
@@ -251,6 +252,8 @@ Test(bad_viewer, unknown_message_types)
 
 		memset(m, 0, sizeof(m));
 		m[0] = types[i];
+		if (types[i] == 255)
+			m[1] = 1;
 		memcpy(m + 8, "/etc/passwd", 11);
 		snprintf(what, sizeof(what), "message type %u", types[i]);
 		expect_closed(what, m, sizeof(m), "bad input: unknown client message type");

@@ -86,6 +86,33 @@ Test(vencrypt, server_happy_path)
 	pg_buf_free(&out);
 }
 
+/* Inside the web listener's TLS: Plain alone, and no acceptance byte after the
+ * choice (noVNC, like TigerVNC, reads one only in its TLS layer). */
+Test(vencrypt, server_in_tls_offers_plain_without_accept_byte)
+{
+	struct pg_vencrypt_server s;
+	struct pg_buf out;
+	pg_buf_init(&out, 4096);
+	cr_assert_eq(pg_vencrypt_server_start_in_tls(&s, &out), 0);
+	pg_buf_reset(&out);
+	const uint8_t v02[2] = {0, 2};
+	cr_assert_eq(pg_vencrypt_server_parse(&s, v02, 2, &out), 2);
+	const uint8_t list[] = {0, 1, 0, 0, 1, 0};
+	cr_assert_eq(out.len, sizeof(list));
+	cr_assert_eq(memcmp(out.data, list, sizeof(list)), 0, "ack 0, count 1, Plain");
+	pg_buf_reset(&out);
+	const uint8_t x509[4] = {0, 0, 1, 6};
+	struct pg_vencrypt_server t = s;
+	cr_assert_eq(pg_vencrypt_server_parse(&t, x509, 4, &out), PG_EUNSUP, "only Plain offered");
+	pg_buf_reset(&out);
+	const uint8_t choice[4] = {0, 0, 1, 0};
+	cr_assert_eq(pg_vencrypt_server_parse(&s, choice, 4, &out), 4);
+	cr_assert_eq(out.len, 0, "no acceptance byte after Plain");
+	cr_assert_eq(s.phase, PG_VENCRYPT_TLS);
+	cr_assert_eq(s.chosen, PG_VENCRYPT_PLAIN);
+	pg_buf_free(&out);
+}
+
 Test(vencrypt, server_refuses_other_versions)
 {
 	const uint8_t versions[][2] = {{0, 1}, {0, 3}, {1, 0}, {2, 2}, {255, 255}};
