@@ -138,6 +138,12 @@ static const char *route_for(const struct pg_relay *relay, const char *user, con
 	return *relay->upstream_address ? relay->upstream_address : NULL;
 }
 
+void pg_handshake_login_refused(struct pg_viewer *v, const char *told)
+{
+	if (!v->closing)
+		refuse(v, told, told);
+}
+
 void pg_handshake_login_done(struct pg_viewer *v, bool ok)
 {
 	if (v->closing)

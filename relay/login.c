@@ -146,7 +146,7 @@ void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const ui
 			 (unsigned long long)wait);
 		pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user),
 			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
-		pg_handshake_login_done(v, false);
+		pg_handshake_login_refused(v, reason);
 		return;
 	}
 	bool ok = pg_vncauth_response(relay->vnc_auth_password, challenge, want) == 0 &&
@@ -208,7 +208,7 @@ void pg_login_start(struct pg_viewer *v, const char *user, const char *password,
 			v->peer, user, reason);
 		pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user),
 			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
-		pg_handshake_login_done(v, false);
+		pg_handshake_login_refused(v, reason);
 		return;
 	}
 	struct login *l = calloc(1, sizeof(*l));

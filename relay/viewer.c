@@ -109,6 +109,8 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 			 PG_AUDIT_U("bytes_to_viewer", v->bytes_out),
 			 PG_AUDIT_U("frames", v->updates));
 	}
+	if (v->ws && !v->close_pending)
+		pg_web_goodbye(v, reason);
 	pg_guard_leave(v);
 	if (v->session)
 		pg_session_detach(v->session, v);

@@ -155,6 +155,9 @@ void pg_handshake_server_init(struct pg_viewer *v);
  * pg_handshake_login_done on the loop thread. */
 void pg_login_start(struct pg_viewer *v, const char *user, const char *password, size_t len);
 void pg_handshake_login_done(struct pg_viewer *v, bool ok);
+/* Refused before any check, with a reason the viewer may see (the backoff: it is
+ * the same for every name, so it tells nothing about which names exist). */
+void pg_handshake_login_refused(struct pg_viewer *v, const char *told);
 void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const uint8_t response[16]);
 
 /* web.c: the web listener's viewers. */
@@ -165,6 +168,8 @@ void pg_web_input(struct pg_viewer *v);
 int pg_web_send(struct pg_viewer *v, const uint8_t *data, size_t len);
 int pg_web_flush(struct pg_viewer *v);
 void pg_web_free(struct pg_viewer *v);
+/* Before the relay closes a web viewer: a WebSocket close frame with the reason. */
+void pg_web_goodbye(struct pg_viewer *v, const char *reason);
 
 /* guard.c: the policy, applied to one viewer. */
 struct pg_cmsg;

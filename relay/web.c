@@ -267,6 +267,22 @@ int pg_web_flush(struct pg_viewer *v)
 	return 0;
 }
 
+/* The relay ends the session: a close frame with the reason, which the page shows
+ * (1000 once logged in, 1008 "policy violation" before). Best effort: written now
+ * if the socket takes it. */
+void pg_web_goodbye(struct pg_viewer *v, const char *reason)
+{
+	char r[121];
+	size_t n = strlen(reason) < sizeof(r) - 1 ? strlen(reason) : sizeof(r) - 1;
+	while (n && n < strlen(reason) && ((uint8_t)reason[n] & 0xc0) == 0x80)
+		n--; /* cut at a character boundary */
+	memcpy(r, reason, n);
+	r[n] = '\0';
+	if (pg_ws_closed(v->ws) || pg_ws_close(v->ws, v->state == V_NORMAL ? 1000 : 1008, r) < 0)
+		return;
+	pg_web_flush(v);
+}
+
 void pg_web_free(struct pg_viewer *v)
 {
 	pg_ws_del(v->ws);
