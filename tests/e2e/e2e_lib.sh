@@ -1,6 +1,12 @@
 # Shared by the end-to-end scripts that drive a browser host, pixelgate and TigerVNC's
-# viewer (sourced, not run). The functions use the calling script's globals: WORK,
-# HOST_STATE, HOST_DISPLAY, VIEWER_DISPLAY, the *_PID variables, PASSED and FAILED.
+# viewer (sourced, not run). The functions use the calling script's globals: BUILD_DIR,
+# WORK, ART_DIR, ART_NAME, CONF, AUDIT, HOST_STATE, HOST_DISPLAY, HOST_PORT,
+# VIEWER_DISPLAY, VIEWER_WIN, the *_PID variables, PASSED and FAILED.
+
+# The calling script's name, for its messages, and the source tree.
+PROG=${0##*/}
+SRC=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+readonly PROG SRC
 
 log() {
 	echo "$PROG: [$((SECONDS - T0))s] $*" >&2
@@ -21,6 +27,23 @@ abort() {
 	log "error: $*"
 	FAILED=$((FAILED + 1))
 	exit 1
+}
+
+# build_dir_arg ARG...: BUILD_DIR from the one argument a script takes; else its
+# usage, and exit 2.
+build_dir_arg() {
+	(($# == 1)) || {
+		echo "usage: $PROG BUILD_DIR" >&2
+		exit 2
+	}
+	BUILD_DIR=$(cd -- "$1" && pwd) || exit 2
+}
+
+# trap_exit HANDLER: HANDLER runs on any exit; INT and TERM exit with 130 and 143.
+trap_exit() {
+	trap -- "$1" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }
 
 need() {
@@ -82,6 +105,35 @@ cleanup() {
 		rc=1
 	fi
 	exit "$rc"
+}
+
+# make_work PREFIX [SUFFIX]: ART_DIR (BUILD_DIR/e2e-artifacts) without the previous
+# run's ART_NAME-*SUFFIX files, and WORK, a new temporary folder PREFIX.XXXXXX with
+# the browser host's random VNC password (VNC auth uses the first 8 characters).
+make_work() {
+	ART_DIR="$BUILD_DIR/e2e-artifacts"
+	mkdir -p -- "$ART_DIR"
+	rm -f -- "$ART_DIR/$ART_NAME"-*"${2:-}"
+
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
+		echo >>"$WORK/password")
+}
+
+# save_artifacts HOST_PNG: what a failed run leaves for humans in ART_DIR: the audit
+# file, the configuration, the host display as ART_NAME-HOST_PNG.png and, when it
+# runs, the viewer's display.
+save_artifacts() {
+	[[ -n "$WORK" && -d "$ART_DIR" ]] || return 0
+	[[ -f "$AUDIT" ]] && cp -f "$AUDIT" "$ART_DIR/$ART_NAME-audit.jsonl"
+	[[ -f "$CONF" ]] && cp -f "$CONF" "$ART_DIR/$ART_NAME-pixelgate.conf"
+	if [[ -n "$HOST_DISPLAY" && -f "$HOST_STATE/Xauthority" ]]; then
+		on_host timeout 10 import -window root "$ART_DIR/$ART_NAME-$1.png" 2>/dev/null
+	fi
+	if [[ -n "$XVFB_PID" ]]; then
+		on_viewer timeout 10 import -window root "$ART_DIR/$ART_NAME-viewer.png" 2>/dev/null
+	fi
+	log "artifacts in $ART_DIR/$ART_NAME-*"
 }
 
 port_open() {
@@ -166,6 +218,48 @@ start_viewer_display() {
 	abort "could not start Xvfb for the viewer (see xvfb.log)"
 }
 
+# run_viewer LOG ARG...: vncviewer ARG... on the viewer's display, its output in LOG;
+# setsid itself is the child, so VIEWER_PID is vncviewer's pid and process group.
+run_viewer() {
+	local out=$1
+	shift
+	DISPLAY=":$VIEWER_DISPLAY" XAUTHORITY="$WORK/viewer.Xauthority" \
+		setsid vncviewer "$@" </dev/null >"$out" 2>&1 &
+	VIEWER_PID=$!
+}
+
+# wait_viewer_window LOG [log]: until vncviewer (VIEWER_PID, writing LOG) shows its
+# connected window, which is VIEWER_WIN. When it exits or no window comes within
+# 30 s: abort, or with "log" say so and return 1.
+wait_viewer_window() {
+	local out=$1 report=${2:-abort} end=$((SECONDS + 30)) id
+	VIEWER_WIN=""
+	while ((SECONDS < end)); do
+		if ! kill -0 "$VIEWER_PID" 2>/dev/null; then
+			"$report" "vncviewer exited: $(tail -n 3 "$out" | tr '\n' ' ')"
+			return 1
+		fi
+		for id in $(on_viewer xdotool search --onlyvisible --pid "$VIEWER_PID" 2>/dev/null); do
+			# The connected window is the one as big as the desktop.
+			if on_viewer xwininfo -id "$id" 2>/dev/null | grep -q "Width: $WIDTH\$"; then
+				VIEWER_WIN=$id
+				return 0
+			fi
+		done
+		sleep 0.25
+	done
+	"$report" "vncviewer's window did not appear within 30 s"
+	return 1
+}
+
+# focus_viewer X Y: the pointer to X,Y on the viewer's display and the keyboard focus
+# to the viewer's window (no window manager runs there); false when it cannot.
+focus_viewer() {
+	on_viewer xdotool mousemove --sync "$1" "$2" >/dev/null 2>&1 || true
+	on_viewer xdotool windowfocus --sync "$VIEWER_WIN" >/dev/null 2>&1 ||
+		on_viewer xdotool windowfocus "$VIEWER_WIN" >/dev/null 2>&1
+}
+
 # PSNR in dB of two images of the same size; "inf" when identical, 0 when
 # they cannot be compared.
 psnr() {
@@ -237,9 +331,7 @@ test_screenshots() {
 # become "typed:<word>".
 test_typing() {
 	local word="pixelgate$((1000 + RANDOM % 9000))" end start=$SECONDS name=""
-	on_viewer xdotool mousemove --sync 200 600 >/dev/null 2>&1 || true
-	on_viewer xdotool windowfocus --sync "$VIEWER_WIN" >/dev/null 2>&1 ||
-		on_viewer xdotool windowfocus "$VIEWER_WIN" >/dev/null 2>&1 || true
+	focus_viewer 200 600 || true
 	sleep 0.3
 	log "typing '$word' into the viewer"
 	on_viewer xdotool type --delay 80 "$word" ||
@@ -257,18 +349,62 @@ test_typing() {
 	fail "(b) the page did not receive '$word' within 20 s (window name: '$name')"
 }
 
-start_browser_host() {
-	local url="file://$SRC/tools/demo-page/index.html"
+# launch_browser_host URL READY_TITLE WHAT [OPTION...]: pg-browser-host start with
+# BACKEND showing URL, ready once the page's title is READY_TITLE; WHAT names the
+# host in the log, OPTIONs go to pg-browser-host. Its report is in host-ready.txt.
+launch_browser_host() {
+	local url=$1 title=$2 what=$3
+	shift 3
 	HOST_STATE="$WORK/host"
 	HOST_DISPLAY=$(free_display) || abort "no free X display"
 	HOST_PORT=$(free_port) || abort "no free port"
-	log "browser host: $BACKEND on :$HOST_DISPLAY, VNC 127.0.0.1:$HOST_PORT"
+	log "browser host: $what on :$HOST_DISPLAY, VNC 127.0.0.1:$HOST_PORT"
 	HOST_STARTED=1
 	"$SRC/tools/pg-browser-host" start --state "$HOST_STATE" \
 		--display ":$HOST_DISPLAY" --port "$HOST_PORT" \
 		--size "${WIDTH}x${HEIGHT}" --url "$url" \
 		--password-file "$WORK/password" --backend "$BACKEND" \
-		--ready-title pixelgate-demo --timeout 60 >"$WORK/host-ready.txt" ||
+		"$@" --ready-title "$title" --timeout 60 >"$WORK/host-ready.txt" ||
 		abort "pg-browser-host start failed"
+}
+
+# The browser host on tools/demo-page.
+start_browser_host() {
+	launch_browser_host "file://$SRC/tools/demo-page/index.html" pixelgate-demo "$BACKEND"
 	log "browser host ready"
+}
+
+# HOST_WIN: the host's Chromium window, as pg-browser-host start reported it.
+host_window() {
+	HOST_WIN=$(awk '$2 == "chromium" && $3 == "window" { print $4 }' "$WORK/host-ready.txt")
+	[[ -n "$HOST_WIN" ]] || abort "no Chromium window in: $(cat "$WORK/host-ready.txt")"
+}
+
+# check_config: pixelgate -n must accept CONF.
+check_config() {
+	"$BUILD_DIR/pixelgate" -c "$CONF" -n >"$WORK/check.log" 2>&1 ||
+		abort "pixelgate -n refused the configuration: $(head -n 5 "$WORK/check.log")"
+}
+
+# run_relay PORT ARG...: pixelgate ARG... in a process group of its own, its output in
+# pixelgate.log, until it listens on PORT.
+run_relay() {
+	local port=$1
+	shift
+	setsid "$BUILD_DIR/pixelgate" "$@" </dev/null >"$WORK/pixelgate.log" 2>&1 &
+	RELAY_PID=$!
+	wait_port "$port" "$RELAY_PID" pixelgate 20
+}
+
+# audit_verify STEP: pixelgate-audit verify on AUDIT, once the relay has stopped
+# writing it.
+audit_verify() {
+	local out
+	stop_child "$RELAY_PID" pixelgate
+	RELAY_PID=""
+	if out=$("$BUILD_DIR/pixelgate-audit" verify "$AUDIT" 2>&1); then
+		pass "$1 pixelgate-audit verify: $out"
+	else
+		fail "$1 pixelgate-audit verify failed: $out"
+	fi
 }

@@ -22,11 +22,10 @@
 # wait is bounded; every process is stopped on any exit.
 set -euo pipefail
 
-readonly PROG=${0##*/}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd -- "$HERE/../.." && pwd)
-readonly HERE SRC
+readonly HERE
 readonly WIDTH=1024 HEIGHT=768
+readonly BACKEND=tigervnc
 
 BUILD_DIR=""
 PASSED=0
@@ -73,69 +72,37 @@ EOF
 }
 
 start_host() {
-	HOST_STATE="$WORK/host"
-	HOST_DISPLAY=$(free_display) || abort "no free X display"
-	HOST_PORT=$(free_port) || abort "no free port"
-	log "browser host: Xtigervnc, jp keyboard and Mozc on :$HOST_DISPLAY, VNC 127.0.0.1:$HOST_PORT"
-	HOST_STARTED=1
 	# VNCSConnST at level 100 logs each key event with its keysym and keycode:
 	# test keys only.
-	"$SRC/tools/pg-browser-host" start --state "$HOST_STATE" \
-		--display ":$HOST_DISPLAY" --port "$HOST_PORT" \
-		--size "${WIDTH}x${HEIGHT}" --url "file://$WORK/page.html" \
-		--password-file "$WORK/password" --backend tigervnc \
-		--keyboard jp --vnc-log 'VNCSConnST:stderr:100' \
-		--ready-title ime-ready --timeout 60 >"$WORK/host-ready.txt" ||
-		abort "pg-browser-host start failed"
-	HOST_WIN=$(awk '$2 == "chromium" && $3 == "window" { print $4 }' "$WORK/host-ready.txt")
-	[[ -n "$HOST_WIN" ]] || abort "no Chromium window in: $(cat "$WORK/host-ready.txt")"
+	launch_browser_host "file://$WORK/page.html" ime-ready "Xtigervnc, jp keyboard and Mozc" \
+		--keyboard jp --vnc-log 'VNCSConnST:stderr:100'
+	host_window
 	grep -q '^ready input-method mozc' "$WORK/host-ready.txt" ||
 		abort "the browser host did not start its input method"
 	log "browser host ready: $(grep -h 'input-method\|keyboard' "$WORK/host-ready.txt" | tr '\n' ' ')"
 }
 
 start_relay() {
-	local bin="$BUILD_DIR/pixelgate"
 	RELAY_PORT=$(free_port "$HOST_PORT") || abort "no free port"
 	log "pixelgate: 127.0.0.1:$RELAY_PORT -> 127.0.0.1:$HOST_PORT"
-	setsid "$bin" --listen "127.0.0.1:$RELAY_PORT" \
+	run_relay "$RELAY_PORT" --listen "127.0.0.1:$RELAY_PORT" \
 		--upstream "127.0.0.1:$HOST_PORT" --security none \
-		--upstream-password-file "$WORK/password" --log-level debug \
-		</dev/null >"$WORK/pixelgate.log" 2>&1 &
-	RELAY_PID=$!
-	wait_port "$RELAY_PORT" "$RELAY_PID" pixelgate 20
+		--upstream-password-file "$WORK/password" --log-level debug
 }
 
 start_viewer() {
-	local end=$((SECONDS + 30)) id
 	# A Japanese keyboard on the viewer's side too: 半角/全角 is then a real key
 	# (keycode 49, XT 0x29), as on a staff member's PC.
 	on_viewer setxkbmap -layout jp || abort "setxkbmap -layout jp on the viewer's display failed"
 	log "vncviewer -> 127.0.0.1::$RELAY_PORT"
-	DISPLAY=":$VIEWER_DISPLAY" XAUTHORITY="$WORK/viewer.Xauthority" \
-		setsid vncviewer -AutoSelect=0 -FullColor=1 -NoJPEG=1 \
+	run_viewer "$WORK/vncviewer.log" -AutoSelect=0 -FullColor=1 -NoJPEG=1 \
 		-PreferredEncoding=Tight -RemoteResize=0 -Shared=1 \
 		-ReconnectOnError=0 -AlertOnFatalError=0 -SecurityTypes None \
-		-geometry "${WIDTH}x${HEIGHT}+0+0" -Log '*:stderr:30' "127.0.0.1::$RELAY_PORT" \
-		</dev/null >"$WORK/vncviewer.log" 2>&1 &
-	VIEWER_PID=$!
-	while ((SECONDS < end)); do
-		kill -0 "$VIEWER_PID" 2>/dev/null ||
-			abort "vncviewer exited: $(tail -n 3 "$WORK/vncviewer.log" | tr '\n' ' ')"
-		for id in $(on_viewer xdotool search --onlyvisible --pid "$VIEWER_PID" 2>/dev/null); do
-			if on_viewer xwininfo -id "$id" 2>/dev/null | grep -q "Width: $WIDTH\$"; then
-				VIEWER_WIN=$id
-				break 2
-			fi
-		done
-		sleep 0.25
-	done
-	[[ -n "$VIEWER_WIN" ]] || abort "vncviewer's window did not appear within 30 s"
+		-geometry "${WIDTH}x${HEIGHT}+0+0" -Log '*:stderr:30' "127.0.0.1::$RELAY_PORT"
+	wait_viewer_window "$WORK/vncviewer.log"
 	log "viewer window $VIEWER_WIN"
 	# The keyboard goes to the viewer's window; the pointer rests over the input.
-	on_viewer xdotool mousemove --sync 300 150 >/dev/null 2>&1 || true
-	on_viewer xdotool windowfocus --sync "$VIEWER_WIN" >/dev/null 2>&1 ||
-		on_viewer xdotool windowfocus "$VIEWER_WIN" >/dev/null 2>&1 || true
+	focus_viewer 300 150 || true
 	sleep 0.5
 }
 
@@ -231,15 +198,8 @@ test_qemu_keys() {
 }
 
 main() {
-	(($# == 1)) || {
-		echo "usage: $PROG BUILD_DIR" >&2
-		exit 2
-	}
-	BUILD_DIR=$(cd -- "$1" && pwd) || exit 2
-
-	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	build_dir_arg "$@"
+	trap_exit cleanup
 
 	need Xvfb vncviewer vncpasswd chromium xdotool xwininfo xdpyinfo xauth mcookie \
 		import setsid awk Xtigervnc setxkbmap fcitx5 dbus-daemon
@@ -247,13 +207,7 @@ main() {
 	[[ -e /usr/share/fcitx5/inputmethod/mozc.conf ]] ||
 		abort "fcitx5-mozc not installed (see tools/install-deps.sh)"
 
-	ART_DIR="$BUILD_DIR/e2e-artifacts"
-	mkdir -p -- "$ART_DIR"
-	rm -f -- "$ART_DIR/$ART_NAME"-*
-
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-e2e-ja.XXXXXX")
-	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
-		echo >>"$WORK/password")
+	make_work pg-e2e-ja
 	write_page
 
 	start_host

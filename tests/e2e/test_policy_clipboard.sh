@@ -26,10 +26,8 @@
 # BUILD_DIR/e2e-artifacts/policy-clipboard-*.
 set -euo pipefail
 
-readonly PROG=${0##*/}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd -- "$HERE/../.." && pwd)
-readonly HERE SRC
+readonly HERE
 readonly WIDTH=800 HEIGHT=600
 readonly BACKEND=tigervnc
 
@@ -73,25 +71,12 @@ source "$HERE/e2e_lib.sh"
 finish() {
 	local rc=$? pid
 	set +e
-	((rc == 0 && FAILED == 0)) || save_artifacts
+	((rc == 0 && FAILED == 0)) || save_artifacts host
 	for pid in "${XCLIP_PIDS[@]}"; do
 		stop_child "$pid" xclip
 	done
 	(exit "$rc")
 	cleanup
-}
-
-save_artifacts() {
-	[[ -n "$WORK" && -d "$ART_DIR" ]] || return 0
-	[[ -f "$AUDIT" ]] && cp -f "$AUDIT" "$ART_DIR/$ART_NAME-audit.jsonl"
-	[[ -f "$CONF" ]] && cp -f "$CONF" "$ART_DIR/$ART_NAME-pixelgate.conf"
-	if [[ -n "$HOST_DISPLAY" && -f "$HOST_STATE/Xauthority" ]]; then
-		on_host timeout 10 import -window root "$ART_DIR/$ART_NAME-host.png" 2>/dev/null
-	fi
-	if [[ -n "$XVFB_PID" ]]; then
-		on_viewer timeout 10 import -window root "$ART_DIR/$ART_NAME-viewer.png" 2>/dev/null
-	fi
-	log "artifacts in $ART_DIR/$ART_NAME-*"
 }
 
 # write_config TO_VIEWER TO_BROWSER MIN_INTERVAL_MS: the whole configuration,
@@ -119,15 +104,11 @@ EOF
 }
 
 start_relay() {
-	local bin="$BUILD_DIR/pixelgate"
 	RELAY_PORT=$(free_port "$HOST_PORT") || abort "no free port"
 	write_config text deny 0
-	"$bin" -c "$CONF" -n >"$WORK/check.log" 2>&1 ||
-		abort "pixelgate -n refused the configuration: $(head -n 5 "$WORK/check.log")"
+	check_config
 	log "pixelgate: 127.0.0.1:$RELAY_PORT -> 127.0.0.1:$HOST_PORT"
-	setsid "$bin" -c "$CONF" </dev/null >"$WORK/pixelgate.log" 2>&1 &
-	RELAY_PID=$!
-	wait_port "$RELAY_PORT" "$RELAY_PID" pixelgate 20
+	run_relay "$RELAY_PORT" -c "$CONF"
 }
 
 # reload TO_VIEWER TO_BROWSER MIN_INTERVAL_MS: rewrite the configuration and have the
@@ -155,34 +136,16 @@ reload() {
 }
 
 start_viewer() {
-	local end=$((SECONDS + 30)) id
 	log "vncviewer -> 127.0.0.1::$RELAY_PORT"
-	DISPLAY=":$VIEWER_DISPLAY" XAUTHORITY="$WORK/viewer.Xauthority" \
-		setsid vncviewer -SecurityTypes None -Shared=1 -RemoteResize=0 \
+	run_viewer "$WORK/vncviewer.log" -SecurityTypes None -Shared=1 -RemoteResize=0 \
 		-ReconnectOnError=0 -AlertOnFatalError=0 \
 		-AcceptClipboard=1 -SendClipboard=1 -SetPrimary=0 -SendPrimary=0 \
 		-geometry "${WIDTH}x${HEIGHT}+0+0" -Log='*:stderr:100' \
-		"127.0.0.1::$RELAY_PORT" </dev/null >"$WORK/vncviewer.log" 2>&1 &
-	VIEWER_PID=$!
-	while ((SECONDS < end)); do
-		kill -0 "$VIEWER_PID" 2>/dev/null ||
-			abort "vncviewer exited: $(tail -n 3 "$WORK/vncviewer.log" | tr '\n' ' ')"
-		for id in $(on_viewer xdotool search --onlyvisible --pid "$VIEWER_PID" 2>/dev/null); do
-			# The connected window is the one as big as the desktop.
-			if on_viewer xwininfo -id "$id" 2>/dev/null | grep -q "Width: $WIDTH\$"; then
-				VIEWER_WIN=$id
-				break 2
-			fi
-		done
-		sleep 0.25
-	done
-	[[ -n "$VIEWER_WIN" ]] || abort "vncviewer's window did not appear within 30 s"
+		"127.0.0.1::$RELAY_PORT"
+	wait_viewer_window "$WORK/vncviewer.log"
 	# TigerVNC announces its clipboard, and asks for the server's, only while its
-	# window has the focus. No window manager runs here.
-	on_viewer xdotool mousemove --sync 100 100 >/dev/null 2>&1 || true
-	on_viewer xdotool windowfocus --sync "$VIEWER_WIN" >/dev/null 2>&1 ||
-		on_viewer xdotool windowfocus "$VIEWER_WIN" >/dev/null 2>&1 ||
-		abort "cannot focus the viewer window"
+	# window has the focus.
+	focus_viewer 100 100 || abort "cannot focus the viewer window"
 	log "viewer window $VIEWER_WIN focused"
 }
 
@@ -413,28 +376,9 @@ test_audit_has_no_text() {
 	fi
 }
 
-# (4) the chain of the whole audit file, once the relay has stopped writing it.
-test_audit_verify() {
-	local out
-	stop_child "$RELAY_PID" pixelgate
-	RELAY_PID=""
-	if out=$("$BUILD_DIR/pixelgate-audit" verify "$AUDIT" 2>&1); then
-		pass "(4) pixelgate-audit verify: $out"
-	else
-		fail "(4) pixelgate-audit verify failed: $out"
-	fi
-}
-
 main() {
-	(($# == 1)) || {
-		echo "usage: $PROG BUILD_DIR" >&2
-		exit 2
-	}
-	BUILD_DIR=$(cd -- "$1" && pwd) || exit 2
-
-	trap finish EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	build_dir_arg "$@"
+	trap_exit finish
 
 	need Xvfb Xtigervnc vncviewer vncpasswd chromium xclip xdotool xwininfo xdpyinfo \
 		xauth mcookie import setsid timeout od cmp iconv
@@ -443,15 +387,9 @@ main() {
 		[[ -x "$BUILD_DIR/$f" ]] || abort "$BUILD_DIR/$f not found; build first"
 	done
 
-	ART_DIR="$BUILD_DIR/e2e-artifacts"
-	mkdir -p -- "$ART_DIR"
-	rm -f -- "$ART_DIR/$ART_NAME"-*
-
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-policy-clip.XXXXXX")
+	make_work pg-policy-clip
 	CONF="$WORK/pixelgate.conf"
 	AUDIT="$WORK/audit.jsonl"
-	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
-		echo >>"$WORK/password")
 
 	start_browser_host
 	start_relay
@@ -465,7 +403,8 @@ main() {
 	test_to_viewer_denied
 	test_to_browser
 	test_audit_has_no_text
-	test_audit_verify
+	# (4) the chain of the whole audit file.
+	audit_verify "(4)"
 }
 
 main "$@"

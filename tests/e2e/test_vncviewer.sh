@@ -16,10 +16,8 @@
 # loopback; every wait is bounded; every process is stopped on any exit.
 set -euo pipefail
 
-readonly PROG=${0##*/}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd -- "$HERE/../.." && pwd)
-readonly HERE SRC
+readonly HERE
 readonly WIDTH=1024 HEIGHT=768
 readonly PSNR_MIN=30
 
@@ -53,12 +51,9 @@ start_relay() {
 	[[ -x "$bin" ]] || abort "$bin not found; build pixelgate, or set PG_E2E_DIRECT=1 to test without it"
 	RELAY_PORT=$(free_port "$HOST_PORT") || abort "no free port"
 	log "pixelgate: 127.0.0.1:$RELAY_PORT -> 127.0.0.1:$HOST_PORT"
-	setsid "$bin" --listen "127.0.0.1:$RELAY_PORT" \
+	run_relay "$RELAY_PORT" --listen "127.0.0.1:$RELAY_PORT" \
 		--upstream "127.0.0.1:$HOST_PORT" --security none \
-		--upstream-password-file "$WORK/password" \
-		</dev/null >"$WORK/pixelgate.log" 2>&1 &
-	RELAY_PID=$!
-	wait_port "$RELAY_PORT" "$RELAY_PID" pixelgate 20
+		--upstream-password-file "$WORK/password"
 }
 
 start_viewer() {
@@ -75,27 +70,8 @@ start_viewer() {
 		target="127.0.0.1::$RELAY_PORT"
 	fi
 	log "vncviewer -> $target"
-	DISPLAY=":$VIEWER_DISPLAY" XAUTHORITY="$WORK/viewer.Xauthority" \
-		setsid vncviewer "${args[@]}" "$target" \
-		</dev/null >"$WORK/vncviewer.log" 2>&1 &
-	VIEWER_PID=$!
-
-	local end=$((SECONDS + 30)) id
-	VIEWER_WIN=""
-	while ((SECONDS < end)); do
-		kill -0 "$VIEWER_PID" 2>/dev/null ||
-			abort "vncviewer exited: $(tail -n 3 "$WORK/vncviewer.log" | tr '\n' ' ')"
-		for id in $(on_viewer xdotool search --onlyvisible --pid "$VIEWER_PID" 2>/dev/null); do
-			# The connected window is the one as big as the desktop.
-			if on_viewer xwininfo -id "$id" 2>/dev/null |
-				grep -q "Width: $WIDTH\$"; then
-				VIEWER_WIN=$id
-				break 2
-			fi
-		done
-		sleep 0.25
-	done
-	[[ -n "$VIEWER_WIN" ]] || abort "vncviewer's window did not appear within 30 s"
+	run_viewer "$WORK/vncviewer.log" "${args[@]}" "$target"
+	wait_viewer_window "$WORK/vncviewer.log"
 	log "viewer window $VIEWER_WIN"
 }
 
@@ -127,9 +103,7 @@ main() {
 		esac
 	done
 
-	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap_exit cleanup
 
 	need Xvfb vncviewer vncpasswd chromium xdotool xwininfo xdpyinfo xauth \
 		mcookie import compare convert setsid awk
@@ -139,16 +113,9 @@ main() {
 		abort "$BUILD_DIR/pixelgate not found; build pixelgate, or set PG_E2E_DIRECT=1 to test without it"
 	fi
 
-	ART_DIR="$BUILD_DIR/e2e-artifacts"
 	ART_NAME=$BACKEND
 	((DIRECT)) && ART_NAME+="-direct"
-	mkdir -p -- "$ART_DIR"
-	rm -f -- "$ART_DIR/$ART_NAME"-*.log
-
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-e2e.XXXXXX")
-	# A random VNC password (VNC auth uses the first 8 characters).
-	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
-		echo >>"$WORK/password")
+	make_work pg-e2e .log
 
 	start_browser_host
 	if ((DIRECT)); then

@@ -20,10 +20,8 @@
 # wait is bounded; every process is stopped on any exit.
 set -euo pipefail
 
-readonly PROG=${0##*/}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd -- "$HERE/../.." && pwd)
-readonly HERE SRC
+readonly HERE
 readonly WIDTH=1024 HEIGHT=768
 readonly PSNR_MIN=30
 readonly USER_NAME=alice
@@ -98,10 +96,7 @@ start_relay() {
 	log "pixelgate: 127.0.0.1:$RELAY_PORT (VeNCrypt X509Plain) -> 127.0.0.1:$HOST_PORT"
 	"$bin" -c "$WORK/pixelgate.conf" --check >"$WORK/check.log" 2>&1 ||
 		abort "pixelgate --check refused the config: $(tr '\n' ' ' <"$WORK/check.log")"
-	setsid "$bin" -c "$WORK/pixelgate.conf" \
-		</dev/null >"$WORK/pixelgate.log" 2>&1 &
-	RELAY_PID=$!
-	wait_port "$RELAY_PORT" "$RELAY_PID" pixelgate 20
+	run_relay "$RELAY_PORT" -c "$WORK/pixelgate.conf"
 }
 
 # start_viewer_process PASSWORD LOGNAME: vncviewer with X509Plain; the user
@@ -116,35 +111,15 @@ start_viewer_process() {
 		-geometry "${WIDTH}x${HEIGHT}+0+0")
 	log "vncviewer -> 127.0.0.1::$RELAY_PORT as $1"
 	HOME="$WORK/home" VNC_USERNAME="$1" VNC_PASSWORD="$2" \
-		DISPLAY=":$VIEWER_DISPLAY" XAUTHORITY="$WORK/viewer.Xauthority" \
-		setsid vncviewer "${args[@]}" "127.0.0.1::$RELAY_PORT" \
-		</dev/null >"$WORK/$3" 2>&1 &
-	VIEWER_PID=$!
+		run_viewer "$WORK/$3" "${args[@]}" "127.0.0.1::$RELAY_PORT"
 }
 
 # start_viewer USER PASSWORD LOGNAME: wait for the connected viewer's window;
 # false when it does not come within 30 s.
 start_viewer() {
 	start_viewer_process "$1" "$2" "$3"
-	local end=$((SECONDS + 30)) id
-	VIEWER_WIN=""
-	while ((SECONDS < end)); do
-		if ! kill -0 "$VIEWER_PID" 2>/dev/null; then
-			log "vncviewer exited: $(tail -n 3 "$WORK/$3" | tr '\n' ' ')"
-			return 1
-		fi
-		for id in $(on_viewer xdotool search --onlyvisible --pid "$VIEWER_PID" 2>/dev/null); do
-			if on_viewer xwininfo -id "$id" 2>/dev/null |
-				grep -q "Width: $WIDTH\$"; then
-				VIEWER_WIN=$id
-				log "viewer window $VIEWER_WIN"
-				return 0
-			fi
-		done
-		sleep 0.25
-	done
-	log "vncviewer's window did not appear within 30 s"
-	return 1
+	wait_viewer_window "$WORK/$3" log || return 1
+	log "viewer window $VIEWER_WIN"
 }
 
 audit_has() {
@@ -286,9 +261,7 @@ main() {
 	}
 	BUILD_DIR=$(cd -- "$1" && pwd) || exit 2
 
-	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap_exit cleanup
 
 	need Xvfb vncviewer chromium xdotool xwininfo xdpyinfo xauth \
 		mcookie import compare convert setsid awk openssl Xtigervnc
@@ -297,15 +270,9 @@ main() {
 		[[ -x "$BUILD_DIR/$b" ]] || abort "$BUILD_DIR/$b not found; build pixelgate"
 	done
 
-	ART_DIR="$BUILD_DIR/e2e-artifacts"
-	mkdir -p -- "$ART_DIR"
-	rm -f -- "$ART_DIR/$ART_NAME"-*.log
-
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-e2e-auth.XXXXXX")
+	# The browser host's VNC password is in WORK (the relay reads it from the config).
+	make_work pg-e2e-auth .log
 	mkdir -m 700 "$WORK/home"
-	# The browser host's VNC password (the relay reads it from the config).
-	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
-		echo >>"$WORK/password")
 
 	start_browser_host
 	make_login_files

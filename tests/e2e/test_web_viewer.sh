@@ -29,10 +29,8 @@
 # BUILD_DIR/e2e-artifacts/web-*.png; on failure the logs and the audit too.
 set -euo pipefail
 
-readonly PROG=${0##*/}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd -- "$HERE/../.." && pwd)
-readonly HERE SRC
+readonly HERE
 readonly WIDTH=800 HEIGHT=600
 readonly BACKEND=tigervnc
 readonly WEB_USER=webuser
@@ -77,19 +75,9 @@ finish() {
 		pid=$(<"$WORK/browser.pid")
 		[[ "$pid" =~ ^[0-9]+$ ]] && stop_child "$pid" chromium
 	fi
-	((rc == 0 && FAILED == 0)) || save_artifacts
+	((rc == 0 && FAILED == 0)) || save_artifacts host-final
 	(exit "$rc")
 	cleanup
-}
-
-save_artifacts() {
-	[[ -n "$WORK" && -d "$ART_DIR" ]] || return 0
-	[[ -f "$AUDIT" ]] && cp -f "$AUDIT" "$ART_DIR/$ART_NAME-audit.jsonl"
-	[[ -f "$CONF" ]] && cp -f "$CONF" "$ART_DIR/$ART_NAME-pixelgate.conf"
-	if [[ -n "$HOST_DISPLAY" && -f "$HOST_STATE/Xauthority" ]]; then
-		on_host timeout 10 import -window root "$ART_DIR/$ART_NAME-host-final.png" 2>/dev/null
-	fi
-	log "artifacts in $ART_DIR/$ART_NAME-*"
 }
 
 # Setup -------------------------------------------------------------------
@@ -202,19 +190,8 @@ EOF
 }
 
 start_host() {
-	HOST_STATE="$WORK/host"
-	HOST_DISPLAY=$(free_display) || abort "no free X display"
-	HOST_PORT=$(free_port) || abort "no free port"
-	log "browser host: $BACKEND on :$HOST_DISPLAY, VNC 127.0.0.1:$HOST_PORT"
-	HOST_STARTED=1
-	"$SRC/tools/pg-browser-host" start --state "$HOST_STATE" \
-		--display ":$HOST_DISPLAY" --port "$HOST_PORT" \
-		--size "${WIDTH}x${HEIGHT}" --url "file://$WORK/page1.html" \
-		--password-file "$WORK/password" --backend "$BACKEND" \
-		--ready-title pg-web-ready --timeout 60 >"$WORK/host-ready.txt" ||
-		abort "pg-browser-host start failed"
-	HOST_WIN=$(awk '$2 == "chromium" && $3 == "window" { print $4 }' "$WORK/host-ready.txt")
-	[[ -n "$HOST_WIN" ]] || abort "no Chromium window in: $(cat "$WORK/host-ready.txt")"
+	launch_browser_host "file://$WORK/page1.html" pg-web-ready "$BACKEND"
+	host_window
 	log "browser host ready (window $HOST_WIN)"
 }
 
@@ -254,17 +231,13 @@ render_config() {
 }
 
 start_relay() {
-	local bin="$BUILD_DIR/pixelgate"
 	RELAY_PORT=$(free_port "$HOST_PORT") || abort "no free port"
 	WEB_PORT=$(free_port "$HOST_PORT" "$RELAY_PORT") || abort "no free port"
 	write_config_template
 	render_config text text
-	"$bin" -c "$CONF" -n >"$WORK/check.log" 2>&1 ||
-		abort "pixelgate -n refused the configuration: $(head -n 5 "$WORK/check.log")"
+	check_config
 	log "pixelgate: https://127.0.0.1:$WEB_PORT/ (and RFB 127.0.0.1:$RELAY_PORT) -> 127.0.0.1:$HOST_PORT"
-	setsid "$bin" -c "$CONF" </dev/null >"$WORK/pixelgate.log" 2>&1 &
-	RELAY_PID=$!
-	wait_port "$WEB_PORT" "$RELAY_PID" pixelgate 20
+	run_relay "$WEB_PORT" -c "$CONF"
 }
 
 # Steps -------------------------------------------------------------------
@@ -303,28 +276,9 @@ run_driver() {
 	fi
 }
 
-# (5) the audit's chain, once the relay has stopped writing it.
-test_audit_verify() {
-	local out
-	stop_child "$RELAY_PID" pixelgate
-	RELAY_PID=""
-	if out=$("$BUILD_DIR/pixelgate-audit" verify "$AUDIT" 2>&1); then
-		pass "(5) pixelgate-audit verify: $out"
-	else
-		fail "(5) pixelgate-audit verify failed: $out"
-	fi
-}
-
 main() {
-	(($# == 1)) || {
-		echo "usage: $PROG BUILD_DIR" >&2
-		exit 2
-	}
-	BUILD_DIR=$(cd -- "$1" && pwd) || exit 2
-
-	trap finish EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	build_dir_arg "$@"
+	trap_exit finish
 
 	need node npm chromium Xtigervnc vncpasswd xclip xdotool xdpyinfo xauth mcookie \
 		import identify compare convert openssl certutil setsid timeout sha256sum od
@@ -333,15 +287,9 @@ main() {
 		[[ -e "$BUILD_DIR/$f" ]] || abort "$BUILD_DIR/$f not found; build first"
 	done
 
-	ART_DIR="$BUILD_DIR/e2e-artifacts"
-	mkdir -p -- "$ART_DIR"
-	rm -f -- "$ART_DIR/$ART_NAME"-*
-
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-web.XXXXXX")
+	make_work pg-web
 	CONF="$WORK/pixelgate.conf"
 	AUDIT="$WORK/audit.jsonl"
-	(umask 077 && od -An -N6 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/password" &&
-		echo >>"$WORK/password")
 
 	install_driver
 	make_certs
@@ -350,7 +298,8 @@ main() {
 	start_host
 	start_relay
 	run_driver
-	test_audit_verify
+	# (5) the audit's chain.
+	audit_verify "(5)"
 }
 
 main "$@"

@@ -161,6 +161,27 @@ static void assert_security_headers(const char *resp, const char *what)
 		  "%s: no nosniff:\n%s", what, resp);
 }
 
+/* A good web viewer through the RFB handshake, each client frame sent in pieces of
+ * piece bytes (0: whole); the relay's log is shown when that fails. */
+static struct wu_conn *rfb_open(size_t piece, int *w, int *h, const char *what)
+{
+	struct wu_conn *c = wu_rfb_open(web_port, piece, w, h);
+
+	if (!c)
+		relay_dump_log(relay, 4000);
+	cr_assert_not_null(c, "%s", what);
+	return c;
+}
+
+/* Until the host has n key events, 5 s at most. */
+static void wait_host_keys(int n)
+{
+	int64_t deadline = it_now_ms() + 5000;
+
+	while (host_key_count(host) < n && it_now_ms() < deadline)
+		it_sleep_ms(20);
+}
+
 /* No key event and no clipboard text reached the host; then a good web viewer's key
  * does, after everything the hostile one sent: the relay and the host's session still
  * work, and the marker is not merely late. */
@@ -170,18 +191,12 @@ static void assert_host_got_nothing(void)
 	uint8_t ke[8];
 	uint32_t key = 0;
 	bool down;
-	int64_t deadline;
 
 	cr_assert(relay_alive(relay), "the relay died");
-	c = wu_rfb_open(web_port, 0, NULL, NULL);
-	if (!c)
-		relay_dump_log(relay, 4000);
-	cr_assert_not_null(c, "a good web viewer cannot connect after the hostile one");
+	c = rfb_open(0, NULL, NULL, "a good web viewer cannot connect after the hostile one");
 	wu_key_event(ke, GOOD_KEY, true);
 	cr_assert(wu_rfb_send(c, ke, sizeof(ke)) == 0);
-	deadline = it_now_ms() + 5000;
-	while (host_key_count(host) < 1 && it_now_ms() < deadline)
-		it_sleep_ms(20);
+	wait_host_keys(1);
 	it_sleep_ms(200); /* room for anything else in flight */
 	wu_close(c);
 	for (int i = 0; i < host_key_count(host); i++) {
@@ -332,28 +347,28 @@ Test(web_hostile, post_is_405)
 	cr_assert_eq(get_path("OPTIONS", "*", resp, sizeof(resp), NULL), 405);
 }
 
-Test(web_hostile, request_with_a_body_is_refused)
+/* GET / with rest (the body's header, the blank line and the body) must be refused
+ * with 413 or 400, never served, and logged; its status. */
+static int refused_body(const char *rest, const char *what)
 {
 	char req[512], resp[8192];
 	int lport, status;
 
-	snprintf(req, sizeof(req),
-		 "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 5\r\n\r\nhello",
-		 web_port);
+	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s", web_port, rest);
 	status = get(req, resp, sizeof(resp), &lport);
-	cr_assert(status == 413 || status == 400, "status %d:\n%s", status, resp);
-	cr_assert(!strstr(resp, "pg-test-index"), "a request with a body got the page");
+	cr_assert(status == 413 || status == 400, "%s: status %d:\n%s", what, status, resp);
+	cr_assert(!strstr(resp, "pg-test-index"), "%s got the page", what);
 	expect_closed(lport, "request: ");
-	expect_refused_audit(status, "\"request\":\"request\"", "\"reason\":");
+	return status;
+}
 
-	snprintf(req, sizeof(req),
-		 "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n\r\n"
-		 "5\r\nhello\r\n0\r\n\r\n",
-		 web_port);
-	status = get(req, resp, sizeof(resp), &lport);
-	cr_assert(status == 413 || status == 400, "chunked: status %d:\n%s", status, resp);
-	cr_assert(!strstr(resp, "pg-test-index"), "a chunked request got the page");
-	expect_closed(lport, "request: ");
+Test(web_hostile, request_with_a_body_is_refused)
+{
+	int status = refused_body("Content-Length: 5\r\n\r\nhello", "a request with a body");
+
+	expect_refused_audit(status, "\"request\":\"request\"", "\"reason\":");
+	refused_body("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		     "a chunked request");
 }
 
 /* ---- sizes and deadlines ---- */
@@ -583,16 +598,14 @@ Test(web_hostile, missing_key_is_400)
  * the host. */
 static void hostile(const uint8_t *wire, size_t len, unsigned want_code, const char *why)
 {
-	struct wu_conn *c = wu_rfb_open(web_port, 0, NULL, NULL);
+	struct wu_conn *c =
+	    rfb_open(0, NULL, NULL, "the good handshake before the hostile frames failed");
 	char line[2048], reason_field[256];
 	const char *reason;
 	unsigned code;
 	bool eof;
 	int lport;
 
-	if (!c)
-		relay_dump_log(relay, 4000);
-	cr_assert_not_null(c, "the good handshake before the hostile frames failed");
 	lport = wu_local_port(c);
 	for (size_t off = 0; off < len;) {
 		size_t n = len - off < 65536 ? len - off : 65536;
@@ -627,26 +640,27 @@ Test(web_hostile, unmasked_frame_closes_1002)
 		"unmasked client frame");
 }
 
-Test(web_hostile, two_to_the_63_length_closes_1002)
+/* A binary frame declaring len in the 64-bit form, the marker key event behind its
+ * header: hostile() with want_code and why. */
+static void hostile_length(uint64_t len, unsigned want_code, const char *why)
 {
 	uint8_t f[64], ke[8];
-	size_t n = wu_ws_header(f, true, 0x2, true, 127, (uint64_t)1 << 63, KEY);
+	size_t n = wu_ws_header(f, true, 0x2, true, 127, len, KEY);
 
 	wu_key_event(ke, MARKER_KEY, true);
 	wu_ws_mask(ke, sizeof(ke), KEY, 0);
 	memcpy(f + n, ke, sizeof(ke));
-	hostile(f, n + sizeof(ke), 1002, "64-bit length with the top bit set");
+	hostile(f, n + sizeof(ke), want_code, why);
+}
+
+Test(web_hostile, two_to_the_63_length_closes_1002)
+{
+	hostile_length((uint64_t)1 << 63, 1002, "64-bit length with the top bit set");
 }
 
 Test(web_hostile, two_to_the_62_length_closes_1009)
 {
-	uint8_t f[64], ke[8];
-	size_t n = wu_ws_header(f, true, 0x2, true, 127, (uint64_t)1 << 62, KEY);
-
-	wu_key_event(ke, MARKER_KEY, true);
-	wu_ws_mask(ke, sizeof(ke), KEY, 0);
-	memcpy(f + n, ke, sizeof(ke));
-	hostile(f, n + sizeof(ke), 1009, "message over 4 MiB");
+	hostile_length((uint64_t)1 << 62, 1009, "message over 4 MiB");
 }
 
 Test(web_hostile, fragmented_ping_closes_1002)
@@ -745,10 +759,7 @@ Test(web_hostile, good_path_byte_by_byte)
 	char o[64];
 
 	/* Every byte of every frame in its own TLS record, the handshake included. */
-	c = wu_rfb_open(web_port, 1, &w, &h);
-	if (!c)
-		relay_dump_log(relay, 4000);
-	cr_assert_not_null(c, "the RFB handshake through WebSocket frames failed");
+	c = rfb_open(1, &w, &h, "the RFB handshake through WebSocket frames failed");
 	cr_assert(w == W && h == H, "ServerInit says %dx%d", w, h);
 	lport = wu_local_port(c);
 	snprintf(o, sizeof(o), "web: WebSocket from https://127.0.0.1:%d", web_port);
@@ -760,9 +771,8 @@ Test(web_hostile, good_path_byte_by_byte)
 	n += wu_ws_frame(f + n, true, 0x9, true, KEY, "pg-ping", 7);
 	n += wu_ws_frame(f + n, true, 0x0, true, KEY, ke + 3, 5);
 	cr_assert(wu_send_split(c, f, n, 1) == 0);
-	deadline = it_now_ms() + 5000;
-	while (!host_last_key(host, &key, &down) && it_now_ms() < deadline)
-		it_sleep_ms(20);
+	wait_host_keys(1);
+	host_last_key(host, &key, &down);
 	if (key != GOOD_KEY)
 		relay_dump_log(relay, 4000);
 	cr_assert(key == GOOD_KEY && down, "the host got key 0x%x, expected 0x%x", key, GOOD_KEY);
@@ -781,9 +791,7 @@ Test(web_hostile, good_path_byte_by_byte)
 	/* The key goes up, in one frame; then a clean close. */
 	wu_key_event(ke, GOOD_KEY, false);
 	cr_assert(wu_rfb_send(c, ke, sizeof(ke)) == 0);
-	deadline = it_now_ms() + 5000;
-	while (host_key_count(host) < 2 && it_now_ms() < deadline)
-		it_sleep_ms(20);
+	wait_host_keys(2);
 	cr_assert(host_key_at(host, 1, &key, &down) && key == GOOD_KEY && !down);
 	n = wu_ws_frame(f, true, 0x8, true, KEY,
 			"\x03\xe8"

@@ -214,60 +214,41 @@ static bool read_exact(struct wu_conn *c, void *buf, size_t n, int64_t deadline)
 	return true;
 }
 
-bool wu_read_until_close(struct wu_conn *c, int timeout_ms, char *buf, size_t size, size_t *got)
+/* Up to n bytes from a plain socket, as tls_read answers. */
+static int fd_read(int fd, void *buf, size_t n, int64_t deadline)
 {
-	int64_t deadline = it_now_ms() + timeout_ms;
-	size_t total = 0, kept = 0;
-	uint8_t chunk[16384];
-
-	if (buf && size)
-		buf[0] = 0;
-	for (;;) {
-		int r = tls_read(c, chunk, sizeof(chunk), deadline);
-
-		if (r < 0)
-			break;
-		if (r == 0) {
-			if (got)
-				*got = total;
-			return true;
-		}
-		if (buf && kept + 1 < size) {
-			size_t n = (size_t)r < size - 1 - kept ? (size_t)r : size - 1 - kept;
-
-			memcpy(buf + kept, chunk, n);
-			kept += n;
-			buf[kept] = 0;
-		}
-		total += (size_t)r;
-	}
-	if (got)
-		*got = total;
-	return false;
-}
-
-bool wu_fd_read_until_close(int fd, int timeout_ms, char *buf, size_t size, size_t *got)
-{
-	int64_t deadline = it_now_ms() + timeout_ms;
-	size_t total = 0, kept = 0;
-	char chunk[4096];
-
-	if (buf && size)
-		buf[0] = 0;
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int left = (int)(deadline - it_now_ms());
 		ssize_t r;
 
 		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		r = recv(fd, chunk, sizeof(chunk), 0);
+			return -1;
+		r = recv(fd, buf, n, 0);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		return r > 0 ? (int)r : 0;
+	}
+}
+
+/* wu_read_until_close on either kind of connection: c, or the plain socket fd. */
+static bool read_until_close(struct wu_conn *c, int fd, int timeout_ms, char *buf, size_t size,
+			     size_t *got)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+	size_t total = 0, kept = 0;
+	uint8_t chunk[16384];
+	bool closed;
+
+	if (buf && size)
+		buf[0] = 0;
+	for (;;) {
+		int r = c ? tls_read(c, chunk, sizeof(chunk), deadline)
+			  : fd_read(fd, chunk, sizeof(chunk), deadline);
+
 		if (r <= 0) {
-			if (got)
-				*got = total;
-			return true;
+			closed = r == 0;
+			break;
 		}
 		if (buf && kept + 1 < size) {
 			size_t n = (size_t)r < size - 1 - kept ? (size_t)r : size - 1 - kept;
@@ -280,7 +261,17 @@ bool wu_fd_read_until_close(int fd, int timeout_ms, char *buf, size_t size, size
 	}
 	if (got)
 		*got = total;
-	return false;
+	return closed;
+}
+
+bool wu_read_until_close(struct wu_conn *c, int timeout_ms, char *buf, size_t size, size_t *got)
+{
+	return read_until_close(c, -1, timeout_ms, buf, size, got);
+}
+
+bool wu_fd_read_until_close(int fd, int timeout_ms, char *buf, size_t size, size_t *got)
+{
+	return read_until_close(NULL, fd, timeout_ms, buf, size, got);
 }
 
 /* ---- HTTP ---- */

@@ -1,5 +1,5 @@
-/* Helpers for the clipboard codec tests: inputs placed against a PROT_NONE guard
- * page, and zlib streams built by hand (as other peers would send them). */
+/* Helpers for the clipboard codec tests: zlib streams built by hand (as other peers
+ * would send them); inputs against a PROT_NONE guard page come from guard_util.h. */
 #ifndef PG_TEST_CLIP_UTIL_H
 #define PG_TEST_CLIP_UTIL_H
 
@@ -7,17 +7,7 @@
 #include <stdint.h>
 
 #include "codec/buf.h"
-
-/* len bytes copied so that the last one sits right before an inaccessible page. */
-struct pgx_guard {
-	uint8_t *map;
-	size_t map_len;
-};
-
-uint8_t *pgx_guard_place(struct pgx_guard *g, const void *data, size_t len);
-/* An uninitialised (0xAA-filled) buffer of len bytes against a guard page. */
-uint8_t *pgx_guard_alloc(struct pgx_guard *g, size_t len);
-void pgx_guard_free(struct pgx_guard *g);
+#include "guard_util.h"
 
 /* Append to b one zlib stream (deflateInit, level) of the n parts; flush is
  * Z_FINISH for a complete stream or Z_SYNC_FLUSH as TigerVNC ends its streams. */

@@ -2,8 +2,6 @@
 
 #include <criterion/criterion.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 const char pgx_ws_request[] = "GET /websockify HTTP/1.1\r\n"
 			      "Host: relay.example:8443\r\n"
@@ -15,29 +13,6 @@ const char pgx_ws_request[] = "GET /websockify HTTP/1.1\r\n"
 			      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 			      "Sec-WebSocket-Protocol: binary\r\n"
 			      "\r\n";
-
-uint8_t *pgx_guard_place(struct pgx_guard *g, const void *data, size_t len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t body = (len + page - 1) / page * page;
-	if (body == 0)
-		body = page;
-	g->map_len = body + page;
-	g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(g->map != MAP_FAILED);
-	cr_assert_eq(mprotect(g->map + body, page, PROT_NONE), 0);
-	uint8_t *p = g->map + body - len;
-	if (len)
-		memcpy(p, data, len);
-	return p;
-}
-
-void pgx_guard_free(struct pgx_guard *g)
-{
-	if (g->map)
-		munmap(g->map, g->map_len);
-	g->map = NULL;
-}
 
 static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
 

@@ -1,5 +1,5 @@
-/* Helpers for the HTTP and WebSocket tests: inputs against a PROT_NONE guard
- * page, client frames built by hand, server frames read back. */
+/* Helpers for the HTTP and WebSocket tests: client frames built by hand, server
+ * frames read back; inputs against a PROT_NONE guard page come from guard_util.h. */
 #ifndef PG_TEST_HTTP_UTIL_H
 #define PG_TEST_HTTP_UTIL_H
 
@@ -8,14 +8,7 @@
 #include <stdint.h>
 
 #include "codec/buf.h"
-
-/* len bytes copied so that the last one sits right before an inaccessible page. */
-struct pgx_guard {
-	uint8_t *map;
-	size_t map_len;
-};
-uint8_t *pgx_guard_place(struct pgx_guard *g, const void *data, size_t len);
-void pgx_guard_free(struct pgx_guard *g);
+#include "guard_util.h"
 
 /* Append one client frame: rsv is the three RSV bits (0-7); the length in its
  * shortest form; masked with a fixed key unless mask is false. */

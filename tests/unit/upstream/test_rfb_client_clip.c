@@ -46,35 +46,10 @@ static void rec_bell(void *ud)
 	((struct rec *)ud)->bells++;
 }
 
-/* Feed one more byte at a time, as a slow socket would: bytes consumed in all, or
- * the first error. */
-static ssize_t trickle(struct pg_rfb_client *c, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	size_t used = 0;
-	for (size_t end = 1; end <= n; end++) {
-		ssize_t rc = pg_rfb_client_feed(c, p + used, end - used);
-		if (rc < 0)
-			return rc;
-		used += (size_t)rc;
-	}
-	return (ssize_t)used;
-}
-
-static void take(struct pg_rfb_client *c, const void *want, size_t n)
-{
-	struct pg_buf *out = pg_rfb_client_output(c);
-	cr_assert_geq(out->len, n, "output has %zu bytes, want %zu", out->len, n);
-	cr_assert_eq(memcmp(out->data, want, n), 0);
-	pg_buf_consume(out, n);
-}
-
 /* A client through RFB 3.8, security None and ServerInit, its output untouched
  * from SetPixelFormat on. ext: whether it has the ext_clipboard callback. */
 static struct pg_rfb_client *ready_client(struct rec *r, bool ext)
 {
-	static const uint8_t none[] = {1, PG_RFB_SEC_NONE}, ok[4] = {0};
-	uint8_t si[24 + 4] = {0, 64, 0, 48, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0};
 	struct pg_rfb_client_cb cb = {
 	    .ud = r,
 	    .cut_text = rec_cut,
@@ -83,17 +58,9 @@ static struct pg_rfb_client *ready_client(struct rec *r, bool ext)
 	};
 	struct pg_rfb_client *c = pg_rfb_client_new(&cb);
 	cr_assert_not_null(c);
-	cr_assert_eq(trickle(c, "RFB 003.008\n", 12), 12);
-	take(c, "RFB 003.008\n", 12);
-	cr_assert_eq(trickle(c, none, sizeof(none)), 2);
-	take(c, "\1", 1);
+	ut_client_security_none(c);
 	cr_assert_eq(pg_rfb_client_cut_text(c, (const uint8_t *)"x", 1), PG_EUNSUP);
-	cr_assert_eq(trickle(c, ok, 4), 4);
-	take(c, "\1", 1); /* ClientInit, shared */
-	si[23] = 4;
-	memcpy(si + 24, "host", 4);
-	cr_assert_eq(trickle(c, si, sizeof(si)), (ssize_t)sizeof(si));
-	cr_assert(pg_rfb_client_ready(c));
+	ut_client_init(c, "host");
 	return c;
 }
 
@@ -161,7 +128,7 @@ Test(rfb_clip, extended_reaches_callback)
 		cr_assert_eq(b.data[0], PG_RFB_SERVER_CUT_TEXT);
 		cr_assert_eq(pg_buf_put_u8(&b, PG_RFB_BELL), 0);
 		int xclips = r.xclips, bells = r.bells;
-		cr_assert_eq(trickle(c, b.data, b.len), (ssize_t)b.len);
+		cr_assert_eq(ut_trickle(c, b.data, b.len), (ssize_t)b.len);
 		cr_assert_eq(r.xclips, xclips + 1);
 		cr_assert_eq(r.bells, bells + 1);
 		cr_assert_eq(r.cuts, 0, "extended cut text reached the legacy callback");
@@ -189,7 +156,7 @@ Test(rfb_clip, legacy_reaches_cut_text)
 	    PG_RFB_SERVER_CUT_TEXT, 0, 0, 0, 0, 0, 0, 6, 'c', 'a', 'f', 0xe9, '\n', '!'};
 	struct rec r = {0};
 	struct pg_rfb_client *c = ready_client(&r, true);
-	cr_assert_eq(trickle(c, msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	cr_assert_eq(ut_trickle(c, msg, sizeof(msg)), (ssize_t)sizeof(msg));
 	cr_assert_eq(r.cuts, 1);
 	cr_assert_eq(r.xclips, 0);
 	cr_assert_eq(r.cut_len, 6);
@@ -211,7 +178,7 @@ Test(rfb_clip, extended_skipped_without_callback)
 	pg_buf_init(&b, 1u << 20);
 	cr_assert_eq(pg_xclip_build_provide(&b, true, (const uint8_t *)"abc", 3), 0);
 	cr_assert_eq(pg_buf_put_u8(&b, PG_RFB_BELL), 0);
-	cr_assert_eq(trickle(c, b.data, b.len), (ssize_t)b.len);
+	cr_assert_eq(ut_trickle(c, b.data, b.len), (ssize_t)b.len);
 	cr_assert_eq(r.bells, 1);
 	cr_assert_eq(r.cuts, 0);
 	cr_assert_eq(r.xclips, 0);
@@ -225,7 +192,7 @@ static void expect_bad_length(uint32_t len, int want, const char *what)
 	struct rec r = {0};
 	struct pg_rfb_client *c = ready_client(&r, true);
 	pg_wr32(hdr + 4, len);
-	cr_assert_eq(trickle(c, hdr, sizeof(hdr)), want, "length 0x%08x", len);
+	cr_assert_eq(ut_trickle(c, hdr, sizeof(hdr)), want, "length 0x%08x", len);
 	cr_assert(strstr(pg_rfb_client_error(c), what), "error \"%s\" lacks \"%s\"",
 		  pg_rfb_client_error(c), what);
 	cr_assert_not(pg_rfb_client_ready(c));
@@ -273,9 +240,9 @@ Test(rfb_clip, cut_text_output)
 	struct pg_rfb_client *c = ready_client(&r, true);
 	skip_init(c);
 	cr_assert_eq(pg_rfb_client_cut_text(c, want + 8, 4), 0);
-	take(c, want, sizeof(want));
+	ut_take(c, want, sizeof(want));
 	cr_assert_eq(pg_rfb_client_cut_text(c, NULL, 0), 0);
-	take(c, want_empty, sizeof(want_empty));
+	ut_take(c, want_empty, sizeof(want_empty));
 	cr_assert_eq(pg_rfb_client_output(c)->len, 0);
 
 	size_t big = PG_RFB_MAX_CUT_TEXT + 1;

@@ -7,6 +7,7 @@
 #include "codec/err.h"
 #include "codec/rfb.h"
 #include "codec/rfb_client.h"
+#include "upstream_util.h"
 
 struct rec {
 	int updates, bells;
@@ -22,57 +23,19 @@ static void rec_bell(void *ud)
 	((struct rec *)ud)->bells++;
 }
 
-/* Feed one more byte at a time, as a slow socket would: bytes consumed in all, or
- * the first error. */
-static ssize_t trickle(struct pg_rfb_client *c, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	size_t used = 0;
-	for (size_t end = 1; end <= n; end++) {
-		ssize_t rc = pg_rfb_client_feed(c, p + used, end - used);
-		if (rc < 0)
-			return rc;
-		used += (size_t)rc;
-	}
-	return (ssize_t)used;
-}
-
-static void take(struct pg_rfb_client *c, const void *want, size_t n)
-{
-	struct pg_buf *out = pg_rfb_client_output(c);
-	cr_assert_geq(out->len, n, "output has %zu bytes, want %zu", out->len, n);
-	cr_assert_eq(memcmp(out->data, want, n), 0);
-	pg_buf_consume(out, n);
-}
-
-static void nothing_queued(struct pg_rfb_client *c)
-{
-	cr_assert_eq(pg_rfb_client_output(c)->len, 0, "%zu bytes queued",
-		     pg_rfb_client_output(c)->len);
-}
-
 /* A client through RFB 3.8, security None and ServerInit of a 64x48 host; its
  * output untouched from SetPixelFormat on. enc NULL: the default encodings. */
 static struct pg_rfb_client *ready_client(struct rec *r, const int32_t *enc, size_t n)
 {
-	static const uint8_t none[] = {1, PG_RFB_SEC_NONE}, ok[4] = {0};
-	uint8_t si[24] = {0, 64, 0, 48, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0};
 	struct pg_rfb_client_cb cb = {.ud = r, .update_end = rec_update_end, .bell = rec_bell};
 	struct pg_rfb_client *c = pg_rfb_client_new(&cb);
 	cr_assert_not_null(c);
 	if (enc)
 		cr_assert_eq(pg_rfb_client_set_encodings(c, enc, n), 0);
-	cr_assert_eq(trickle(c, "RFB 003.008\n", 12), 12);
-	take(c, "RFB 003.008\n", 12);
-	cr_assert_eq(trickle(c, none, sizeof(none)), 2);
-	take(c, "\1", 1);
+	ut_client_security_none(c);
 	/* Before ready nothing is queued, with or without a keycode. */
 	cr_assert_eq(pg_rfb_client_key_code(c, 1, 'a', 0x1e), 0);
-	cr_assert_eq(trickle(c, ok, 4), 4);
-	take(c, "\1", 1); /* ClientInit, shared */
-	nothing_queued(c);
-	cr_assert_eq(trickle(c, si, sizeof(si)), (ssize_t)sizeof(si));
-	cr_assert(pg_rfb_client_ready(c));
+	ut_client_init(c, "");
 	return c;
 }
 
@@ -110,7 +73,7 @@ static void expect_key_event(struct pg_rfb_client *c, int down, uint32_t keysym)
 {
 	uint8_t want[8] = {PG_RFB_KEY_EVENT, (uint8_t)down};
 	pg_wr32(want + 4, keysym);
-	take(c, want, sizeof(want));
+	ut_take(c, want, sizeof(want));
 }
 
 static void expect_qemu_key(struct pg_rfb_client *c, int down, uint32_t keysym, uint32_t keycode)
@@ -118,14 +81,14 @@ static void expect_qemu_key(struct pg_rfb_client *c, int down, uint32_t keysym, 
 	uint8_t want[12] = {PG_RFB_QEMU, PG_RFB_QEMU_EXT_KEY, 0, (uint8_t)down};
 	pg_wr32(want + 4, keysym);
 	pg_wr32(want + 8, keycode);
-	take(c, want, sizeof(want));
+	ut_take(c, want, sizeof(want));
 }
 
 /* The incremental request queued after an update. */
 static void expect_incremental_request(struct pg_rfb_client *c)
 {
 	static const uint8_t want[10] = {PG_RFB_FB_UPDATE_REQUEST, 1, 0, 0, 0, 0, 0, 64, 0, 48};
-	take(c, want, sizeof(want));
+	ut_take(c, want, sizeof(want));
 }
 
 Test(rfb_keys, set_encodings_lists_qemu_ext_key)
@@ -149,7 +112,7 @@ Test(rfb_keys, plain_key_events_until_acknowledged)
 	expect_key_event(c, 0, 0xff2a);
 	/* Without a keysym a KeyEvent means nothing: nothing is sent. */
 	cr_assert_eq(pg_rfb_client_key_code(c, 1, 0, 0x70), 0);
-	nothing_queued(c);
+	ut_nothing_queued(c);
 	pg_rfb_client_del(c);
 }
 
@@ -160,11 +123,11 @@ Test(rfb_keys, acknowledged_keys_carry_keycodes)
 	struct pg_rfb_client *c = ready_client(&r, NULL, 0);
 	skip_init(c, PG_ENC_QEMU_EXT_KEY);
 	ack_update(ack, 0, 0, 0, 0);
-	cr_assert_eq(trickle(c, ack, sizeof(ack)), (ssize_t)sizeof(ack));
+	cr_assert_eq(ut_trickle(c, ack, sizeof(ack)), (ssize_t)sizeof(ack));
 	cr_assert(pg_rfb_client_qemu_key(c));
 	cr_assert_eq(r.updates, 1);
 	expect_incremental_request(c);
-	nothing_queued(c);
+	ut_nothing_queued(c);
 
 	cr_assert_eq(pg_rfb_client_key_code(c, 1, 'h', 0x23), 0);
 	expect_qemu_key(c, 1, 'h', 0x23);
@@ -181,7 +144,7 @@ Test(rfb_keys, acknowledged_keys_carry_keycodes)
 	cr_assert_eq(pg_rfb_client_key_code(c, 0, 'x', PG_RFB_MAX_KEYCODE + 1), 0);
 	expect_key_event(c, 0, 'x');
 	cr_assert_eq(pg_rfb_client_key_code(c, 1, 0, 0x1000), 0);
-	nothing_queued(c);
+	ut_nothing_queued(c);
 	/* pg_rfb_client_key stays a plain KeyEvent. */
 	cr_assert_eq(pg_rfb_client_key(c, 1, 'y'), 0);
 	expect_key_event(c, 1, 'y');
@@ -207,7 +170,7 @@ Test(rfb_keys, acknowledgement_has_no_body_whatever_its_header)
 	pg_wr32(m + 24, PG_ENC_RAW);
 	memcpy(m + 28, "\x11\x22\x33\x00", 4);
 	m[32] = PG_RFB_BELL;
-	cr_assert_eq(trickle(c, m, sizeof(m)), (ssize_t)sizeof(m), "%s", pg_rfb_client_error(c));
+	cr_assert_eq(ut_trickle(c, m, sizeof(m)), (ssize_t)sizeof(m), "%s", pg_rfb_client_error(c));
 	cr_assert(pg_rfb_client_qemu_key(c));
 	cr_assert_eq(r.updates, 1);
 	cr_assert_eq(r.bells, 1);

@@ -7,6 +7,7 @@
 #include "codec/err.h"
 #include "codec/rfb.h"
 #include "codec/rfb_client.h"
+#include "upstream_util.h"
 
 struct ctx {
 	int answer; /* what the security callback returns */
@@ -42,59 +43,26 @@ static struct pg_rfb_client *client(struct ctx *x)
 	return c;
 }
 
-/* Feed one more byte at a time, as a slow socket would. Bytes consumed in all, or
- * the first error. */
-static ssize_t trickle(struct pg_rfb_client *c, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	size_t used = 0;
-	for (size_t end = 1; end <= n; end++) {
-		ssize_t rc = pg_rfb_client_feed(c, p + used, end - used);
-		if (rc < 0)
-			return rc;
-		used += (size_t)rc;
-	}
-	return (ssize_t)used;
-}
-
-static void take(struct pg_rfb_client *c, const void *want, size_t n)
-{
-	struct pg_buf *out = pg_rfb_client_output(c);
-	cr_assert_geq(out->len, n, "output has %zu bytes, want %zu", out->len, n);
-	cr_assert_eq(memcmp(out->data, want, n), 0);
-	pg_buf_consume(out, n);
-}
-
-static void server_init(struct pg_rfb_client *c)
-{
-	uint8_t si[24 + 4] = {0, 64, 0, 48, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0};
-	si[23] = 4;
-	memcpy(si + 24, "host", 4);
-	cr_assert_gt(trickle(c, si, sizeof(si)), 0);
-	cr_assert(pg_rfb_client_ready(c));
-}
-
 /* Up to the security list: the host's version and list, our version and choice. */
 static void offer(struct pg_rfb_client *c, const uint8_t *list, size_t n, uint8_t expect)
 {
 	uint8_t b[1 + 16];
-	cr_assert_eq(trickle(c, "RFB 003.008\n", 12), 12);
-	take(c, "RFB 003.008\n", 12);
+	cr_assert_eq(ut_trickle(c, "RFB 003.008\n", 12), 12);
+	ut_take(c, "RFB 003.008\n", 12);
 	b[0] = (uint8_t)n;
 	memcpy(b + 1, list, n);
-	ssize_t rc = trickle(c, b, 1 + n);
+	ssize_t rc = ut_trickle(c, b, 1 + n);
 	if (!expect) {
 		cr_assert_lt(rc, 0);
 		return;
 	}
 	cr_assert_gt(rc, 0);
-	take(c, &expect, 1);
+	ut_take(c, &expect, 1);
 }
 
 Test(rfb_security, external_then_result)
 {
 	static const uint8_t list[] = {PG_RFB_SEC_NONE, PG_RFB_SEC_VENCRYPT};
-	static const uint8_t ok[4] = {0};
 	struct ctx x = {.answer = PG_RFB_SEC_VENCRYPT};
 	struct pg_rfb_client *c = client(&x);
 
@@ -110,9 +78,7 @@ Test(rfb_security, external_then_result)
 	cr_assert_eq(pg_rfb_client_output(c)->len, 0);
 	cr_assert_eq(pg_rfb_client_external_done(c, 0), 0);
 	cr_assert_eq(pg_rfb_client_external(c), 0);
-	cr_assert_eq(trickle(c, ok, 4), 4);
-	take(c, "\1", 1); /* ClientInit, shared */
-	server_init(c);
+	ut_client_init(c, "host");
 	cr_assert_eq(x.auth_calls, 0);
 	pg_rfb_client_del(c);
 }
@@ -120,7 +86,6 @@ Test(rfb_security, external_then_result)
 Test(rfb_security, external_then_vnc_challenge)
 {
 	static const uint8_t list[] = {PG_RFB_SEC_VENCRYPT};
-	static const uint8_t ok[4] = {0};
 	uint8_t challenge[16], response[16];
 	struct ctx x = {.answer = PG_RFB_SEC_VENCRYPT};
 	struct pg_rfb_client *c = client(&x);
@@ -131,12 +96,10 @@ Test(rfb_security, external_then_vnc_challenge)
 		challenge[i] = (uint8_t)(i * 17);
 		response[i] = (uint8_t)(challenge[i] ^ 0x5a);
 	}
-	cr_assert_eq(trickle(c, challenge, 16), 16);
+	cr_assert_eq(ut_trickle(c, challenge, 16), 16);
 	cr_assert_eq(x.auth_calls, 1);
-	take(c, response, 16);
-	cr_assert_eq(trickle(c, ok, 4), 4);
-	take(c, "\1", 1);
-	server_init(c);
+	ut_take(c, response, 16);
+	ut_client_init(c, "host");
 	pg_rfb_client_del(c);
 }
 
@@ -167,15 +130,12 @@ Test(rfb_security, choice_not_offered)
 Test(rfb_security, zero_means_default)
 {
 	static const uint8_t list[] = {PG_RFB_SEC_VNC, PG_RFB_SEC_NONE};
-	static const uint8_t ok[4] = {0};
 	struct ctx x = {.answer = 0};
 	struct pg_rfb_client *c = client(&x);
 
 	offer(c, list, 2, PG_RFB_SEC_NONE);
 	cr_assert_eq(pg_rfb_client_external(c), 0);
-	cr_assert_eq(trickle(c, ok, 4), 4);
-	take(c, "\1", 1);
-	server_init(c);
+	ut_client_init(c, "host");
 	pg_rfb_client_del(c);
 }
 
@@ -185,9 +145,9 @@ Test(rfb_security, rfb33_choice_refused)
 	struct ctx x = {.answer = PG_RFB_SEC_VENCRYPT};
 	struct pg_rfb_client *c = client(&x);
 
-	cr_assert_eq(trickle(c, "RFB 003.003\n", 12), 12);
-	take(c, "RFB 003.003\n", 12);
-	cr_assert_lt(trickle(c, none, 4), 0);
+	cr_assert_eq(ut_trickle(c, "RFB 003.003\n", 12), 12);
+	ut_take(c, "RFB 003.003\n", 12);
+	cr_assert_lt(ut_trickle(c, none, 4), 0);
 	cr_assert_eq(x.calls, 1);
 	cr_assert_eq(x.nseen, 1);
 	cr_assert_eq(x.seen[0], PG_RFB_SEC_NONE);

@@ -2,110 +2,35 @@
  * main process on the channel (fd 3 of a real pixelgate-worker) and the browser
  * host on a loopback socket, speaking RFB by hand so every Extended Clipboard action
  * can be sent and every reply seen byte for byte. */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "codec/buf.h"
 #include "codec/clipboard.h"
 #include "codec/rfb.h"
 #include "relay/channel.h"
+#include "upstream_util.h"
 
-#define TIMEOUT_MS 10000
-
-struct wk {
-	pid_t pid;
-	int chan;	  /* the main process's end of the channel */
-	int host;	  /* the browser host's end of the worker's connection */
-	struct pg_buf in; /* bytes from the worker, as the host reads them */
-	struct pg_chan_msg *m;
-};
-
-static struct wk k;
-
-static void write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		cr_assert_gt(n, 0, "write: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Read until the host's buffer holds at least n bytes. */
-static void host_fill(size_t n)
-{
-	while (k.in.len < n) {
-		struct pollfd p = {.fd = k.host, .events = POLLIN};
-		cr_assert_eq(poll(&p, 1, TIMEOUT_MS), 1, "the worker sent the host nothing");
-		cr_assert_eq(pg_buf_reserve(&k.in, 65536), 0);
-		ssize_t got = read(k.host, k.in.data + k.in.len, 65536);
-		cr_assert_gt(got, 0, "the worker closed its connection to the host");
-		k.in.len += (size_t)got;
-	}
-}
-
-static void host_read(void *buf, size_t n)
-{
-	host_fill(n);
-	memcpy(buf, k.in.data, n);
-	pg_buf_consume(&k.in, n);
-}
+static struct ut_worker k;
 
 /* The next ClientCutText from the worker, other client messages skipped. Returns
  * its payload (malloc'd), *ext telling an Extended Clipboard one. */
 static uint8_t *host_cut(bool *ext, size_t *len)
 {
 	for (;;) {
-		host_fill(1);
-		size_t need;
-		switch (k.in.data[0]) {
-		case PG_RFB_SET_PIXEL_FORMAT:
-			need = 20;
-			break;
-		case PG_RFB_SET_ENCODINGS:
-			host_fill(4);
-			need = 4 + 4 * (size_t)pg_rd16(k.in.data + 2);
-			break;
-		case PG_RFB_FB_UPDATE_REQUEST:
-			need = 10;
-			break;
-		case PG_RFB_KEY_EVENT:
-			need = 8;
-			break;
-		case PG_RFB_POINTER_EVENT:
-			need = 6;
-			break;
-		case PG_RFB_CLIENT_CUT_TEXT: {
-			host_fill(8);
-			uint32_t l = pg_rd32(k.in.data + 4);
-			*ext = l & 0x80000000u;
-			*len = *ext ? 0u - l : l;
-			cr_assert_leq(*len, PG_RFB_MAX_CUT_TEXT);
-			host_fill(8 + *len);
+		size_t need = ut_worker_msg(&k);
+		if (k.in.data[0] == PG_RFB_CLIENT_CUT_TEXT) {
+			*ext = pg_rd32(k.in.data + 4) & 0x80000000u;
+			*len = need - 8;
 			uint8_t *p = malloc(*len + 1);
 			cr_assert_not_null(p);
 			memcpy(p, k.in.data + 8, *len);
-			pg_buf_consume(&k.in, 8 + *len);
+			pg_buf_consume(&k.in, need);
 			return p;
 		}
-		default:
-			cr_assert_fail("client message type %u", k.in.data[0]);
-		}
-		host_fill(need);
 		pg_buf_consume(&k.in, need);
 	}
 }
@@ -129,39 +54,16 @@ static void host_xclip(struct pg_xclip_msg *x, uint8_t *text, size_t text_size)
 
 static void host_send(const struct pg_buf *b)
 {
-	write_all(k.host, b->data, b->len);
+	ut_write_all(k.host, b->data, b->len);
 }
 
 /* The next channel message that is not about pixels or the handshake. */
 static uint32_t chan_next(void)
 {
-	for (;;) {
-		struct pollfd p = {.fd = k.chan, .events = POLLIN};
-		int fd = -1;
-		cr_assert_eq(poll(&p, 1, TIMEOUT_MS), 1,
-			     "the worker told the main process nothing");
-		cr_assert_eq(pg_chan_recv(k.chan, k.m, &fd), 1, "channel closed or malformed");
-		if (fd >= 0)
-			close(fd);
-		switch (k.m->type) {
-		case PG_CHAN_RESIZE:
-		case PG_CHAN_DAMAGE:
-		case PG_CHAN_NAME:
-		case PG_CHAN_CONNECTED:
-		case PG_CHAN_CURSOR:
-			continue;
-		case PG_CHAN_UPDATE_END: {
-			struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
-			cr_assert_eq(pg_chan_send(k.chan, &ack, -1), 0);
-			continue;
-		}
-		case PG_CHAN_ERROR:
-			cr_log_info("worker error: %.*s", k.m->u.text.len, k.m->u.text.bytes);
-			return k.m->type;
-		default:
-			return k.m->type;
-		}
-	}
+	uint32_t type;
+	while ((type = ut_worker_next(&k)) == PG_CHAN_CONNECTED)
+		;
+	return type;
 }
 
 static void expect_dropped(uint8_t why, uint32_t bytes, uint32_t formats)
@@ -184,7 +86,7 @@ static void expect_from_host(uint8_t format, const void *text, size_t len)
 static void host_bell_marker(void)
 {
 	uint8_t bell = PG_RFB_BELL;
-	write_all(k.host, &bell, 1);
+	ut_write_all(k.host, &bell, 1);
 	cr_assert_eq(chan_next(), PG_CHAN_BELL);
 }
 
@@ -202,71 +104,12 @@ static void to_host(uint8_t format, const void *text, size_t len)
 
 static void start(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int sv[2];
-
-	memset(&k, 0, sizeof(k));
-	k.m = calloc(1, sizeof(*k.m));
-	cr_assert_not_null(k.m);
-	pg_buf_init(&k.in, 4u << 20);
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(ls, 0);
-	cr_assert_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(ls, 1), 0);
-	cr_assert_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	k.pid = fork();
-	cr_assert_geq(k.pid, 0);
-	if (k.pid == 0) {
-		int fd = sv[1] == 3 ? dup(sv[1]) : sv[1];
-		if (dup2(fd, 3) == 3)
-			execl(PG_BIN_DIR "/pixelgate-worker", "pixelgate-worker", (char *)NULL);
-		_exit(127);
-	}
-	close(sv[1]);
-	k.chan = sv[0];
-
-	struct pg_chan_msg *m = k.m;
-	memset(m, 0, sizeof(*m));
-	m->type = PG_CHAN_START;
-	strcpy(m->u.start.host, "127.0.0.1");
-	m->u.start.port = ntohs(a.sin_port);
-	m->u.start.tls = PG_CHAN_TLS_NONE;
-	cr_assert_eq(pg_chan_send(k.chan, m, -1), 0);
-	struct pollfd p = {.fd = ls, .events = POLLIN};
-	cr_assert_eq(poll(&p, 1, TIMEOUT_MS), 1, "the worker never connected");
-	k.host = accept(ls, NULL, NULL);
-	cr_assert_geq(k.host, 0);
-	close(ls);
-
-	/* RFB 3.8, security None, a 16x16 desktop. */
-	uint8_t b[32];
-	write_all(k.host, "RFB 003.008\n", 12);
-	host_read(b, 12);
-	cr_assert_eq(memcmp(b, "RFB 003.008\n", 12), 0);
-	write_all(k.host, "\1\1", 2);
-	host_read(b, 1);
-	cr_assert_eq(b[0], PG_RFB_SEC_NONE);
-	write_all(k.host, "\0\0\0\0", 4);
-	host_read(b, 1); /* ClientInit */
-	static const uint8_t si[] = {0,	 16, 0, 16, 32, 24, 0, 1, 0, 255, 0,   255, 0,	255,
-				     16, 8,  0, 0,  0,	0,  0, 0, 0, 3,	  'r', 'a', 'w'};
-	write_all(k.host, si, sizeof(si));
+	ut_worker_start(&k, false, false);
 }
 
 static void stop(void)
 {
-	if (k.chan >= 0)
-		close(k.chan);
-	if (k.host >= 0)
-		close(k.host);
-	if (k.pid > 0) {
-		kill(k.pid, SIGKILL);
-		waitpid(k.pid, NULL, 0);
-	}
-	pg_buf_free(&k.in);
-	free(k.m);
+	ut_worker_stop(&k);
 }
 
 /* The host's caps, as TigerVNC's server sends them: text, every action, size 0. */
@@ -340,14 +183,14 @@ static void host_flags(uint32_t flags)
 	uint8_t m[12] = {PG_RFB_SERVER_CUT_TEXT};
 	pg_wr32(m + 4, 0u - 4);
 	pg_wr32(m + 8, flags);
-	write_all(k.host, m, sizeof(m));
+	ut_write_all(k.host, m, sizeof(m));
 }
 
 Test(worker_clip, legacy_host_both_ways, .init = start, .fini = stop)
 {
 	static const uint8_t cut[] = {
 	    PG_RFB_SERVER_CUT_TEXT, 0, 0, 0, 0, 0, 0, 7, 'c', 'a', 'f', 0xe9, '\r', '\n', '!'};
-	write_all(k.host, cut, sizeof(cut));
+	ut_write_all(k.host, cut, sizeof(cut));
 	/* Latin-1 as sent: converting it is the main process's job. */
 	expect_from_host(PG_CHAN_CLIP_LATIN1, cut + 8, 7);
 
@@ -379,11 +222,11 @@ Test(worker_clip, legacy_over_limit, .init = start, .fini = stop)
 	msg[0] = PG_RFB_SERVER_CUT_TEXT;
 	msg[1] = msg[2] = msg[3] = 0;
 	pg_wr32(msg + 4, (uint32_t)n);
-	write_all(k.host, msg, 8 + n);
+	ut_write_all(k.host, msg, 8 + n);
 	expect_dropped(PG_CHAN_DROP_TOO_LARGE, (uint32_t)n, PG_XCLIP_TEXT);
 	/* At the limit it crosses. */
 	pg_wr32(msg + 4, (uint32_t)(n - 1));
-	write_all(k.host, msg, 8 + n - 1);
+	ut_write_all(k.host, msg, 8 + n - 1);
 	expect_from_host(PG_CHAN_CLIP_LATIN1, msg + 8, n - 1);
 	free(msg);
 }
@@ -506,7 +349,7 @@ Test(worker_clip, host_without_notify, .init = start, .fini = stop)
 	pg_wr32(caps + 8, PG_XCLIP_CAPS | PG_XCLIP_REQUEST | PG_XCLIP_PEEK | PG_XCLIP_PROVIDE |
 			      PG_XCLIP_TEXT);
 	pg_wr32(caps + 12, 8);
-	write_all(k.host, caps, sizeof(caps));
+	ut_write_all(k.host, caps, sizeof(caps));
 	cr_assert_eq(chan_next(), PG_CHAN_CLIP_CAPS);
 	struct pg_xclip_msg x;
 	uint8_t text[64];
@@ -543,7 +386,7 @@ Test(worker_clip, malformed_and_too_large, .init = extended_start, .fini = stop)
 	pg_wr32(junk + 4, 0u - 8);
 	pg_wr32(junk + 8, PG_XCLIP_PROVIDE | PG_XCLIP_TEXT);
 	memcpy(junk + 12, "\x78\x9c\xff\xff", 4); /* corrupt zlib */
-	write_all(k.host, junk, sizeof(junk));
+	ut_write_all(k.host, junk, sizeof(junk));
 	expect_dropped(PG_CHAN_DROP_MALFORMED, 8, PG_XCLIP_TEXT);
 
 	/* Text over the relay's limit is refused from its declared size. */

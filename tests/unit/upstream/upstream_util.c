@@ -6,11 +6,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 
 #include "auth/vncauth.h"
 #include "codec/err.h"
+#include "codec/rfb.h"
+#include "relay/channel.h"
 
 uint32_t ut_swap_rb(uint32_t v)
 {
@@ -429,4 +433,238 @@ void ut_guard_free(uint8_t *p, size_t n)
 	if (body == 0)
 		body = pg;
 	munmap(p + n - body, body + pg);
+}
+
+ssize_t ut_trickle(struct pg_rfb_client *c, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	size_t used = 0;
+	for (size_t end = 1; end <= n; end++) {
+		ssize_t rc = pg_rfb_client_feed(c, p + used, end - used);
+		if (rc < 0)
+			return rc;
+		used += (size_t)rc;
+	}
+	return (ssize_t)used;
+}
+
+void ut_take(struct pg_rfb_client *c, const void *want, size_t n)
+{
+	struct pg_buf *out = pg_rfb_client_output(c);
+	cr_assert_geq(out->len, n, "output has %zu bytes, want %zu", out->len, n);
+	cr_assert_eq(memcmp(out->data, want, n), 0);
+	pg_buf_consume(out, n);
+}
+
+void ut_nothing_queued(struct pg_rfb_client *c)
+{
+	cr_assert_eq(pg_rfb_client_output(c)->len, 0, "%zu bytes queued",
+		     pg_rfb_client_output(c)->len);
+}
+
+void ut_client_security_none(struct pg_rfb_client *c)
+{
+	static const uint8_t none[] = {1, PG_RFB_SEC_NONE};
+	cr_assert_eq(ut_trickle(c, "RFB 003.008\n", 12), 12);
+	ut_take(c, "RFB 003.008\n", 12);
+	cr_assert_eq(ut_trickle(c, none, sizeof(none)), 2);
+	ut_take(c, "\1", 1);
+}
+
+void ut_client_init(struct pg_rfb_client *c, const char *name)
+{
+	static const uint8_t ok[4] = {0};
+	uint8_t si[24 + 64] = {0, 64, 0, 48, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0};
+	size_t n = strlen(name);
+	cr_assert_leq(n, sizeof(si) - 24);
+	pg_wr32(si + 20, (uint32_t)n);
+	memcpy(si + 24, name, n);
+	cr_assert_eq(ut_trickle(c, ok, 4), 4);
+	ut_take(c, "\1", 1); /* ClientInit, shared */
+	ut_nothing_queued(c);
+	cr_assert_eq(ut_trickle(c, si, 24 + n), (ssize_t)(24 + n));
+	cr_assert(pg_rfb_client_ready(c));
+}
+
+void ut_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		cr_assert_gt(n, 0, "write: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void ut_worker_fill(struct ut_worker *w, size_t n)
+{
+	while (w->in.len < n) {
+		struct pollfd p = {.fd = w->host, .events = POLLIN};
+		cr_assert_eq(poll(&p, 1, UT_WORKER_MS), 1, "the worker sent the host nothing");
+		cr_assert_eq(pg_buf_reserve(&w->in, 65536), 0);
+		ssize_t got = read(w->host, w->in.data + w->in.len, 65536);
+		cr_assert_gt(got, 0, "the worker closed its connection to the host");
+		w->in.len += (size_t)got;
+	}
+}
+
+size_t ut_worker_msg(struct ut_worker *w)
+{
+	size_t need;
+	ut_worker_fill(w, 1);
+	switch (w->in.data[0]) {
+	case PG_RFB_SET_PIXEL_FORMAT:
+		need = 20;
+		break;
+	case PG_RFB_SET_ENCODINGS:
+		ut_worker_fill(w, 4);
+		need = 4 + 4 * (size_t)pg_rd16(w->in.data + 2);
+		break;
+	case PG_RFB_FB_UPDATE_REQUEST:
+		need = 10;
+		break;
+	case PG_RFB_KEY_EVENT:
+		need = 8;
+		break;
+	case PG_RFB_POINTER_EVENT:
+		need = 6;
+		break;
+	case PG_RFB_CLIENT_CUT_TEXT: {
+		ut_worker_fill(w, 8);
+		uint32_t l = pg_rd32(w->in.data + 4);
+		size_t len = l & 0x80000000u ? 0u - l : l;
+		cr_assert_leq(len, PG_RFB_MAX_CUT_TEXT);
+		need = 8 + len;
+		break;
+	}
+	case PG_RFB_QEMU:
+		need = PG_RFB_QEMU_KEY_LEN;
+		break;
+	default:
+		cr_assert_fail("client message type %u", w->in.data[0]);
+	}
+	ut_worker_fill(w, need);
+	return need;
+}
+
+/* The host's side of the handshake: what the worker sends must be want. */
+static void worker_expect(struct ut_worker *w, const void *want, size_t n)
+{
+	ut_worker_fill(w, n);
+	cr_assert_eq(memcmp(w->in.data, want, n), 0);
+	pg_buf_consume(&w->in, n);
+}
+
+void ut_worker_start(struct ut_worker *w, bool debug, bool capture_stderr)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int sv[2], ep[2] = {-1, -1};
+
+	memset(w, 0, sizeof(*w));
+	w->chan = w->host = w->err = -1;
+	w->m = calloc(1, sizeof(*w->m));
+	cr_assert_not_null(w->m);
+	pg_buf_init(&w->in, 4u << 20);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(ls, 0);
+	cr_assert_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(ls, 1), 0);
+	cr_assert_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	if (capture_stderr)
+		cr_assert_eq(pipe2(ep, O_CLOEXEC), 0);
+	w->pid = fork();
+	cr_assert_geq(w->pid, 0);
+	if (w->pid == 0) {
+		int fd = sv[1] == 3 ? dup(sv[1]) : sv[1];
+		if ((ep[1] < 0 || dup2(ep[1], 2) == 2) && dup2(fd, 3) == 3)
+			execl(PG_BIN_DIR "/pixelgate-worker", "pixelgate-worker", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	w->chan = sv[0];
+	if (capture_stderr) {
+		close(ep[1]);
+		w->err = ep[0];
+	}
+
+	struct pg_chan_msg *m = w->m;
+	memset(m, 0, sizeof(*m));
+	m->type = PG_CHAN_START;
+	strcpy(m->u.start.host, "127.0.0.1");
+	m->u.start.port = ntohs(a.sin_port);
+	m->u.start.tls = PG_CHAN_TLS_NONE;
+	m->u.start.debug = debug;
+	cr_assert_eq(pg_chan_send(w->chan, m, -1), 0);
+	struct pollfd p = {.fd = ls, .events = POLLIN};
+	cr_assert_eq(poll(&p, 1, UT_WORKER_MS), 1, "the worker never connected");
+	w->host = accept(ls, NULL, NULL);
+	cr_assert_geq(w->host, 0);
+	close(ls);
+
+	/* RFB 3.8, security None, a 16x16 desktop. */
+	static const uint8_t sec = PG_RFB_SEC_NONE;
+	ut_write_all(w->host, "RFB 003.008\n", 12);
+	worker_expect(w, "RFB 003.008\n", 12);
+	ut_write_all(w->host, "\1\1", 2);
+	worker_expect(w, &sec, 1);
+	ut_write_all(w->host, "\0\0\0\0", 4);
+	ut_worker_fill(w, 1); /* ClientInit */
+	pg_buf_consume(&w->in, 1);
+	static const uint8_t si[] = {0,	 16, 0, 16, 32, 24, 0, 1, 0, 255, 0,   255, 0,	255,
+				     16, 8,  0, 0,  0,	0,  0, 0, 0, 3,	  'r', 'a', 'w'};
+	ut_write_all(w->host, si, sizeof(si));
+}
+
+void ut_worker_stop(struct ut_worker *w)
+{
+	if (w->chan >= 0)
+		close(w->chan);
+	if (w->host >= 0)
+		close(w->host);
+	if (w->pid > 0) {
+		kill(w->pid, SIGKILL);
+		waitpid(w->pid, NULL, 0);
+	}
+	if (w->err >= 0)
+		close(w->err);
+	pg_buf_free(&w->in);
+	free(w->m);
+	w->chan = w->host = w->err = -1;
+	w->pid = 0;
+	w->m = NULL;
+}
+
+uint32_t ut_worker_next(struct ut_worker *w)
+{
+	for (;;) {
+		struct pollfd p = {.fd = w->chan, .events = POLLIN};
+		int fd = -1;
+		cr_assert_eq(poll(&p, 1, UT_WORKER_MS), 1,
+			     "the worker told the main process nothing");
+		cr_assert_eq(pg_chan_recv(w->chan, w->m, &fd), 1, "channel closed or malformed");
+		if (fd >= 0)
+			close(fd);
+		switch (w->m->type) {
+		case PG_CHAN_RESIZE:
+		case PG_CHAN_DAMAGE:
+		case PG_CHAN_NAME:
+		case PG_CHAN_CURSOR:
+			continue;
+		case PG_CHAN_UPDATE_END: {
+			struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
+			cr_assert_eq(pg_chan_send(w->chan, &ack, -1), 0);
+			continue;
+		}
+		case PG_CHAN_ERROR:
+			cr_log_info("worker error: %.*s", w->m->u.text.len, w->m->u.text.bytes);
+			return w->m->type;
+		default:
+			return w->m->type;
+		}
+	}
 }

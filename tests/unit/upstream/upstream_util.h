@@ -1,5 +1,6 @@
 /* Helpers for the upstream tests: a libvncserver host in a thread of the test
- * process, a peer that drives pg_rfb_client over loopback TCP, test images, and
+ * process, a peer that drives pg_rfb_client over loopback TCP, a pg_rfb_client fed
+ * by hand, a real pixelgate-worker played on both its edges, test images, and
  * buffers that end at a PROT_NONE page. */
 #ifndef PG_TEST_UPSTREAM_UTIL_H
 #define PG_TEST_UPSTREAM_UTIL_H
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <rfb/rfb.h>
 
@@ -91,5 +93,54 @@ uint8_t *ut_guard_alloc(size_t n);
 void ut_guard_free(uint8_t *p, size_t n);
 /* Callbacks that record into a ut_peer (also for peers without sockets). */
 void ut_peer_init(struct ut_peer *p);
+
+/* ---- a pg_rfb_client fed by hand ---- */
+
+/* Feed one more byte at a time, as a slow socket would: bytes consumed in all, or
+ * the first error. */
+ssize_t ut_trickle(struct pg_rfb_client *c, const void *buf, size_t n);
+/* The next n bytes of c's output must be want; they are taken. */
+void ut_take(struct pg_rfb_client *c, const void *want, size_t n);
+/* c's output is empty. */
+void ut_nothing_queued(struct pg_rfb_client *c);
+/* The host's RFB 3.8 and its one security type, None: c's version and choice. */
+void ut_client_security_none(struct pg_rfb_client *c);
+/* SecurityResult OK, c's ClientInit (shared, nothing else queued), then ServerInit of
+ * a 64x48 host called name: c is ready, its output untouched from SetPixelFormat on. */
+void ut_client_init(struct pg_rfb_client *c, const char *name);
+
+/* ---- a real pixelgate-worker, the test playing both its edges ---- */
+
+#define UT_WORKER_MS 10000 /* the longest any wait on the worker may take */
+
+struct pg_chan_msg;
+
+struct ut_worker {
+	pid_t pid;
+	int chan;	  /* the main process's end of the channel */
+	int host;	  /* the browser host's end of the worker's connection */
+	int err;	  /* the worker's stderr, when captured; else -1 */
+	struct pg_buf in; /* bytes from the worker, as the host reads them */
+	struct pg_chan_msg *m;
+};
+
+/* PG_BIN_DIR/pixelgate-worker with the channel as its fd 3 (its stderr in w->err when
+ * capture_stderr, else the test's), told to connect to a loopback host (debug lines
+ * when debug) and taken through RFB 3.8, security None and the ServerInit of a 16x16
+ * desktop: what it sends from SetPixelFormat on is for the test to read. */
+void ut_worker_start(struct ut_worker *w, bool debug, bool capture_stderr);
+/* Kill the worker if it still runs; close and free everything. */
+void ut_worker_stop(struct ut_worker *w);
+void ut_write_all(int fd, const void *buf, size_t len);
+/* Read until the host's buffer w->in holds at least n bytes. */
+void ut_worker_fill(struct ut_worker *w, size_t n);
+/* The client message at the head of w->in, read whole: its length. SetPixelFormat,
+ * SetEncodings, FramebufferUpdateRequest, KeyEvent, PointerEvent, ClientCutText
+ * (legacy or extended, at most PG_RFB_MAX_CUT_TEXT) and QEMU extended key events;
+ * any other type fails the test. */
+size_t ut_worker_msg(struct ut_worker *w);
+/* The next channel message (in w->m) that is not about pixels, its type; each
+ * UPDATE_END is acknowledged on the way. An ERROR is logged. */
+uint32_t ut_worker_next(struct ut_worker *w);
 
 #endif
