@@ -60,13 +60,11 @@ void pg_config_free(struct pg_config *cfg)
 	pg_policy_free(&cfg->policy);
 }
 
-static bool valid_name(const char *s);
-
 static int add_group_map(struct pg_config *cfg, const char *value, const char *where,
 			 struct pg_config_errors *err)
 {
 	const char *eq = strrchr(value, '=');
-	if (!eq || eq == value || !valid_name(eq + 1)) {
+	if (!eq || eq == value || !pg_config_valid_name(eq + 1)) {
 		pg_config_error(err,
 				"%s: [ldap] group_map = '%s': expected LDAP-GROUP=pixelgate-group "
 				"(a group DN or CN, '=', then a pixelgate group name)",
@@ -88,7 +86,7 @@ static int add_group_map(struct pg_config *cfg, const char *value, const char *w
 	return 0;
 }
 
-static bool valid_name(const char *s)
+bool pg_config_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > 64)
@@ -110,7 +108,7 @@ static int set_route(struct pg_config *cfg, const char *key, const char *value, 
 	char host[256];
 	int port;
 	const char *why;
-	if (!name || !valid_name(name)) {
+	if (!name || !pg_config_valid_name(name)) {
 		pg_config_error(
 		    err,
 		    "%s: [routes] '%s': expected user.NAME or group.NAME (letters, digits, "

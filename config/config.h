@@ -122,6 +122,9 @@ struct pg_config_errors {
 };
 
 void pg_config_init(struct pg_config *cfg);
+/* A user or group name as routes and policy sections spell it: 1 to 64 of
+ * letters, digits and . _ - @. */
+bool pg_config_valid_name(const char *s);
 /* Add one error line (file:line first, in the config's style). */
 void pg_config_error(struct pg_config_errors *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

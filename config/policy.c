@@ -60,20 +60,6 @@ void pg_policy_free(struct pg_policy_config *pc)
 	memset(pc, 0, sizeof(*pc));
 }
 
-static bool valid_group(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-' || c == '@'))
-			return false;
-	}
-	return true;
-}
-
 int pg_policy_parse_duration(const char *s, long *seconds)
 {
 	char *end;
@@ -373,7 +359,7 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		const char *name = section + 7;
 		while (*name == ' ')
 			name++;
-		if (strncmp(section, "policy ", 7) || !valid_group(name)) {
+		if (strncmp(section, "policy ", 7) || !pg_config_valid_name(name)) {
 			pg_config_error(
 			    err,
 			    "%s: [%s]: expected [policy] or [policy GROUP] (a group name: "

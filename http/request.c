@@ -51,23 +51,29 @@ void pg_http_req_init(struct pg_http_req *r)
 	memcpy(r->priv.hp, &hp, sizeof(hp));
 }
 
+const char *pg_http_list_next(const char **p, size_t *len)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t' || *s == ',')
+		s++;
+	if (!*s)
+		return NULL;
+	const char *e = s;
+	while (*e && *e != ',')
+		e++;
+	*p = e;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*len = (size_t)(e - s);
+	return s;
+}
+
 bool pg_http_has_token(const char *list, const char *token)
 {
-	size_t tl = strlen(token);
-	const char *p = list;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',')
-			e++;
-		const char *t = e;
-		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-			t--;
-		if ((size_t)(t - p) == tl && tl && strncasecmp(p, token, tl) == 0)
+	size_t tl = strlen(token), n;
+	for (const char *s; (s = pg_http_list_next(&list, &n));)
+		if (n == tl && strncasecmp(s, token, tl) == 0)
 			return true;
-		p = e;
-	}
 	return false;
 }
 

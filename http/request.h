@@ -87,5 +87,8 @@ int pg_http_parse(struct pg_http_req *r, const uint8_t *p, size_t len);
 /* Whether a comma-separated header value (Connection, Upgrade,
  * Sec-WebSocket-Protocol) holds token, case-insensitively. */
 bool pg_http_has_token(const char *list, const char *token);
+/* The next item of such a list, trimmed: a pointer into it with *len bytes, *p
+ * moved past it; NULL at the end. */
+const char *pg_http_list_next(const char **p, size_t *len);
 
 #endif

@@ -271,23 +271,14 @@ void pg_static_free(struct pg_static *st)
  * 13.1.2): a W/ prefix does not matter. */
 static bool etag_matches(const char *inm, const char *etag)
 {
-	size_t el = strlen(etag);
-	const char *p = inm;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',')
-			e++;
-		const char *t = e;
-		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-			t--;
-		const char *s = p;
-		if (t - s >= 2 && s[0] == 'W' && s[1] == '/')
+	size_t el = strlen(etag), n;
+	for (const char *s; (s = pg_http_list_next(&inm, &n));) {
+		if (n >= 2 && s[0] == 'W' && s[1] == '/') {
 			s += 2;
-		if ((t - s == 1 && *s == '*') || ((size_t)(t - s) == el && !memcmp(s, etag, el)))
+			n -= 2;
+		}
+		if ((n == 1 && *s == '*') || (n == el && !memcmp(s, etag, el)))
 			return true;
-		p = e;
 	}
 	return false;
 }
