@@ -174,10 +174,69 @@ static int parse(struct pg_dec_err *err, const struct pg_rect *r, const uint8_t 
 	return len >= h->total;
 }
 
+/* Most scans a sequential JPEG has: one per component when not interleaved. */
+#define JPEG_MAX_SCANS 4
+
+/* Every Tight encoder (libjpeg-turbo in TigerVNC, TurboVNC, libvncserver) writes
+ * sequential Huffman JPEG: one pass over the picture. A progressive image may ask
+ * for hundreds of passes over a full-screen coefficient buffer from a few bytes
+ * each, and arithmetic, lossless and hierarchical ones for code no host needs; so
+ * before TurboJPEG sees it, walk the markers (linear in the body) and accept
+ * baseline and extended sequential Huffman frames (SOF0, SOF1) with a few scans.
+ * NULL when fine, else why not. */
+static const char *jpeg_check(const uint8_t *p, size_t n)
+{
+	size_t i = 2, scans = 0;
+	bool frame = false;
+	if (n < 4 || p[0] != 0xff || p[1] != 0xd8)
+		return "no JPEG start of image";
+	while (i < n) {
+		if (p[i] != 0xff)
+			return "JPEG marker expected";
+		while (i < n && p[i] == 0xff) /* fill bytes */
+			i++;
+		if (i >= n)
+			break;
+		uint8_t m = p[i++];
+		if (m == 0xd9) /* EOI */
+			return frame && scans ? NULL : "JPEG ends before its picture";
+		if (m >= 0xd0 && m <= 0xd7)
+			continue; /* a restart marker between scan data */
+		if (n - i < 2 || pg_rd16(p + i) < 2 || pg_rd16(p + i) > n - i)
+			return "JPEG segment longer than the data";
+		size_t seg = pg_rd16(p + i);
+		if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+			if (m != 0xc0 && m != 0xc1)
+				return "JPEG not sequential Huffman (progressive, arithmetic or "
+				       "lossless)";
+			if (frame)
+				return "JPEG with more than one frame";
+			frame = true;
+		} else if (m == 0xde || m == 0xdf) {
+			return "hierarchical JPEG";
+		}
+		i += seg;
+		if (m != 0xda) /* SOS: entropy-coded data follows */
+			continue;
+		if (!frame || ++scans > JPEG_MAX_SCANS)
+			return frame ? "JPEG with too many scans" : "JPEG scan before its frame";
+		/* To the next marker: 0xff 0x00 is a stuffed byte, 0xff 0xd0..d7 a restart. */
+		while (i + 1 < n &&
+		       !(p[i] == 0xff && p[i + 1] != 0 && !(p[i + 1] >= 0xd0 && p[i + 1] <= 0xd7)))
+			i++;
+		if (i + 1 >= n)
+			break;
+	}
+	return "JPEG without end of image";
+}
+
 static ssize_t do_jpeg(struct tight *s, struct pg_dec_err *err, const struct pg_rect *r,
 		       struct pg_fb *fb, const uint8_t *jpeg, size_t n)
 {
 	int w, h, sub, cs;
+	const char *bad = jpeg_check(jpeg, n);
+	if (bad)
+		return pg_dec_fail(err, PG_EPROTO, "bad Tight JPEG", "Tight JPEG: %s", bad);
 	if (tjDecompressHeader3(s->tj, jpeg, (unsigned long)n, &w, &h, &sub, &cs) < 0)
 		return pg_dec_fail(err, PG_EPROTO, "bad Tight JPEG", "Tight JPEG header: %s",
 				   tjGetErrorStr2(s->tj));

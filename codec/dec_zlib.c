@@ -97,10 +97,10 @@ int pg_zin_finish(struct pg_zin *z)
 		return -1;
 	}
 	z_stream *zs = z->zs;
-	if (zs->avail_in == 0)
-		return 0;
 	/* What is left should be the empty block of the sender's Z_SYNC_FLUSH: it must
-	 * inflate to nothing. One byte of room is enough to see any surplus. */
+	 * inflate to nothing. One byte of room is enough to see any surplus, also when
+	 * every input byte is used: inflate may still hold output of a long match that
+	 * did not fit the window, which would otherwise open the next rectangle. */
 	uint8_t spare;
 	zs->next_out = &spare;
 	zs->avail_out = 1;

@@ -52,6 +52,7 @@ struct pg_rfb_client {
 	struct pg_fb fb;
 	bool own_fb; /* no resize callback: the client keeps the framebuffer */
 	struct pg_decoder *dec;
+	struct pg_rfb_client_limits lim;
 	int32_t enc[PG_RFB_MAX_ENCODINGS];
 	size_t n_enc;
 	unsigned rects, rect_i;
@@ -122,6 +123,7 @@ struct pg_rfb_client *pg_rfb_client_new(const struct pg_rfb_client_cb *cb)
 	if (cb)
 		c->cb = *cb;
 	c->own_fb = !c->cb.resize;
+	pg_rfb_client_set_limits(c, NULL);
 	pg_buf_init(&c->out, OUT_MAX);
 	memcpy(c->enc, default_encodings, sizeof(default_encodings));
 	c->n_enc = sizeof(default_encodings) / sizeof(default_encodings[0]);
@@ -142,6 +144,25 @@ void pg_rfb_client_del(struct pg_rfb_client *c)
 	if (c->own_fb)
 		pg_fb_free(&c->fb);
 	free(c);
+}
+
+static int limit_int(int v, int def, int max)
+{
+	return v <= 0 ? def : v > max ? max : v;
+}
+
+void pg_rfb_client_set_limits(struct pg_rfb_client *c, const struct pg_rfb_client_limits *l)
+{
+	static const struct pg_rfb_client_limits none;
+	if (!l)
+		l = &none;
+	c->lim.max_width = limit_int(l->max_width, PG_RFB_CLIENT_MAX_WIDTH, PG_FB_MAX_SIDE);
+	c->lim.max_height = limit_int(l->max_height, PG_RFB_CLIENT_MAX_HEIGHT, PG_FB_MAX_SIDE);
+	c->lim.max_rects = !l->max_rects		     ? PG_RFB_CLIENT_MAX_RECTS
+			   : l->max_rects > PG_RFB_MAX_RECTS ? PG_RFB_MAX_RECTS
+							     : l->max_rects;
+	c->lim.max_cursor_side =
+	    limit_int(l->max_cursor_side, PG_RFB_CLIENT_MAX_CURSOR_SIDE, PG_RFB_MAX_CURSOR_SIDE);
 }
 
 const char *pg_rfb_client_error(const struct pg_rfb_client *c)
@@ -271,9 +292,15 @@ static int out(struct pg_rfb_client *c, const void *p, size_t n)
 
 static int set_size(struct pg_rfb_client *c, const char *what, int w, int h)
 {
-	if (w <= 0 || h <= 0 || w > PG_FB_MAX_SIDE || h > PG_FB_MAX_SIDE)
-		return (int)fail(c, PG_ELIMIT, "%s: size %dx%d outside 1..%d", what, w, h,
-				 PG_FB_MAX_SIDE);
+	if (w <= 0 || h <= 0)
+		return (int)fail(c, PG_EPROTO, "%s: framebuffer %dx%d is empty", what, w, h);
+	/* Checked before the resize callback: every resize costs the worker and the
+	 * main process a framebuffer of this size. */
+	if (w > c->lim.max_width || h > c->lim.max_height)
+		return (int)fail(c, PG_ELIMIT,
+				 "%s: framebuffer %dx%d exceeds the limit %dx%d ([upstream] "
+				 "max_width, max_height)",
+				 what, w, h, c->lim.max_width, c->lim.max_height);
 	if (c->own_fb) {
 		pg_fb_free(&c->fb);
 		if (pg_fb_alloc(&c->fb, w, h) < 0)
@@ -531,9 +558,12 @@ static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 			return 0;
 		c->rects = pg_rd16(p + 2);
 		c->rect_i = 0;
-		if (c->rects > PG_RFB_MAX_RECTS)
-			return fail(c, PG_ELIMIT, "FramebufferUpdate: %u rects over limit %u",
-				    c->rects, PG_RFB_MAX_RECTS);
+		/* 65535 announces an update that ends with LastRect: its rectangles
+		 * are counted as they come (st_rect_hdr). */
+		if (c->rects > c->lim.max_rects && c->rects != PG_RFB_MAX_RECTS)
+			return fail(c, PG_ELIMIT,
+				    "FramebufferUpdate: %u rectangles exceed the limit %u",
+				    c->rects, c->lim.max_rects);
 		if (c->rects == 0)
 			return end_update(c, 4);
 		c->st = ST_RECT_HDR;
@@ -584,12 +614,18 @@ static ssize_t st_rect_hdr(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 	if (!requested(c, enc))
 		return fail(c, PG_EUNSUP, "rect %u of update: encoding %d (%s) never requested", i,
 			    (int)enc, enc_name(enc));
+	if (enc == PG_ENC_LAST_RECT)
+		return end_update(c, 12);
+	/* Only an update announced as 65535 rectangles can get here past the limit. */
+	if (i > c->lim.max_rects)
+		return fail(c, PG_ELIMIT,
+			    "FramebufferUpdate: rect %u before LastRect exceeds the limit of %u "
+			    "rectangles in one update",
+			    i, c->lim.max_rects);
 	c->cur = r;
 	c->cur_enc = enc;
 	c->rows_done = 0;
 	switch (enc) {
-	case PG_ENC_LAST_RECT:
-		return end_update(c, 12);
 	case PG_ENC_QEMU_EXT_KEY:
 		/* The host wants keycodes: no body, whatever the header says. */
 		c->qemu_key = true;
@@ -599,9 +635,10 @@ static ssize_t st_rect_hdr(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 			return c->dead_code;
 		return rect_done(c, 12);
 	case PG_ENC_CURSOR:
-		if (r.w > PG_RFB_MAX_CURSOR_SIDE || r.h > PG_RFB_MAX_CURSOR_SIDE)
+		/* Its body is buffered whole: the side bounds that buffer. */
+		if (r.w > c->lim.max_cursor_side || r.h > c->lim.max_cursor_side)
 			return fail(c, PG_ELIMIT, "rect %u of update: cursor %dx%d over limit %d",
-				    i, r.w, r.h, PG_RFB_MAX_CURSOR_SIDE);
+				    i, r.w, r.h, c->lim.max_cursor_side);
 		/* An invisible cursor has no body; every step must consume something. */
 		if (pg_rect_empty(&r)) {
 			if (c->cb.cursor)

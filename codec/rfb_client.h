@@ -56,6 +56,30 @@ struct pg_rfb_client_cb {
 struct pg_rfb_client *pg_rfb_client_new(const struct pg_rfb_client_cb *cb);
 void pg_rfb_client_del(struct pg_rfb_client *c);
 
+/* What a browser host may ask of the worker. Each bounds memory or work that a few
+ * bytes from the host could otherwise claim; going over one is an error
+ * (PG_ELIMIT) whose message names the limit. */
+struct pg_rfb_client_limits {
+	/* Framebuffer sides, at ServerInit and on every resize; default 3840x2160,
+	 * at most PG_FB_MAX_SIDE. */
+	int max_width, max_height;
+	/* Rectangles in one FramebufferUpdate, pseudo-rectangles included, also when
+	 * the update announces 65535 and ends with LastRect; default 10000, at most
+	 * PG_RFB_MAX_RECTS. */
+	unsigned max_rects;
+	/* Cursor shape width and height; default 256, at most PG_RFB_MAX_CURSOR_SIDE. */
+	int max_cursor_side;
+};
+
+#define PG_RFB_CLIENT_MAX_WIDTH	      3840
+#define PG_RFB_CLIENT_MAX_HEIGHT      2160
+#define PG_RFB_CLIENT_MAX_RECTS	      10000
+#define PG_RFB_CLIENT_MAX_CURSOR_SIDE 256
+
+/* Set the limits before feeding any byte. A zero field keeps its default; a value
+ * over the hard maximum above is taken as that maximum. */
+void pg_rfb_client_set_limits(struct pg_rfb_client *c, const struct pg_rfb_client_limits *l);
+
 /* Feed bytes read from the host. Returns bytes consumed (may be fewer than len;
  * call again with the rest after reading more), or a negative PG_E code after which
  * the connection is dead; pg_rfb_client_error() says why. */

@@ -140,7 +140,10 @@ Test(bad_upstream, unknown_message_type)
 
 Test(bad_upstream, server_init_65535_square)
 {
-	run(IT_RH_HUGE_INIT, "ServerInit: size 65535x65535 outside 1..8192", true);
+	run(IT_RH_HUGE_INIT,
+	    "ServerInit: framebuffer 65535x65535 exceeds the limit 3840x2160 ([upstream] "
+	    "max_width, max_height)",
+	    true);
 }
 
 Test(bad_upstream, no_usable_security_type)
