@@ -31,6 +31,8 @@
 	  "a user's second viewer: share the session, or takeover (close the older one)")          \
 	I(relay, auth_timeout, 30, 1, 600,                                                         \
 	  "seconds a viewer has to finish the handshake and login")                                \
+	I(relay, send_timeout, 60, 2, 3600,                                                        \
+	  "seconds a viewer may leave what the relay sent it unread before it is closed")          \
 	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
 	I(relay, max_viewers, 256, 1, 100000, "logged-in viewers at once, over all sessions")      \
 	I(relay, max_handshakes, 256, 1, 100000, "connections still logging in, at once")          \
@@ -58,6 +60,16 @@
 	  "CA certificates (PEM) that sign the browser hosts' certificates")                       \
 	S(upstream, pin_sha256, "", "SHA-256 fingerprint of the browser host's certificate")       \
 	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")      \
+	I(upstream, max_width, 3840, 16, 8192, "widest framebuffer a browser host may have")       \
+	I(upstream, max_height, 2160, 16, 8192, "tallest framebuffer a browser host may have")     \
+	I(upstream, update_timeout, 30, 1, 600,                                                    \
+	  "seconds a browser host has to finish an update it began")                               \
+	I(upstream, stall_timeout, 10, 2, 600,                                                     \
+	  "seconds an upstream worker may leave the relay unanswered before it is killed")         \
+	S(sandbox, user, "nobody", "user the upstream workers run as when pixelgate runs as root") \
+	I(sandbox, memory_limit, 1024, 256, 65536, "address space of one upstream worker, in MiB") \
+	I(sandbox, cpu_limit, 28800, 60, 10000000,                                                 \
+	  "CPU seconds one upstream worker may use; then it is replaced by a fresh one")           \
 	S(ldap, uri, "",                                                                           \
 	  "LDAP or Active Directory: ldaps://host:636, or ldap://host:389 with starttls")          \
 	I(ldap, starttls, 0, 0, 1, "StartTLS on ldap:// URIs")                                     \

@@ -33,6 +33,11 @@ static size_t payload_size(uint32_t type)
 		return sizeof(struct pg_chan_clip_caps);
 	case PG_CHAN_CLIP_DROPPED:
 		return sizeof(struct pg_chan_clip_dropped);
+	case PG_CHAN_PING:
+	case PG_CHAN_PONG:
+		return sizeof(struct pg_chan_ping);
+	case PG_CHAN_LOG:
+		return sizeof(struct pg_chan_log);
 	case PG_CHAN_REFRESH:
 	case PG_CHAN_UPDATE_ACK:
 	case PG_CHAN_CONNECTED:
@@ -64,6 +69,9 @@ const char *pg_chan_type_name(uint32_t type)
 	    [PG_CHAN_CLIP_FROM_HOST] = "clip-from-host",
 	    [PG_CHAN_CLIP_CAPS] = "clip-caps",
 	    [PG_CHAN_CLIP_DROPPED] = "clip-dropped",
+	    [PG_CHAN_PING] = "ping",
+	    [PG_CHAN_PONG] = "pong",
+	    [PG_CHAN_LOG] = "log",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];

@@ -26,6 +26,7 @@ enum pg_chan_type {
 	PG_CHAN_REFRESH,      /* ask the host for a full update */
 	PG_CHAN_UPDATE_ACK,   /* main copied the pixels of the last update; go on */
 	PG_CHAN_CLIP_TO_HOST, /* clipboard text the policy let through to the browser host */
+	PG_CHAN_PING,	      /* are you making progress? answered by PG_CHAN_PONG */
 	/* worker -> main */
 	PG_CHAN_CONNECTED = 32, /* handshake done; name follows in PG_CHAN_NAME */
 	PG_CHAN_RESIZE,		/* new framebuffer size; carries the shared memory fd */
@@ -38,6 +39,8 @@ enum pg_chan_type {
 	PG_CHAN_CLIP_FROM_HOST, /* the host's clipboard text, for the policy to judge */
 	PG_CHAN_CLIP_CAPS,	/* what clipboard the host speaks (after its caps) */
 	PG_CHAN_CLIP_DROPPED,	/* the host offered what never crosses; only its size */
+	PG_CHAN_PONG,		/* the answer to PG_CHAN_PING, echoing its sequence */
+	PG_CHAN_LOG,		/* a line for the relay's log (the worker has no stderr) */
 };
 
 enum pg_chan_tls {
@@ -53,6 +56,12 @@ struct pg_chan_start {
 	char ca_file[1024];		 /* read by the worker before it connects; may be empty */
 	char pin_sha256[128];		 /* hex, colons allowed; may be empty */
 	uint8_t debug; /* 1: the worker may write debug lines to stderr (never key values) */
+	/* Caps on what the host may make the worker do, and its sandbox (relay.h) */
+	uint16_t max_width, max_height;
+	uint32_t update_timeout_ms;
+	uint32_t uid, gid;
+	uint32_t memory_mib;
+	uint32_t cpu_seconds;
 };
 
 struct pg_chan_key {
@@ -115,9 +124,28 @@ struct pg_chan_clip_dropped {
 	uint32_t formats; /* PG_XCLIP_* format bits the host offered, for the audit */
 };
 
+struct pg_chan_ping {
+	uint32_t seq;
+};
+
+enum pg_chan_log_level {
+	PG_CHAN_LOG_DEBUG = 0, /* only sent when PG_CHAN_START's debug is set */
+	PG_CHAN_LOG_WARN = 1,
+};
+
+/* The main process escapes the text, prefixes the session and rate-limits it: a
+ * worker cannot forge or flood the relay's log. */
+struct pg_chan_log {
+	uint8_t level; /* enum pg_chan_log_level */
+	uint16_t len;
+	uint8_t bytes[PG_CHAN_TEXT];
+};
+
 struct pg_chan_msg {
 	uint32_t type;
 	union {
+		struct pg_chan_ping ping;
+		struct pg_chan_log log;
 		struct pg_chan_start start;
 		struct pg_chan_key key;
 		struct pg_chan_pointer pointer;

@@ -155,12 +155,13 @@ struct pg_control *pg_control_start(uv_loop_t *loop, const char *path, pg_contro
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
-	if (strlen(path) >= sizeof(c->path)) {
+	size_t len = strlen(path);
+	if (len >= sizeof(c->path)) {
 		snprintf(err, err_size, "'%s' is longer than a Unix socket path may be", path);
 		free(c);
 		return NULL;
 	}
-	snprintf(c->path, sizeof(c->path), "%s", path);
+	memcpy(c->path, path, len + 1);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, err_size, "'%s' exists and is not a socket", path);

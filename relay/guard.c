@@ -26,6 +26,18 @@
 	pg_log(level, "viewer %llu %s %s: " fmt, (unsigned long long)(v)->id, (v)->peer,           \
 	       *(v)->user ? (v)->user : "-", ##__VA_ARGS__)
 
+/* Input that costs the relay work per message, without a policy key of its own:
+ * generous for people, bounded for floods. Viewers send 60 to 125 pointer events a
+ * second while the mouse moves, and a clipboard message or two per copy. */
+#define POINTER_RATE  240
+#define POINTER_BURST 240
+#define CLIP_RATE     10
+#define CLIP_BURST    20
+#define PG_XSTR(x)    #x
+#define PG_STR(x)     PG_XSTR(x)
+#define RUN_GAP_MS    1000 /* a run of drops ends a second after its last drop */
+#define ENC_AUDITS    4	   /* encodings-ignored records per viewer */
+
 #define BANNER_IDLE   1
 #define BANNER_MAX    2
 #define BANNER_NOTICE 3
@@ -131,6 +143,47 @@ static bool view_only(struct pg_viewer *v, const char *what)
 	return true;
 }
 
+/* Top the bucket up (full on first use). */
+static void rate_refill(struct pg_rate *r, double rate, double burst, uint64_t now)
+{
+	if (!r->refill_ms)
+		r->tokens = burst;
+	else
+		r->tokens += (double)(now - r->refill_ms) * rate / 1000.0;
+	if (r->tokens > burst)
+		r->tokens = burst;
+	r->refill_ms = now;
+}
+
+/* 1: the event passes; 0: dropped; -1: dropped, the first of a run (log and audit it).
+ * floor lets an event that should not be lost dip that far below zero. */
+static int rate_take(struct pg_rate *r, double rate, double burst, double floor, uint64_t now)
+{
+	rate_refill(r, rate, burst, now);
+	if (r->tokens >= 1.0 - floor) {
+		r->tokens -= 1.0;
+		if (r->limited && now - r->last_drop_ms >= RUN_GAP_MS)
+			r->limited = false;
+		return 1;
+	}
+	r->dropped++;
+	r->last_drop_ms = now;
+	if (r->limited)
+		return 0;
+	r->limited = true;
+	return -1;
+}
+
+static void audit_limited(struct pg_viewer *v, const char *input, const char *rule,
+			  uint64_t dropped)
+{
+	vlog(PG_LOG_WARN, v, "%s over the limit (%s)", input, rule);
+	pg_audit(v->relay, "input-limited", PG_AUDIT_S("user", user_or_dash(v)),
+		 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("browser_host", browser_host(v)),
+		 PG_AUDIT_S("rule", rule), PG_AUDIT_S("policy", "relay"),
+		 PG_AUDIT_U("events_dropped_so_far", dropped), PG_AUDIT_S("input", input));
+}
+
 static bool take_held(struct pg_viewer *v, uint32_t keysym)
 {
 	for (int i = 0; i < PG_GUARD_HELD_KEYS; i++) {
@@ -168,11 +221,15 @@ static bool key_allowed(struct pg_viewer *v, bool down, uint32_t keysym)
 		return !take_held(v, keysym);
 	if (v->key_tokens >= 1.0) {
 		v->key_tokens -= 1.0;
-		v->keys_limited = false;
+		/* The run ends only after a quiet second: under a sustained flood each
+		 * refilled token would otherwise start a new run, and a new record. */
+		if (now - v->key_last_drop_ms >= RUN_GAP_MS)
+			v->keys_limited = false;
 		return true;
 	}
 	hold(v, keysym);
 	v->keys_dropped++;
+	v->key_last_drop_ms = now;
 	if (!v->keys_limited) {
 		char rule[96];
 		v->keys_limited = true;
@@ -182,7 +239,8 @@ static bool key_allowed(struct pg_viewer *v, bool down, uint32_t keysym)
 		pg_audit(v->relay, "input-limited", PG_AUDIT_S("user", user_or_dash(v)),
 			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("browser_host", browser_host(v)),
 			 PG_AUDIT_S("rule", rule), PG_AUDIT_S("policy", p->decided_by),
-			 PG_AUDIT_U("keys_dropped_so_far", v->keys_dropped));
+			 PG_AUDIT_U("keys_dropped_so_far", v->keys_dropped),
+			 PG_AUDIT_S("input", "keyboard"));
 	}
 	return false;
 }
@@ -208,6 +266,17 @@ void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keyc
 	pg_session_key(v->session, down, keysym, keycode);
 }
 
+static void send_pointer(struct pg_viewer *v, uint8_t mask, int x, int y)
+{
+	v->ptr_pending = false;
+	v->ptr_sent_mask = mask;
+	pg_session_pointer(v->session, mask, x, y);
+}
+
+/* Pointer events over the bucket are coalesced, not queued: the newest waits and
+ * goes with the next token, so a flood costs the browser host POINTER_RATE events a
+ * second and the channel it shares with every viewer of the session stays free. A
+ * button change may overdraw the bucket, so a click is not lost to mouse motion. */
 void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y)
 {
 	activity(v);
@@ -215,7 +284,34 @@ void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y)
 		v->pointer_dropped++;
 		return;
 	}
-	pg_session_pointer(v->session, mask, x, y);
+	bool change = mask != v->ptr_sent_mask;
+	int rc = rate_take(&v->ptr_rate, POINTER_RATE, POINTER_BURST, change ? POINTER_BURST : 0,
+			   pg_now_ms());
+	if (rc > 0) {
+		send_pointer(v, mask, x, y);
+		return;
+	}
+	if (v->ptr_pending)
+		v->pointer_dropped++; /* the one it replaces never goes */
+	v->ptr_pending = true;
+	v->ptr_mask = mask;
+	v->ptr_x = (uint16_t)x;
+	v->ptr_y = (uint16_t)y;
+	if (rc < 0)
+		audit_limited(v, "pointer",
+			      "pointer events over " PG_STR(POINTER_RATE) " a second are coalesced",
+			      v->ptr_rate.dropped);
+}
+
+void pg_guard_input_done(struct pg_viewer *v)
+{
+	if (!v->ptr_pending || v->closing || !v->policy)
+		return;
+	rate_refill(&v->ptr_rate, POINTER_RATE, POINTER_BURST, pg_now_ms());
+	if (v->ptr_rate.tokens < 1.0)
+		return;
+	v->ptr_rate.tokens -= 1.0;
+	send_pointer(v, v->ptr_mask, v->ptr_x, v->ptr_y);
 }
 
 /* ---- clipboard ---- */
@@ -429,6 +525,15 @@ int pg_guard_cut_text(struct pg_viewer *v, const struct pg_cmsg *m)
 {
 	static uint8_t utf8[PG_CHAN_CLIP_MAX * 2];
 	size_t n;
+	/* Each message is a policy check, a log line, an audit record (with its
+	 * fdatasync) and perhaps a banner: over the bucket they are dropped unread. */
+	int rc = rate_take(&v->clip_rate, CLIP_RATE, CLIP_BURST, 0, pg_now_ms());
+	if (rc < 0)
+		audit_limited(v, "clipboard",
+			      "clipboard messages over " PG_STR(CLIP_RATE) " a second are dropped",
+			      v->clip_rate.dropped);
+	if (rc <= 0)
+		return 0;
 	if (m->cut.extended)
 		return ext_from_viewer(v, m->cut.text, m->cut.len);
 	if (m->cut.len > PG_CHAN_CLIP_MAX) {
@@ -499,6 +604,20 @@ void pg_guard_clip_host_dropped(struct pg_viewer *v, const char *why, uint32_t b
 const char *pg_guard_message_name(uint8_t type)
 {
 	switch (type) {
+	case PG_RFB_SET_PIXEL_FORMAT:
+		return "SetPixelFormat";
+	case PG_RFB_SET_ENCODINGS:
+		return "SetEncodings";
+	case PG_RFB_FB_UPDATE_REQUEST:
+		return "FramebufferUpdateRequest";
+	case PG_RFB_KEY_EVENT:
+		return "KeyEvent";
+	case PG_RFB_POINTER_EVENT:
+		return "PointerEvent";
+	case PG_RFB_CLIENT_CUT_TEXT:
+		return "ClientCutText";
+	case PG_RFB_SET_DESKTOP_SIZE:
+		return "SetDesktopSize";
 	case 7:
 		return "UltraVNC FileTransfer";
 	case 8:
@@ -542,6 +661,16 @@ const char *pg_guard_message_name(uint8_t type)
 void pg_guard_unknown_encodings(struct pg_viewer *v, const int32_t *list, int n)
 {
 	char names[PG_AUDIT_MAX_VALUE];
+	/* A viewer that keeps changing the set would otherwise write a record (and an
+	 * fdatasync) and a log line per SetEncodings. */
+	if (v->unknown_enc_audits > ENC_AUDITS)
+		return;
+	if (++v->unknown_enc_audits > ENC_AUDITS) {
+		vlog(PG_LOG_WARN, v,
+		     "changed its unknown encodings %d times; not audited for it any more",
+		     ENC_AUDITS);
+		return;
+	}
 	names[0] = '\0';
 	for (int i = 0; i < n; i++) {
 		size_t o = strlen(names);
@@ -719,9 +848,13 @@ void pg_guard_tick(struct pg_relay *relay)
 	struct pg_viewer *next;
 	for (struct pg_viewer *v = relay->viewer_list; v; v = next) {
 		next = v->next; /* v may close, and leave the list */
-		if (v->state == V_NORMAL && !v->closing && v->policy)
+		if (v->state == V_NORMAL && !v->closing && v->policy) {
+			/* A coalesced pointer event whose flood ended waits no longer. */
+			pg_guard_input_done(v);
 			check_limits(v, now);
+		}
 	}
+	pg_viewer_check_stalled(relay);
 }
 
 /* Users whose account went away lose their session; the others take their new

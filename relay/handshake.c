@@ -38,13 +38,37 @@ static void refuse(struct pg_viewer *v, const char *told, const char *logged)
 	pg_viewer_close(v, logged);
 }
 
+static const char *state_name(enum pg_viewer_state s)
+{
+	static const char *const names[] = {[V_WEB_TLS] = "TLS",
+					    [V_HTTP] = "HTTP request",
+					    [V_VERSION] = "ProtocolVersion",
+					    [V_SECURITY] = "security type",
+					    [V_VENCRYPT] = "VeNCrypt",
+					    [V_TLS] = "TLS",
+					    [V_CREDENTIALS] = "credentials",
+					    [V_VNCAUTH] = "VNC authentication",
+					    [V_LOGIN] = "login",
+					    [V_WAIT_SESSION] = "browser host",
+					    [V_CLIENT_INIT] = "ClientInit",
+					    [V_NORMAL] = "done"};
+	return names[s];
+}
+
 static void on_deadline(uv_timer_t *t)
 {
 	struct pg_viewer *v = t->data;
-	if (v->state == V_WAIT_SESSION)
+	if (v->state == V_WAIT_SESSION) {
 		pg_viewer_session_failed(v, "the browser host is not available right now");
-	else
-		pg_viewer_close(v, "handshake not finished in time");
+		return;
+	}
+	/* Silent, half-open and one-byte-a-minute connections all end here. */
+	pg_audit_preauth(v, "handshake-timeout", PG_AUDIT_S("user", *v->user ? v->user : "-"),
+			 PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("waiting_for", state_name(v->state)),
+			 PG_AUDIT_U("bytes_from_viewer", v->bytes_in),
+			 PG_AUDIT_I("auth_timeout", v->relay->auth_timeout_ms / 1000));
+	pg_viewer_close(v, "handshake not finished in time");
 }
 
 void pg_handshake_start(struct pg_viewer *v)
@@ -59,7 +83,9 @@ void pg_viewer_session_ready(struct pg_viewer *v)
 {
 	if (v->state != V_WAIT_SESSION || v->closing)
 		return;
-	uv_timer_stop(&v->timer);
+	/* ClientInit has its own deadline: a viewer that stops here would otherwise
+	 * hold a handshake slot for good. */
+	uv_timer_start(&v->timer, on_deadline, (uint64_t)v->relay->auth_timeout_ms, 0);
 	if (v->minor >= 8 || v->sec_type != PG_RFB_SEC_NONE) {
 		uint8_t ok[4] = {0, 0, 0, 0};
 		pg_viewer_send(v, ok, 4);
@@ -286,8 +312,8 @@ void pg_handshake_tls_progress(struct pg_viewer *v)
 	if ((rc < 0 && rc != PG_ELIMIT) || out < 0) {
 		char reason[300];
 		snprintf(reason, sizeof(reason), "TLS handshake failed: %s", pg_tls_error(v->tls));
-		pg_audit(v->relay, "tls-failure", PG_AUDIT_S("source", v->addr),
-			 PG_AUDIT_S("reason", pg_tls_error(v->tls)));
+		pg_audit_preauth(v, "tls-failure", PG_AUDIT_S("source", v->addr),
+				 PG_AUDIT_S("reason", pg_tls_error(v->tls)));
 		pg_viewer_close(v, reason);
 		return;
 	}
@@ -345,6 +371,7 @@ void pg_handshake_server_init(struct pg_viewer *v)
 	}
 	pg_viewer_send(v, b.data, b.len);
 	pg_buf_free(&b);
+	uv_timer_stop(&v->timer); /* the ClientInit deadline; from now on it paces frames */
 	v->relay->handshakes--;
 	v->relay->viewers++;
 	v->state = V_NORMAL;
@@ -371,8 +398,13 @@ ssize_t pg_handshake_input(struct pg_viewer *v, const uint8_t *p, size_t len, co
 		else if (!v->relay->security_none && p[0] == PG_RFB_SEC_VNC &&
 			 *v->relay->vnc_auth_user)
 			send_challenge(v);
-		else
+		else {
+			pg_audit_preauth(v, "message-blocked", PG_AUDIT_S("user", "-"),
+					 PG_AUDIT_S("source", v->addr),
+					 PG_AUDIT_S("reason", "security type not offered"),
+					 PG_AUDIT_U("security_type", p[0]));
 			pg_viewer_close(v, "viewer chose a security type that was not offered");
+		}
 		return 1;
 	case V_VENCRYPT:
 		return vencrypt_input(v, p, len, why);

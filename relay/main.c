@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,8 @@ struct pg_gen {
 	struct pg_users *users;
 	struct pg_ldap_config ldap;
 	bool has_ldap;
+	uid_t sandbox_uid; /* [sandbox] user, resolved */
+	gid_t sandbox_gid;
 	struct pg_gen *next; /* in the retired list */
 	struct pg_config cfg;
 };
@@ -196,7 +199,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	struct main_state *st = server->data;
 	if (status < 0) {
-		pg_warn("accept: %s", uv_strerror(status));
+		pg_viewer_accept_failed(&st->relay, status);
 		return;
 	}
 	if (server == (uv_stream_t *)&st->web_listener) {
@@ -256,6 +259,19 @@ static int setup_upstream(struct pg_gen *g, struct pg_config_errors *errs)
 	snprintf(u->pin, sizeof(u->pin), "%s", cfg->upstream_pin_sha256);
 	if (load_password(u->password, cfg->upstream_password_file, "[upstream]", errs) < 0)
 		return -1;
+	/* Resolved now, so a typo is a config error rather than a worker that cannot
+	 * start; it matters only when the relay runs as root. */
+	struct passwd *pw = getpwnam(cfg->sandbox_user);
+	if (!pw || pw->pw_uid == 0 || pw->pw_gid == 0) {
+		pg_config_error(errs,
+				"[sandbox] user '%s': %s (expected an unprivileged user, such as "
+				"nobody, for the upstream workers)",
+				cfg->sandbox_user,
+				pw ? "is root or in group root" : "no such user");
+		return -1;
+	}
+	g->sandbox_uid = pw->pw_uid;
+	g->sandbox_gid = pw->pw_gid;
 	g->hosts = calloc((size_t)cfg->nhosts + 1, sizeof(*g->hosts));
 	if (!g->hosts)
 		return -1;
@@ -388,7 +404,18 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	relay->max_handshakes = cfg->relay_max_handshakes;
 	relay->max_handshakes_per_source = cfg->relay_max_handshakes_per_source;
 	relay->reconnect_max_ms = cfg->upstream_reconnect_max * 1000;
+	relay->worker = (struct pg_worker_limits){
+	    .max_width = cfg->upstream_max_width,
+	    .max_height = cfg->upstream_max_height,
+	    .update_timeout_ms = cfg->upstream_update_timeout * 1000,
+	    .stall_timeout_ms = cfg->upstream_stall_timeout * 1000,
+	    .uid = g->sandbox_uid,
+	    .gid = g->sandbox_gid,
+	    .memory_mib = cfg->sandbox_memory_limit,
+	    .cpu_seconds = cfg->sandbox_cpu_limit,
+	};
 	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
+	relay->send_timeout_ms = cfg->relay_send_timeout * 1000;
 	relay->takeover = !strcmp(cfg->relay_session_share, "takeover");
 	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
 		 cfg->upstream_address);
@@ -499,6 +526,8 @@ static void on_guard_tick(uv_timer_t *t)
 {
 	struct main_state *st = t->data;
 	pg_guard_tick(&st->relay);
+	for (int i = 0; i < st->relay.nsessions; i++)
+		pg_session_tick(st->relay.sessions[i]);
 	free_retired(st);
 }
 
@@ -728,6 +757,7 @@ int main(int argc, char **argv)
 	}
 	st.gen = g;
 	apply_gen(relay, g);
+	pg_viewer_raise_fd_limit(relay);
 	if (relay->users)
 		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
 			cfg->relay_users_file);

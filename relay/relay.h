@@ -29,6 +29,29 @@ struct pg_upstream_login {
 	char pin[128];
 };
 
+/* The upstream worker's caps and sandbox ([upstream], [sandbox]). */
+struct pg_worker_limits {
+	int max_width, max_height; /* framebuffer the browser host may have */
+	int update_timeout_ms;	   /* to finish an update once begun */
+	int stall_timeout_ms;	   /* a worker unanswering this long is killed */
+	uint32_t uid, gid;	   /* the worker's user when the relay runs as root */
+	int memory_mib;		   /* address space */
+	int cpu_seconds;
+};
+
+/* Audit records about connections that have not logged in (viewer.c). Anyone who
+ * reaches a listener can cause them, and each costs the loop a write, so at most
+ * PG_PREAUTH_AUDIT_PER_SEC a second are written one by one (without an fdatasync
+ * each); the rest are counted per event and written as one preauth-summary each
+ * when the second ends. */
+#define PG_PREAUTH_AUDIT_PER_SEC 10
+#define PG_PREAUTH_EVENTS	 5
+struct pg_preauth_audit {
+	int written;				/* one by one, this second */
+	uint64_t suppressed[PG_PREAUTH_EVENTS]; /* per event, this second */
+	char last_source[PG_PREAUTH_EVENTS][48];
+};
+
 struct pg_relay {
 	uv_loop_t *loop;
 	char upstream_address[300];	   /* the default browser host, may be empty */
@@ -41,6 +64,8 @@ struct pg_relay {
 	int max_handshakes, max_handshakes_per_source;
 	int reconnect_max_ms;
 	int auth_timeout_ms;
+	int send_timeout_ms; /* a viewer whose output stays unread this long is closed */
+	struct pg_worker_limits worker;
 
 	/* Viewer security */
 	bool security_none;		   /* no login: loopback only, one shared browser host */
@@ -71,6 +96,7 @@ struct pg_relay {
 	int handshakes;		  /* connections still in the handshake */
 	uv_timer_t flood_timer;	  /* summarises refused connections */
 	uint64_t refused_quietly; /* refused since the last summary */
+	struct pg_preauth_audit preauth;
 	uint64_t next_viewer_id;
 	struct pg_viewer *viewer_list;
 	struct pg_session **sessions;
@@ -102,6 +128,8 @@ void pg_relay_audit_result(int rc, const char *event);
 struct pg_session *pg_session_get(struct pg_relay *relay, const char *address);
 /* Stops the worker, closes every viewer and frees the session. */
 void pg_session_del(struct pg_session *s);
+/* Once a second: kill a worker that stopped answering ([upstream] stall_timeout). */
+void pg_session_tick(struct pg_session *s);
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v);
 void pg_session_detach(struct pg_session *s, struct pg_viewer *v);
 const char *pg_session_label(const struct pg_session *s);
@@ -119,6 +147,13 @@ void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y);
 /* Viewers (viewer.c) */
 /* Accept a connection from a listener: the RFB one, or the web one (HTTPS). */
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web);
+/* A listener could not accept (out of descriptors, most likely): logged once a second. */
+void pg_viewer_accept_failed(struct pg_relay *relay, int status);
+/* At start: the soft limit on open files up to the hard one, with a warning when
+ * even that is short of what max_viewers and max_handshakes may need. */
+void pg_viewer_raise_fd_limit(struct pg_relay *relay);
+/* Each second: close viewers that have left their output unread for send_timeout. */
+void pg_viewer_check_stalled(struct pg_relay *relay);
 const char *pg_viewer_user(const struct pg_viewer *v);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);

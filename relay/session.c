@@ -54,6 +54,14 @@ struct pg_session {
 	bool closing;
 	uint64_t started_ms;
 	unsigned worker_starts;
+	uint64_t heard_ms;	/* the worker's last message */
+	uint32_t ping_seq;	/* of the PG_CHAN_PING not yet answered; 0: none out */
+	bool stalled;		/* killed for silence: said once */
+	bool exited;		/* the worker is reaped: its pid may be anyone's now */
+	uint64_t resize_log_ms; /* last resize logged at info level */
+	unsigned resizes_quiet; /* resizes since, logged at debug only */
+	int log_budget;		/* worker log lines still allowed this second */
+	unsigned log_dropped;	/* over the budget, this second */
 
 	struct pg_fb fb; /* what viewers are shown */
 	const uint32_t *shm;
@@ -122,7 +130,7 @@ static void close_channel(struct pg_session *s)
 static void worker_misbehaved(struct pg_session *s, const char *what)
 {
 	slog(PG_LOG_ERROR, s, "worker broke the channel protocol (%s); killing it", what);
-	if (s->proc_running)
+	if (s->proc_running && !s->exited)
 		uv_process_kill(&s->proc, SIGKILL);
 	close_channel(s);
 }
@@ -146,7 +154,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 	int w = sz->w, h = sz->h;
 	if (fd < 0)
 		return worker_misbehaved(s, "resize without shared memory");
-	if (w <= 0 || h <= 0 || w > PG_FB_MAX_SIDE || h > PG_FB_MAX_SIDE ||
+	if (w <= 0 || h <= 0 || w > s->relay->worker.max_width || h > s->relay->worker.max_height ||
 	    !pg_mul_size((size_t)w * (size_t)h, 4, &bytes)) {
 		close(fd);
 		return worker_misbehaved(s, "framebuffer size out of range");
@@ -179,7 +187,21 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 		return worker_misbehaved(s, "out of memory");
 	}
 	bool had = s->fb.px != NULL;
-	slog(PG_LOG_INFO, s, "browser host framebuffer is %dx%d%s", w, h, had ? " (resized)" : "");
+	/* A host may resize often (the worker passes at most 4 a second): one info
+	 * line per 10 s, the rest at debug level, counted. */
+	uint64_t now = pg_now_ms();
+	if (!had || now - s->resize_log_ms >= 10000) {
+		slog(PG_LOG_INFO, s, "browser host framebuffer is %dx%d%s", w, h,
+		     had ? " (resized)" : "");
+		if (s->resizes_quiet)
+			slog(PG_LOG_INFO, s, "(%u more resizes in the %llu s before)",
+			     s->resizes_quiet, (unsigned long long)(now - s->resize_log_ms) / 1000);
+		s->resize_log_ms = now;
+		s->resizes_quiet = 0;
+	} else {
+		s->resizes_quiet++;
+		slog(PG_LOG_DEBUG, s, "browser host framebuffer is %dx%d (resized)", w, h);
+	}
 	pg_fb_free(&s->fb);
 	s->fb = fb;
 	if (had)
@@ -274,6 +296,24 @@ static void handle_clip_dropped(struct pg_session *s, const struct pg_chan_clip_
 		pg_guard_clip_host_dropped(s->viewers[i], why, d->bytes, d->formats);
 }
 
+/* Worker log lines per second; more are counted, and the count logged. */
+#define WORKER_LOG_PER_SEC 20
+
+static void worker_log(struct pg_session *s, const struct pg_chan_log *l)
+{
+	char text[PG_CHAN_TEXT * 4 + 1];
+	if (l->level > PG_CHAN_LOG_WARN || l->len > PG_CHAN_TEXT)
+		return worker_misbehaved(s, "log line out of bounds");
+	if (s->log_budget <= 0) {
+		s->log_dropped++;
+		return;
+	}
+	s->log_budget--;
+	pg_log_escape(text, sizeof(text), l->bytes, l->len);
+	slog(l->level == PG_CHAN_LOG_WARN ? PG_LOG_WARN : PG_LOG_DEBUG, s, "upstream worker: %s",
+	     text);
+}
+
 static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 {
 	char text[PG_CHAN_TEXT * 4 + 1];
@@ -308,6 +348,12 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		snprintf(s->last_error, sizeof(s->last_error), "%s", text);
 		slog(PG_LOG_WARN, s, "upstream worker: %s", text);
 		return;
+	case PG_CHAN_LOG:
+		return worker_log(s, &m->u.log);
+	case PG_CHAN_PONG:
+		if (m->u.ping.seq == s->ping_seq)
+			s->ping_seq = 0;
+		return;
 	case PG_CHAN_CONNECTED:
 		if (!s->shm)
 			return worker_misbehaved(s, "connected without a framebuffer");
@@ -337,10 +383,15 @@ static void on_chan(uv_poll_t *p, int status, int events)
 			close_channel(s);
 			break;
 		}
+		if (rc == -ECONNRESET) { /* the worker exited with messages unread by it */
+			close_channel(s);
+			break;
+		}
 		if (rc < 0) {
 			worker_misbehaved(s, rc == -EPROTO ? "malformed message" : strerror(-rc));
 			break;
 		}
+		s->heard_ms = pg_now_ms();
 		handle_message(s, m, fd);
 	}
 	free(m);
@@ -372,10 +423,25 @@ static void on_proc_closed(uv_handle_t *h)
 static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 {
 	struct pg_session *s = p->data;
+	/* What the worker said last (its reason, above all) may still be queued: read
+	 * it before the channel closes, so the log and the audit record carry it. */
+	s->exited = true;
+	if (s->chan >= 0 && !s->closing)
+		on_chan(&s->poll, 0, UV_READABLE);
 	if (!s->closing) {
-		if (signal)
-			slog(PG_LOG_WARN, s, "upstream worker (pid %d) ended by signal %d", p->pid,
-			     signal);
+		if (signal == SIGSYS) {
+			/* The worker's code tried what it never does: the sandbox stopped a
+			 * system call. Likely an exploit of a decoder by the browser host. */
+			slog(PG_LOG_ERROR, s,
+			     "upstream worker (pid %d) killed by its sandbox (SIGSYS): it made a "
+			     "forbidden system call; the browser host may be attacking the relay",
+			     p->pid);
+			pg_audit(s->relay, "sandbox-violation",
+				 PG_AUDIT_S("browser_host", s->label),
+				 PG_AUDIT_U("pid", (uint64_t)p->pid));
+		} else if (signal)
+			slog(PG_LOG_WARN, s, "upstream worker (pid %d) ended by signal %d (%s)",
+			     p->pid, signal, strsignal(signal));
 		else
 			slog(PG_LOG_WARN, s, "upstream worker (pid %d) exited with status %d",
 			     p->pid, (int)status);
@@ -416,7 +482,13 @@ static void start_worker(struct pg_session *s)
 	uv_stdio_container_t stdio[4] = {
 	    {.flags = UV_IGNORE},
 	    {.flags = UV_IGNORE},
+	/* The worker logs through the channel; its stderr is the relay's only where
+	 * a sanitizer runtime may have a report to write there. */
+#ifdef PG_SANITIZER_BUILD
 	    {.flags = UV_INHERIT_FD, .data.fd = 2},
+#else
+	    {.flags = UV_IGNORE},
+#endif
 	    {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
 	};
 	uv_process_options_t opts = {
@@ -440,7 +512,11 @@ static void start_worker(struct pg_session *s)
 	}
 	s->proc_running = true;
 	s->worker_starts++;
-	s->started_ms = pg_now_ms();
+	s->started_ms = s->heard_ms = pg_now_ms();
+	s->ping_seq = 0;
+	s->stalled = false;
+	s->exited = false;
+	s->log_budget = WORKER_LOG_PER_SEC;
 	s->chan = sv[0];
 	fcntl(s->chan, F_SETFL, fcntl(s->chan, F_GETFL) | O_NONBLOCK);
 	uv_poll_init(s->relay->loop, &s->poll, s->chan);
@@ -457,10 +533,63 @@ static void start_worker(struct pg_session *s)
 	snprintf(m.u.start.ca_file, sizeof(m.u.start.ca_file), "%s", l->ca_file);
 	snprintf(m.u.start.pin_sha256, sizeof(m.u.start.pin_sha256), "%s", l->pin);
 	m.u.start.debug = pg_log_enabled(PG_LOG_DEBUG) != 0;
+	const struct pg_worker_limits *wl = &s->relay->worker;
+	m.u.start.max_width = (uint16_t)wl->max_width;
+	m.u.start.max_height = (uint16_t)wl->max_height;
+	m.u.start.update_timeout_ms = (uint32_t)wl->update_timeout_ms;
+	m.u.start.uid = wl->uid;
+	m.u.start.gid = wl->gid;
+	m.u.start.memory_mib = (uint32_t)wl->memory_mib;
+	m.u.start.cpu_seconds = (uint32_t)wl->cpu_seconds;
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));
 	pg_debug("session %s: started upstream worker pid %d", s->label, s->proc.pid);
+}
+
+/* Before the handshake the worker sits in blocking name lookup and connect (each
+ * bounded by its own timeout) and cannot answer: allow for that. */
+#define STALL_GRACE_CONNECTING_MS 30000
+
+/* Each second (the relay's guard tick): a worker must answer a ping within
+ * [upstream] stall_timeout. One that does not is stuck, decoding or looping, on
+ * what the browser host sent; it is killed, and the session reconnects. */
+void pg_session_tick(struct pg_session *s)
+{
+	if (s->log_dropped)
+		slog(PG_LOG_WARN, s, "upstream worker: %u log lines dropped (over %d a second)",
+		     s->log_dropped, WORKER_LOG_PER_SEC);
+	s->log_dropped = 0;
+	s->log_budget = WORKER_LOG_PER_SEC;
+	if (s->closing || !s->proc_running || s->chan < 0 || s->stalled ||
+	    uv_is_closing((uv_handle_t *)&s->proc))
+		return;
+	uint64_t now = pg_now_ms();
+	uint64_t limit = (uint64_t)s->relay->worker.stall_timeout_ms;
+	if (!s->connected)
+		limit += STALL_GRACE_CONNECTING_MS;
+	if (now - s->heard_ms > limit) {
+		s->stalled = true;
+		slog(PG_LOG_ERROR, s,
+		     "upstream worker (pid %d) made no progress for %llu s; killing it "
+		     "([upstream] stall_timeout)",
+		     s->proc.pid, (unsigned long long)(now - s->heard_ms) / 1000);
+		snprintf(s->last_error, sizeof(s->last_error),
+			 "no progress for %llu s (stall_timeout)",
+			 (unsigned long long)(now - s->heard_ms) / 1000);
+		pg_audit(s->relay, "worker-stalled", PG_AUDIT_S("browser_host", s->label),
+			 PG_AUDIT_U("silent_ms", now - s->heard_ms));
+		uv_process_kill(&s->proc, SIGKILL);
+		return;
+	}
+	if (s->ping_seq)
+		return; /* one at a time: a stuck worker's queue stays one ping long */
+	static uint32_t seq;
+	if (++seq == 0)
+		seq = 1;
+	struct pg_chan_msg m = {.type = PG_CHAN_PING, .u.ping.seq = seq};
+	if (pg_chan_send(s->chan, &m, -1) == 0)
+		s->ping_seq = seq;
 }
 
 static void on_linger(uv_timer_t *t)

@@ -4,8 +4,10 @@
  * queue is short and its frame-rate cap allows; until then damage accumulates as a
  * short list of rectangles, so a slow viewer gets the newest pixels, never a
  * backlog. Encoding runs on the libuv thread pool, one job per viewer at a time. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "codec/buf.h"
 #include "codec/encoder.h"
@@ -27,6 +29,10 @@
 #define MAX_QUEUED	 (256u << 10)
 #define MAX_UPDATE_BYTES ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 5)
 #define MAX_PENDING	 PG_VIEWER_MAX_PENDING
+/* What one viewer may send: a pointer moving at 240 events a second is 1.4 KiB, the
+ * largest clipboard text 1 MiB; a flood beyond this is read only this fast. */
+#define READ_RATE  (1u << 20) /* bytes a second, sustained */
+#define READ_BURST (2u << 20)
 
 struct job {
 	uv_work_t work;
@@ -47,6 +53,7 @@ struct wreq {
 };
 
 static void maybe_send(struct pg_viewer *v);
+static void preauth_summary(struct pg_relay *relay);
 
 static void on_close_deadline(uv_timer_t *t)
 {
@@ -126,12 +133,16 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 		v->next->prev = v->prev;
 	uv_close((uv_handle_t *)&v->tcp, on_handle_closed);
 	uv_close((uv_handle_t *)&v->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&v->read_timer, on_handle_closed);
 }
 
 void pg_viewer_close_all(struct pg_relay *relay, const char *reason)
 {
 	while (relay->viewer_list)
 		pg_viewer_close(relay->viewer_list, reason);
+	/* At shutdown the summary's timer is gone: what it held is written now. */
+	if (relay->stopping)
+		preauth_summary(relay);
 }
 
 const char *pg_viewer_user(const struct pg_viewer *v)
@@ -147,6 +158,7 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	if (v->closing)
 		return;
+	v->out_progress_ms = pg_now_ms();
 	if (status < 0) {
 		pg_viewer_close(v, uv_strerror(status));
 		return;
@@ -175,6 +187,9 @@ static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
 		return;
 	}
 	w->data = data;
+	/* Output that starts waiting now is not late yet (pg_viewer_check_stalled). */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) == 0)
+		v->out_progress_ms = pg_now_ms();
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 	int rc = uv_write(&w->req, (uv_stream_t *)&v->tcp, &b, 1, on_write);
 	if (rc < 0) {
@@ -506,7 +521,10 @@ void pg_viewer_cursor_changed(struct pg_viewer *v)
 
 void pg_viewer_bell(struct pg_viewer *v)
 {
-	if (v->state != V_NORMAL)
+	/* A bell is not worth queuing behind a viewer that does not read: a host that
+	 * rings without end would grow the queue a few bytes at a time. */
+	if (v->state != V_NORMAL ||
+	    uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
 		return;
 	uint8_t b = PG_RFB_BELL;
 	pg_viewer_send(v, &b, 1);
@@ -573,11 +591,33 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	v->encoding = chosen;
 	if (v->has_cursor && pg_session_cursor(v->session)->w)
 		v->pending_cursor = true;
+	/* Logged when the outcome changes: a viewer may send SetEncodings as fast as
+	 * the relay reads, and a line each is a log flood. */
+	uint32_t outcome = ((uint32_t)chosen * 31u + (uint32_t)v->eopts.quality) * 31u +
+			   (uint32_t)v->eopts.compress;
+	outcome = (outcome * 31u + (uint32_t)v->eopts.fine_quality) * 31u +
+		  (uint32_t)v->eopts.subsampling;
+	outcome = (outcome << 3 | (uint32_t)v->has_cursor << 2 |
+		   (uint32_t)v->has_desktop_size << 1 | (uint32_t)v->has_ext_desktop_size) |
+		  1u << 31;
+	if (outcome == v->enc_outcome)
+		return;
+	v->enc_outcome = outcome;
 	pg_debug("viewer %llu %s: %u encodings, using %d (quality %d, compress %d)%s%s%s",
 		 (unsigned long long)v->id, v->peer, m->encodings.count, chosen, v->eopts.quality,
 		 v->eopts.compress, v->has_cursor ? ", cursor" : "",
 		 v->has_desktop_size ? ", desktop-size" : "",
 		 v->has_ext_desktop_size ? ", extended-desktop-size" : "");
+}
+
+/* A message the relay refuses from a viewer past the handshake: audited, then the
+ * viewer is closed (RFB has no way to refuse one message and go on). */
+static void blocked(struct pg_viewer *v, uint8_t type, const char *name, const char *reason)
+{
+	pg_audit(v->relay, "message-blocked", PG_AUDIT_S("user", *v->user ? v->user : "-"),
+		 PG_AUDIT_S("source", v->addr), PG_AUDIT_U("message_type", type),
+		 PG_AUDIT_S("message", name), PG_AUDIT_S("reason", reason));
+	pg_viewer_close(v, reason);
 }
 
 static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
@@ -588,7 +628,7 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		if (pg_pixfmt_validate(&m->pixfmt, &why) < 0) {
 			char reason[160];
 			snprintf(reason, sizeof(reason), "SetPixelFormat refused: %s", why);
-			pg_viewer_close(v, reason);
+			blocked(v, m->type, pg_guard_message_name(m->type), reason);
 			return -1;
 		}
 		v->pf = m->pixfmt;
@@ -632,7 +672,7 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		maybe_send(v);
 		return 0;
 	default:
-		pg_viewer_close(v, "unexpected message type");
+		blocked(v, m->type, pg_guard_message_name(m->type), "unexpected message type");
 		return -1;
 	}
 }
@@ -670,9 +710,9 @@ void pg_viewer_process_input(struct pg_viewer *v)
 					 PG_AUDIT_S("message", pg_guard_message_name(p[0])),
 					 PG_AUDIT_S("reason", reason));
 			else
-				pg_audit(v->relay, "message-blocked", PG_AUDIT_S("user", v->user),
-					 PG_AUDIT_S("source", v->addr),
-					 PG_AUDIT_S("reason", reason));
+				pg_audit_preauth(v, "message-blocked", PG_AUDIT_S("user", "-"),
+						 PG_AUDIT_S("source", v->addr),
+						 PG_AUDIT_S("reason", reason));
 			pg_viewer_close(v, reason);
 			break;
 		}
@@ -693,6 +733,8 @@ void pg_viewer_process_input(struct pg_viewer *v)
 	v->in_process = false;
 	if (!v->closing)
 		pg_buf_consume(&v->in, off);
+	if (!v->closing && v->state == V_NORMAL)
+		pg_guard_input_done(v);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -730,6 +772,48 @@ static int read_tls(struct pg_viewer *v)
 	return flush_tls(v);
 }
 
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_read_resume(uv_timer_t *t)
+{
+	struct pg_viewer *v = t->data;
+	if (!v->closing && !v->close_pending)
+		uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
+}
+
+/* Charge n bytes to the viewer's input bucket; over it, stop reading until the
+ * bucket is back above zero. */
+static void meter_input(struct pg_viewer *v, size_t n)
+{
+	uint64_t now = pg_now_ms();
+	v->read_tokens += (double)(now - v->read_refill_ms) * READ_RATE / 1000.0;
+	if (v->read_tokens > READ_BURST)
+		v->read_tokens = READ_BURST;
+	v->read_refill_ms = now;
+	v->read_tokens -= (double)n;
+	if (v->read_tokens >= 0 || v->closing || v->close_pending)
+		return;
+	uint64_t wait = (uint64_t)(-v->read_tokens * 1000.0 / READ_RATE) + 1;
+	uv_read_stop((uv_stream_t *)&v->tcp);
+	uv_timer_start(&v->read_timer, on_read_resume, wait, 0);
+	/* One log line and record a run: it ends after a second without a pause. */
+	if (v->read_limited && now - v->read_paused_ms < 1000 + wait) {
+		v->read_paused_ms = now;
+		return;
+	}
+	v->read_limited = true;
+	v->read_paused_ms = now;
+	pg_warn("viewer %llu %s %s: sends more than %u bytes a second; reading it more slowly",
+		(unsigned long long)v->id, v->peer, *v->user ? v->user : "-", READ_RATE);
+	if (v->state == V_NORMAL)
+		pg_audit(v->relay, "input-limited", PG_AUDIT_S("user", *v->user ? v->user : "-"),
+			 PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("rule", "input over 1 MiB a second is read more slowly"),
+			 PG_AUDIT_S("policy", "relay"),
+			 PG_AUDIT_U("bytes_from_viewer", v->bytes_in),
+			 PG_AUDIT_S("input", "bytes"));
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct pg_viewer *v = s->data;
@@ -742,10 +826,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0 && (v->state == V_TLS || v->state == V_WEB_TLS)) {
 		/* Most often a viewer that does not trust the relay's certificate: it
 		 * hangs up without a TLS alert. */
-		pg_audit(v->relay, "tls-failure", PG_AUDIT_S("source", v->addr),
-			 PG_AUDIT_S("reason",
-				    "viewer closed the connection during the TLS "
-				    "handshake (does it trust the relay's certificate?)"));
+		pg_audit_preauth(v, "tls-failure", PG_AUDIT_S("source", v->addr),
+				 PG_AUDIT_S("reason",
+					    "viewer closed the connection during the TLS "
+					    "handshake (does it trust the relay's certificate?)"));
 	}
 	if (nread < 0) {
 		pg_viewer_close(v,
@@ -753,6 +837,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	v->bytes_in += (size_t)nread;
+	meter_input(v, (size_t)nread);
 	if (v->tls) {
 		v->raw.len += (size_t)nread;
 		if (read_tls(v) < 0) {
@@ -772,13 +857,138 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	pg_viewer_process_input(v);
 }
 
+/* ---- connections that have not logged in: caps, and what they may cost ---- */
+
+/* The events pg_audit_preauth limits, and their index in struct pg_preauth_audit. */
+static const char *const preauth_events[PG_PREAUTH_EVENTS] = {
+    "connection-refused", "handshake-timeout", "message-blocked", "tls-failure", "web-refused"};
+
+/* The records held back this second: one preauth-summary per event. */
+static void preauth_summary(struct pg_relay *relay)
+{
+	struct pg_preauth_audit *pa = &relay->preauth;
+	for (int i = 0; i < PG_PREAUTH_EVENTS; i++) {
+		if (!pa->suppressed[i])
+			continue;
+		pg_warn("audit: %llu more %s records in the last second summarised in one "
+			"(last from %s)",
+			(unsigned long long)pa->suppressed[i], preauth_events[i],
+			pa->last_source[i]);
+		pg_audit(
+		    relay, "preauth-summary", PG_AUDIT_S("suppressed_event", preauth_events[i]),
+		    PG_AUDIT_U("count", pa->suppressed[i]),
+		    PG_AUDIT_S("last_source", pa->last_source[i]), PG_AUDIT_I("period_ms", 1000));
+		pa->suppressed[i] = 0;
+	}
+	pa->written = 0;
+}
+
 static void on_flood_summary(uv_timer_t *t)
 {
 	struct pg_relay *relay = t->data;
 	if (relay->refused_quietly > 1)
-		pg_warn("%llu more connections refused in the last second (handshake caps)",
+		pg_warn("%llu more connections refused in the last second (handshake caps or "
+			"accept errors)",
 			(unsigned long long)relay->refused_quietly - 1);
 	relay->refused_quietly = 0;
+	preauth_summary(relay);
+}
+
+/* The second over which refusals and pre-login records are counted. */
+static void flood_window(struct pg_relay *relay)
+{
+	uv_handle_t *h = (uv_handle_t *)&relay->flood_timer;
+	if (!uv_is_active(h) && !uv_is_closing(h))
+		uv_timer_start(&relay->flood_timer, on_flood_summary, 1000, 0);
+}
+
+bool pg_viewer_preauth_admit(struct pg_viewer *v, const char *event)
+{
+	struct pg_relay *relay = v->relay;
+	struct pg_preauth_audit *pa = &relay->preauth;
+	int i = 0;
+	while (i < PG_PREAUTH_EVENTS && strcmp(preauth_events[i], event))
+		i++;
+	if (i == PG_PREAUTH_EVENTS || relay->stopping)
+		return true;
+	flood_window(relay);
+	if (pa->written < PG_PREAUTH_AUDIT_PER_SEC) {
+		pa->written++;
+		return true;
+	}
+	pa->suppressed[i]++;
+	snprintf(pa->last_source[i], sizeof(pa->last_source[i]), "%s", v->addr);
+	return false;
+}
+
+void pg_viewer_accept_failed(struct pg_relay *relay, int status)
+{
+	/* Out of descriptors, libuv's listener reports every connection it had to drop:
+	 * one line a second, the rest in the summary. */
+	if (relay->refused_quietly++ == 0)
+		pg_warn("accept: %s (connections are being dropped; see [relay] max_viewers, "
+			"max_handshakes and the open files limit)",
+			uv_strerror(status));
+	flood_window(relay);
+}
+
+void pg_viewer_raise_fd_limit(struct pg_relay *relay)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		pg_warn("open files limit: getrlimit: %s", strerror(errno));
+		return;
+	}
+	/* Every connection is a descriptor; the default soft limit (often 1024) would
+	 * refuse viewers long before the configured caps. */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t before = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			pg_warn("open files limit: cannot raise %llu to %llu: %s",
+				(unsigned long long)before, (unsigned long long)rl.rlim_max,
+				strerror(errno));
+			rl.rlim_cur = before;
+		} else {
+			pg_info("open files limit raised from %llu to %llu",
+				(unsigned long long)before, (unsigned long long)rl.rlim_cur);
+		}
+	}
+	/* A viewer or a connection logging in holds one; sessions, listeners, the audit
+	 * file and libraries a few dozen more. */
+	unsigned long long need =
+	    (unsigned long long)relay->max_viewers + (unsigned long long)relay->max_handshakes + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur < need)
+		pg_warn("open files limit %llu is below the %llu that max_viewers and "
+			"max_handshakes may need: raise LimitNOFILE in the service unit or lower "
+			"them",
+			(unsigned long long)rl.rlim_cur, need);
+}
+
+void pg_viewer_check_stalled(struct pg_relay *relay)
+{
+	uint64_t now = pg_now_ms();
+	struct pg_viewer *next;
+	for (struct pg_viewer *v = relay->viewer_list; v; v = next) {
+		next = v->next;
+		size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp);
+		if (v->closing || v->close_pending || !queued ||
+		    now - v->out_progress_ms < (uint64_t)relay->send_timeout_ms)
+			continue;
+		/* Its pending picture is already one (see maybe_send), but a peer that
+		 * reads nothing for this long holds memory and a slot for nobody. */
+		char reason[160];
+		snprintf(reason, sizeof(reason),
+			 "not reading: %zu bytes unsent for %d s (relay.send_timeout)", queued,
+			 relay->send_timeout_ms / 1000);
+		if (v->state == V_NORMAL)
+			pg_audit(relay, "viewer-stalled",
+				 PG_AUDIT_S("user", *v->user ? v->user : "-"),
+				 PG_AUDIT_S("source", v->addr), PG_AUDIT_U("bytes_unsent", queued),
+				 PG_AUDIT_I("send_timeout", relay->send_timeout_ms / 1000),
+				 PG_AUDIT_U("bytes_to_viewer", v->bytes_out));
+		pg_viewer_close(v, reason);
+	}
 }
 
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
@@ -793,8 +1003,11 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 	pg_buf_init(&v->plain, VIEWER_MAX_INPUT);
 	uv_tcp_init(relay->loop, &v->tcp);
 	uv_timer_init(relay->loop, &v->timer);
-	v->tcp.data = v->timer.data = v;
-	v->open_handles = 2;
+	uv_timer_init(relay->loop, &v->read_timer);
+	v->tcp.data = v->timer.data = v->read_timer.data = v;
+	v->open_handles = 3;
+	v->read_tokens = READ_BURST;
+	v->read_refill_ms = pg_now_ms();
 	relay->handshakes++;
 	v->next = relay->viewer_list;
 	if (v->next)
@@ -822,23 +1035,27 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 	snprintf(v->addr, sizeof(v->addr), "%s", host);
 	snprintf(v->peer, sizeof(v->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
 		 port);
-	const char *refuse = NULL;
+	const char *refuse = NULL, *rule = NULL;
 	if (relay->handshakes > relay->max_handshakes) {
 		refuse = "too many connections logging in (relay.max_handshakes)";
+		rule = "max_handshakes";
 	} else {
 		int same = 0;
 		for (struct pg_viewer *o = relay->viewer_list; o; o = o->next)
-			same += o->state != V_NORMAL && !strcmp(o->addr, v->addr);
-		if (same > relay->max_handshakes_per_source)
+			same += o->state != V_NORMAL && !o->closing && !strcmp(o->addr, v->addr);
+		if (same > relay->max_handshakes_per_source) {
 			refuse = "too many connections logging in from this address "
 				 "(relay.max_handshakes_per_source)";
+			rule = "max_handshakes_per_source";
+		}
 	}
 	if (refuse) {
 		/* A flood must not flood the log too: the first refusal is logged, the
 		 * rest are counted and summarised a second later. */
 		v->quiet_close = relay->refused_quietly++ > 0;
-		if (!uv_is_active((uv_handle_t *)&relay->flood_timer))
-			uv_timer_start(&relay->flood_timer, on_flood_summary, 1000, 0);
+		flood_window(relay);
+		pg_audit_preauth(v, "connection-refused", PG_AUDIT_S("source", v->addr),
+				 PG_AUDIT_S("rule", rule), PG_AUDIT_S("reason", refuse));
 		pg_viewer_close(v, refuse);
 		return;
 	}

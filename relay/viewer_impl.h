@@ -47,9 +47,21 @@ struct pg_banner {
 
 #define PG_GUARD_HELD_KEYS 8 /* key-downs dropped by the rate limit, whose ups are dropped too */
 
+/* A token bucket for one kind of viewer input, and the run of drops it is in: a run
+ * is audited once, and ends only after a second without drops, so a sustained flood
+ * is one record, not one per refilled token. */
+struct pg_rate {
+	double tokens;
+	uint64_t refill_ms;
+	uint64_t last_drop_ms;
+	uint64_t dropped;
+	bool limited;
+};
+
 struct pg_viewer {
 	uv_tcp_t tcp;
-	uv_timer_t timer; /* handshake deadline, then frame pacing */
+	uv_timer_t timer;      /* handshake deadline, then frame pacing */
+	uv_timer_t read_timer; /* resumes reading a viewer over its input rate */
 	struct pg_relay *relay;
 	struct pg_session *session;    /* set once logged in */
 	struct pg_viewer *next, *prev; /* in relay->viewer_list */
@@ -92,8 +104,16 @@ struct pg_viewer {
 	uint64_t key_refill_ms;		   /* when key_tokens was last topped up */
 	uint32_t held[PG_GUARD_HELD_KEYS]; /* dropped key-downs (keysym, or keycode | 1 << 31) */
 	uint64_t keys_dropped, pointer_dropped;
-	bool keys_limited;  /* in a run of dropped keys (audited once a run) */
-	bool input_blocked; /* view_only audited already */
+	bool keys_limited;	   /* in a run of dropped keys (audited once a run) */
+	uint64_t key_last_drop_ms; /* the run ends a second after its last drop */
+	/* Pointer events beyond the bucket are coalesced: the newest one waits and goes
+	 * when a token comes (at the end of the input read, or on the guard's tick). */
+	struct pg_rate ptr_rate;
+	bool ptr_pending;
+	uint8_t ptr_mask, ptr_sent_mask;
+	uint16_t ptr_x, ptr_y;
+	struct pg_rate clip_rate; /* ClientCutText messages, each a policy check and audit */
+	bool input_blocked;	  /* view_only audited already */
 	/* Clipboard: the Extended Clipboard when the viewer speaks it, legacy else. */
 	bool has_ext_clip, clip_caps_sent, clip_caps_known;
 	uint32_t clip_actions;	/* the viewer's caps: PG_XCLIP_* actions it accepts */
@@ -116,6 +136,8 @@ struct pg_viewer {
 	 * viewer listed it; from then on its keys may come with keycodes. */
 	bool qemu_key_acked, pending_qemu_ack, qemu_key_seen;
 	uint32_t unknown_enc_hash; /* the unknown encodings last audited */
+	int unknown_enc_audits;	   /* encodings-ignored records written for this viewer */
+	uint32_t enc_outcome;	   /* what SetEncodings last chose, for the debug log */
 	bool enc_dirty;
 	struct pg_encoder *enc;	 /* the one in use */
 	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
@@ -128,10 +150,29 @@ struct pg_viewer {
 	bool job_running;
 	struct pg_fb snap; /* pixels of the update being encoded (owned; reused) */
 	uint64_t last_send_ms;
+	uint64_t out_progress_ms; /* the last write completed, or output began waiting */
+	/* Bytes it may send: a viewer sending faster is read more slowly (TCP pushes
+	 * back), so no one connection can keep the loop busy parsing. */
+	double read_tokens;
+	uint64_t read_refill_ms, read_paused_ms;
+	bool read_limited; /* in a run of pauses (logged and audited once a run) */
 	uint64_t updates, bytes_out, bytes_in;
 };
 
 /* viewer.c */
+/* pg_audit for a viewer that has not logged in: rate-limited (see relay.h), and
+ * without an fdatasync of its own, which on a busy disk would stall the loop for
+ * every viewer; the next synced record (a login, a summary) makes it durable. */
+#define pg_audit_preauth(v, event, ...)                                                            \
+	do {                                                                                       \
+		if ((v)->relay->audit && pg_viewer_preauth_admit((v), (event))) {                  \
+			pg_audit_set_sync((v)->relay->audit, PG_AUDIT_SYNC_NONE);                  \
+			pg_relay_audit_result(                                                     \
+			    PG_AUDIT_EVENT((v)->relay->audit, (event), __VA_ARGS__), (event));     \
+			pg_audit_set_sync((v)->relay->audit, PG_AUDIT_SYNC_EVERY);                 \
+		}                                                                                  \
+	} while (0)
+bool pg_viewer_preauth_admit(struct pg_viewer *v, const char *event);
 void pg_viewer_send(struct pg_viewer *v, const void *p, size_t len);
 /* Through TLS (when on) but never WebSocket framing; takes the malloc'd bytes. */
 void pg_viewer_send_tls(struct pg_viewer *v, uint8_t *data, size_t len);
@@ -180,6 +221,8 @@ int pg_guard_admit(struct pg_viewer *v, const char **told, char *logged, size_t 
  * 1..PG_RFB_MAX_KEYCODE, keysym possibly 0). */
 void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keycode);
 void pg_guard_pointer(struct pg_viewer *v, uint8_t mask, int x, int y);
+/* After a read's messages: the newest coalesced pointer event, if a token allows. */
+void pg_guard_input_done(struct pg_viewer *v);
 /* ClientCutText, legacy or extended. Returns 0, or -1 when the viewer was closed. */
 int pg_guard_cut_text(struct pg_viewer *v, const struct pg_cmsg *m);
 /* SetEncodings listed the Extended Clipboard: announce ours (once). */
@@ -187,7 +230,8 @@ void pg_guard_ext_clipboard(struct pg_viewer *v);
 /* The viewer is going: audit its counts, free what the guard holds. */
 void pg_guard_leave(struct pg_viewer *v);
 void pg_banner_unref(struct pg_banner *b);
-/* Unknown encodings a viewer asked for: audited, never acted on. */
+/* Unknown encodings a viewer asked for: audited (a few times a connection at most),
+ * never acted on. */
 void pg_guard_unknown_encodings(struct pg_viewer *v, const int32_t *list, int n);
 /* A client message type's name, for the audit (file transfer dialects named). */
 const char *pg_guard_message_name(uint8_t type);

@@ -29,9 +29,9 @@
 static void on_deadline(uv_timer_t *t)
 {
 	struct pg_viewer *v = t->data;
-	pg_audit(v->relay, "web-refused", PG_AUDIT_S("source", v->addr),
-		 PG_AUDIT_S("request", v->state == V_WEB_TLS ? "TLS handshake" : "request"),
-		 PG_AUDIT_I("status", 408), PG_AUDIT_S("reason", "not finished in time"));
+	pg_audit_preauth(v, "web-refused", PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("request", v->state == V_WEB_TLS ? "TLS handshake" : "request"),
+			 PG_AUDIT_I("status", 408), PG_AUDIT_S("reason", "not finished in time"));
 	pg_viewer_close(v, "web: request not finished in time");
 }
 
@@ -61,9 +61,9 @@ static void web_refuse(struct pg_viewer *v, const char *what, const char *why, i
 {
 	char reason[300];
 	snprintf(reason, sizeof(reason), "web: %s: %s (HTTP %d)", what, why, status);
-	pg_audit(v->relay, "web-refused", PG_AUDIT_S("source", v->addr),
-		 PG_AUDIT_S("request", what), PG_AUDIT_I("status", status),
-		 PG_AUDIT_S("reason", why));
+	pg_audit_preauth(v, "web-refused", PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("request", what), PG_AUDIT_I("status", status),
+			 PG_AUDIT_S("reason", why));
 	pg_viewer_close_after_send(v, reason);
 }
 
@@ -175,10 +175,18 @@ static void ws_input(struct pg_viewer *v)
 		if (n < 0) {
 			char reason[200];
 			snprintf(reason, sizeof(reason), "web: WebSocket: %s", pg_ws_error(v->ws));
-			pg_audit(v->relay, "message-blocked",
-				 PG_AUDIT_S("user", *v->user ? v->user : "-"),
-				 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("message", "WebSocket"),
-				 PG_AUDIT_S("reason", pg_ws_error(v->ws)));
+			/* Before the login anyone can send these: rate-limited then. */
+			if (v->state == V_NORMAL)
+				pg_audit(v->relay, "message-blocked",
+					 PG_AUDIT_S("user", *v->user ? v->user : "-"),
+					 PG_AUDIT_S("source", v->addr),
+					 PG_AUDIT_S("message", "WebSocket"),
+					 PG_AUDIT_S("reason", pg_ws_error(v->ws)));
+			else
+				pg_audit_preauth(v, "message-blocked", PG_AUDIT_S("user", "-"),
+						 PG_AUDIT_S("source", v->addr),
+						 PG_AUDIT_S("message", "WebSocket"),
+						 PG_AUDIT_S("reason", pg_ws_error(v->ws)));
 			pg_web_flush(v);
 			pg_viewer_close_after_send(v, reason);
 			return;
@@ -220,8 +228,9 @@ void pg_web_tls_progress(struct pg_viewer *v)
 		char reason[300];
 		snprintf(reason, sizeof(reason), "web: TLS handshake failed: %s",
 			 pg_tls_error(v->tls));
-		pg_audit(v->relay, "tls-failure", PG_AUDIT_S("source", v->addr),
-			 PG_AUDIT_S("listener", "web"), PG_AUDIT_S("reason", pg_tls_error(v->tls)));
+		pg_audit_preauth(v, "tls-failure", PG_AUDIT_S("source", v->addr),
+				 PG_AUDIT_S("listener", "web"),
+				 PG_AUDIT_S("reason", pg_tls_error(v->tls)));
 		pg_viewer_close(v, reason);
 		return;
 	}

@@ -49,6 +49,7 @@
 #include "codec/rfb.h"
 #include "codec/rfb_client.h"
 #include "relay/channel.h"
+#include "relay/sandbox.h"
 
 #define CHAN_FD	   3
 #define MAX_DAMAGE 32
@@ -107,6 +108,20 @@ struct worker {
 	 * acknowledged them. The flags only keep the debug lines to one each. */
 	bool debug; /* the main process logs at debug level (PG_CHAN_START) */
 	bool qemu_key_logged, keycode_logged;
+
+	/* Caps from PG_CHAN_START: what the host may make us hold, and for how long. */
+	int max_width, max_height;
+	int update_timeout_ms;
+	bool in_update; /* rectangles came since the last update's end */
+
+	/* Floods a host can make cost the main process: each is passed on at most
+	 * once per interval, the newest winning (see flush_due). */
+	bool resize_pending;	    /* w->fb has a new size the main process lacks */
+	bool publish_held;	    /* an update waits for RESIZE_INTERVAL_MS */
+	int64_t resize_ms, bell_ms; /* when the last resize, bell went out */
+	bool clip_waiting;	    /* clip_pending holds the host's newest clipboard */
+	int64_t clip_ms;	    /* when the last clipboard message went out */
+	int64_t busy_since;	    /* ms: since an update or a message began, unfinished; 0 */
 };
 
 static void fail(const char *fmt, ...)
@@ -123,28 +138,43 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-/* A debug line on stderr (the relay's log), in the relay's format. Never with key
- * values: the log must not become a record of what was typed. */
+/* A line for the relay's log, through the channel: the worker's stderr is not the
+ * relay's, so a compromised worker cannot write the relay's log itself. */
+static void vlog_line(uint8_t level, const char *fmt, va_list ap)
+{
+	struct pg_chan_msg m = {.type = PG_CHAN_LOG};
+	int n = vsnprintf((char *)m.u.log.bytes, sizeof(m.u.log.bytes), fmt, ap);
+	if (n < 0)
+		n = 0;
+	m.u.log.level = level;
+	m.u.log.len = (uint16_t)(n < PG_CHAN_TEXT ? n : PG_CHAN_TEXT - 1);
+	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+		exit(1);
+}
+
+/* A debug line, when the relay logs at debug level. Never with key values: the log
+ * must not become a record of what was typed. */
 static void debug(const struct worker *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void debug(const struct worker *w, const char *fmt, ...)
 {
-	char stamp[32], line[512];
-	struct timespec ts;
-	struct tm tm;
 	va_list ap;
-
 	if (!w->debug)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlog_line(PG_CHAN_LOG_DEBUG, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03ldZ debug upstream worker %s: %s\n", stamp, ts.tv_nsec / 1000000,
-		w->host, line);
+}
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog_line(PG_CHAN_LOG_WARN, fmt, ap);
+	va_end(ap);
 }
 
 static void send_simple(uint32_t type)
@@ -177,8 +207,57 @@ static void add_damage(struct worker *w, struct pg_rect r)
 	w->damage[w->ndamage++] = r;
 }
 
+#define RESIZE_INTERVAL_MS 250
+#define BELL_INTERVAL_MS   250
+#define CLIP_INTERVAL_MS   500
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* New shared memory of w->fb's size for the main process, sealed so it can neither
+ * shrink under the main process's mapping nor be resized again. */
+static void send_shm(struct worker *w)
+{
+	size_t bytes;
+	if (!pg_mul_size((size_t)w->fb.w * (size_t)w->fb.h, 4, &bytes))
+		fail("shared framebuffer of %dx%d: too large", w->fb.w, w->fb.h);
+	int fd = memfd_create("pixelgate-fb", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		fail("shared framebuffer of %dx%d: %s", w->fb.w, w->fb.h, strerror(errno));
+	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		fail("mapping the shared framebuffer: %s", strerror(errno));
+	if (w->shm)
+		munmap(w->shm, w->shm_bytes);
+	w->shm = map;
+	w->shm_bytes = bytes;
+	struct pg_chan_msg m = {.type = PG_CHAN_RESIZE};
+	m.u.size = (struct pg_chan_size){(uint16_t)w->fb.w, (uint16_t)w->fb.h};
+	int rc = pg_chan_send(CHAN_FD, &m, fd);
+	close(fd);
+	if (rc < 0)
+		exit(1);
+	w->resize_pending = false;
+	w->resize_ms = now_ms();
+}
+
 static void publish(struct worker *w)
 {
+	/* One new size per ACK at most, and at most 4 a second: a host that resizes
+	 * with every update costs the main process a few mappings, not thousands. */
+	if (w->resize_pending) {
+		if (w->resize_ms && now_ms() - w->resize_ms < RESIZE_INTERVAL_MS) {
+			w->publish_held = true;
+			return;
+		}
+		send_shm(w);
+	}
+	w->publish_held = false;
 	struct pg_fb shm = {.px = w->shm, .w = w->fb.w, .h = w->fb.h, .stride = w->fb.w};
 	for (int i = 0; i < w->ndamage; i++) {
 		struct pg_rect r = w->damage[i];
@@ -204,26 +283,12 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 	struct pg_fb fb;
 	if (pg_fb_alloc(&fb, width, height) < 0)
 		return PG_ENOMEM;
-	int fd = memfd_create("pixelgate-fb", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		fail("shared framebuffer of %dx%d: %s", width, height, strerror(errno));
-	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		fail("mapping the shared framebuffer: %s", strerror(errno));
-	if (w->shm)
-		munmap(w->shm, w->shm_bytes);
 	pg_fb_free(&w->fb);
 	w->fb = fb;
-	w->shm = map;
-	w->shm_bytes = bytes;
-	struct pg_chan_msg m = {.type = PG_CHAN_RESIZE};
-	m.u.size = (struct pg_chan_size){(uint16_t)width, (uint16_t)height};
-	if (pg_chan_send(CHAN_FD, &m, fd) < 0)
-		exit(1);
-	close(fd);
-	/* The main process holds the new memory now; earlier damage is moot, the
-	 * whole picture is new. */
+	/* The main process gets memory of the new size with the next published
+	 * update (publish); until then it keeps reading the old, untouched. Earlier
+	 * damage is moot: the whole picture is new. */
+	w->resize_pending = true;
 	w->ndamage = 0;
 	add_damage(w, (struct pg_rect){0, 0, width, height});
 	w->dirty = 1;
@@ -233,17 +298,22 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 
 static void on_damage(void *ud, const struct pg_rect *r)
 {
-	add_damage(ud, *r);
+	struct worker *w = ud;
+	w->in_update = true;
+	add_damage(w, *r);
 }
 
 static void on_copy(void *ud, const struct pg_rect *dst, int src_x, int src_y)
 {
-	add_damage(ud, *dst);
+	struct worker *w = ud;
+	w->in_update = true;
+	add_damage(w, *dst);
 }
 
 static void on_update_end(void *ud)
 {
 	struct worker *w = ud;
+	w->in_update = false;
 	w->dirty = 1;
 	if (!w->waiting_ack)
 		publish(w);
@@ -273,42 +343,74 @@ static void on_cursor(void *ud, int hot_x, int hot_y, int cw, int ch, const uint
 
 static void on_bell(void *ud)
 {
+	struct worker *w = ud;
+	int64_t now = now_ms();
+	if (w->bell_ms && now - w->bell_ms < BELL_INTERVAL_MS)
+		return; /* a flood of bells is one bell */
+	w->bell_ms = now;
 	send_simple(PG_CHAN_BELL);
 }
 
-static void clip_dropped(uint8_t why, size_t bytes, uint32_t formats)
+/* The host's clipboard reaches the main process at most once per CLIP_INTERVAL_MS:
+ * each message there costs a policy decision and an audit record, so a host that
+ * floods cut texts must not turn into a flood of records. The newest text and the
+ * newest refusal wait in these (large: static), and go out together. */
+static struct pg_chan_msg clip_text, clip_drop;
+static bool clip_text_waiting, clip_drop_waiting;
+
+static void clip_flush(struct worker *w)
 {
-	struct pg_chan_msg m = {.type = PG_CHAN_CLIP_DROPPED};
-	m.u.clip_dropped.why = why;
-	m.u.clip_dropped.bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
-	m.u.clip_dropped.formats = formats;
-	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+	if (clip_drop_waiting && pg_chan_send(CHAN_FD, &clip_drop, -1) < 0)
 		exit(1);
+	if (clip_text_waiting && pg_chan_send(CHAN_FD, &clip_text, -1) < 0)
+		exit(1);
+	clip_drop_waiting = clip_text_waiting = w->clip_waiting = false;
+	w->clip_ms = now_ms();
+}
+
+static void clip_queue(struct worker *w)
+{
+	w->clip_waiting = true;
+	if (!w->clip_ms || now_ms() - w->clip_ms >= CLIP_INTERVAL_MS)
+		clip_flush(w);
+}
+
+static void clip_dropped(struct worker *w, uint8_t why, size_t bytes, uint32_t formats)
+{
+	struct pg_chan_msg *m = &clip_drop;
+	memset(m, 0, sizeof(*m));
+	m->type = PG_CHAN_CLIP_DROPPED;
+	m->u.clip_dropped.why = why;
+	m->u.clip_dropped.bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+	m->u.clip_dropped.formats = formats;
+	clip_drop_waiting = true;
+	clip_queue(w);
 }
 
 /* Text for the main process to judge: LF line ends, no NUL added. */
-static void clip_from_host(uint8_t format, const uint8_t *text, size_t len, bool crlf)
+static void clip_from_host(struct worker *w, uint8_t format, const uint8_t *text, size_t len,
+			   bool crlf)
 {
-	static struct pg_chan_msg m; /* large: keep it off the stack */
-	memset(&m, 0, sizeof(m));
-	m.type = PG_CHAN_CLIP_FROM_HOST;
-	m.u.clip.format = format;
+	struct pg_chan_msg *m = &clip_text;
+	memset(m, 0, offsetof(struct pg_chan_msg, u.clip.bytes));
+	m->type = PG_CHAN_CLIP_FROM_HOST;
+	m->u.clip.format = format;
 	if (crlf) {
-		m.u.clip.len = (uint32_t)pg_xclip_crlf_to_lf(text, len, m.u.clip.bytes);
+		m->u.clip.len = (uint32_t)pg_xclip_crlf_to_lf(text, len, m->u.clip.bytes);
 	} else {
-		memcpy(m.u.clip.bytes, text, len);
-		m.u.clip.len = (uint32_t)len;
+		memcpy(m->u.clip.bytes, text, len);
+		m->u.clip.len = (uint32_t)len;
 	}
-	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
-		exit(1);
+	clip_text_waiting = true;
+	clip_queue(w);
 }
 
 /* Legacy ServerCutText: Latin-1 as the host sent it; the main process converts it. */
 static void on_cut_text(void *ud, const uint8_t *text, size_t len)
 {
 	if (len > PG_CHAN_CLIP_MAX)
-		return clip_dropped(PG_CHAN_DROP_TOO_LARGE, len, PG_XCLIP_TEXT);
-	clip_from_host(PG_CHAN_CLIP_LATIN1, text, len, false);
+		return clip_dropped(ud, PG_CHAN_DROP_TOO_LARGE, len, PG_XCLIP_TEXT);
+	clip_from_host(ud, PG_CHAN_CLIP_LATIN1, text, len, false);
 }
 
 /* Extended Clipboard messages to the host go straight into the RFB client's
@@ -356,13 +458,13 @@ static void on_ext_clipboard(void *ud, const uint8_t *payload, size_t len)
 	 * offered as data (caps merely say what the host could send). */
 	bool offers = x.action == PG_XCLIP_A_NOTIFY || x.action == PG_XCLIP_A_PROVIDE;
 	if (offers && x.dropped_formats)
-		clip_dropped(PG_CHAN_DROP_FORMATS, 0, x.dropped_formats);
+		clip_dropped(w, PG_CHAN_DROP_FORMATS, 0, x.dropped_formats);
 	if (rc == PG_ELIMIT)
-		return clip_dropped(PG_CHAN_DROP_TOO_LARGE,
+		return clip_dropped(w, PG_CHAN_DROP_TOO_LARGE,
 				    x.text_len > UINT32_MAX ? UINT32_MAX : (uint32_t)x.text_len,
 				    PG_XCLIP_TEXT);
 	if (rc < 0)
-		return clip_dropped(PG_CHAN_DROP_MALFORMED, len, x.formats);
+		return clip_dropped(w, PG_CHAN_DROP_MALFORMED, len, x.formats);
 
 	switch (x.action) {
 	case PG_XCLIP_A_CAPS:
@@ -373,7 +475,7 @@ static void on_ext_clipboard(void *ud, const uint8_t *payload, size_t len)
 		return;
 	case PG_XCLIP_A_PROVIDE:
 		if (x.formats & PG_XCLIP_TEXT)
-			clip_from_host(PG_CHAN_CLIP_UTF8, w->clip_in, x.text_len, true);
+			clip_from_host(w, PG_CHAN_CLIP_UTF8, w->clip_in, x.text_len, true);
 		return;
 	case PG_XCLIP_A_REQUEST:
 		/* Only formats we never have: no answer (as TigerVNC). Text we do not
@@ -721,6 +823,13 @@ static void handle_channel(struct worker *w)
 		case PG_CHAN_CLIP_TO_HOST:
 			clip_to_host(w, &m.u.clip);
 			break;
+		case PG_CHAN_PING:
+			/* Answered from this loop only: a worker stuck decoding stays silent,
+			 * and the main process kills it. */
+			m.type = PG_CHAN_PONG;
+			if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+				exit(1);
+			break;
 		default:
 			break;
 		}
@@ -802,6 +911,82 @@ static void load_tls(struct worker *w, struct pg_chan_start *s)
 		fail("[upstream] tls = x509: %s", err);
 }
 
+/* Connected, nothing read yet: from here on every byte is the host's. */
+static void lock_down(struct worker *w, const struct pg_chan_start *s)
+{
+	int keep[] = {CHAN_FD, w->up};
+	struct pg_sandbox_opts o = {
+	    .uid = s->uid,
+	    .gid = s->gid,
+	    .address_space = (uint64_t)s->memory_mib << 20,
+	    /* The shared framebuffer is a memfd: its size counts as a file's. */
+	    .file_size = (uint64_t)w->max_width * (uint64_t)w->max_height * 4 + 4096,
+	    .cpu_seconds = s->cpu_seconds,
+	    .keep_fds = keep,
+	    .nkeep = 2,
+	};
+	struct pg_sandbox_report rep;
+	char err[256];
+	bool root = geteuid() == 0;
+	if (pg_sandbox_enter(&o, &rep, err, sizeof(err)) < 0)
+		fail("sandbox: %s", err);
+	if (!rep.namespaces)
+		warn("sandbox without namespaces: %s", rep.note);
+	debug(w, "sandbox: namespaces %s, %s, seccomp %s%s%s", rep.namespaces ? "yes" : "no",
+	      root	 ? "unprivileged user"
+	      : rep.user ? "user namespace"
+			 : "the relay's user",
+	      rep.seccomp ? "on" : "off", *rep.note ? "; " : "", rep.note);
+}
+
+/* A host that begins an update or a message and never finishes it would hold the
+ * session's picture still forever: give it update_timeout_ms, then go. Returns the
+ * poll timeout this leaves (-1: none). */
+static int check_progress(struct worker *w, int timeout)
+{
+	bool busy = w->in_update || w->in.len > 0;
+	if (!busy) {
+		w->busy_since = 0;
+		return timeout;
+	}
+	int64_t now = now_ms();
+	if (!w->busy_since)
+		w->busy_since = now;
+	int64_t left = w->busy_since + w->update_timeout_ms - now;
+	if (left <= 0)
+		fail("browser host left an update unfinished for %d s ([upstream] "
+		     "update_timeout)",
+		     w->update_timeout_ms / 1000);
+	return timeout < 0 || left < timeout ? (int)left : timeout;
+}
+
+/* What was held back (a flood's newest clipboard, an update waiting for its new
+ * size to be allowed) goes out once its interval has passed. Returns the poll
+ * timeout that leaves until the next is due. */
+static int flush_due(struct worker *w, int timeout)
+{
+	int64_t now = now_ms();
+	int64_t next = -1;
+	if (w->clip_waiting) {
+		int64_t due = w->clip_ms + CLIP_INTERVAL_MS;
+		if (now >= due)
+			clip_flush(w);
+		else
+			next = due;
+	}
+	if (w->publish_held && !w->waiting_ack) {
+		int64_t due = w->resize_ms + RESIZE_INTERVAL_MS;
+		if (now >= due)
+			publish(w);
+		else if (next < 0 || due < next)
+			next = due;
+	}
+	if (next < 0)
+		return timeout;
+	int left = (int)(next - now);
+	return timeout < 0 || left < timeout ? left : timeout;
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker w;
@@ -830,8 +1015,13 @@ int main(int argc, char **argv)
 	pg_buf_init(&w.provide, PG_RFB_MAX_CUT_TEXT + 8);
 	memcpy(w.host, m.u.start.host, sizeof(w.host));
 	w.debug = m.u.start.debug != 0;
+	w.max_width = m.u.start.max_width ? m.u.start.max_width : 3840;
+	w.max_height = m.u.start.max_height ? m.u.start.max_height : 2160;
+	w.update_timeout_ms =
+	    m.u.start.update_timeout_ms ? (int)m.u.start.update_timeout_ms : 30000;
 	load_tls(&w, &m.u.start);
 	w.up = connect_host(m.u.start.host, m.u.start.port);
+	lock_down(&w, &m.u.start);
 	struct pg_rfb_client_cb cb = {
 	    .ud = &w,
 	    .resize = on_resize,
@@ -849,6 +1039,8 @@ int main(int argc, char **argv)
 	w.rfb = pg_rfb_client_new(&cb);
 	if (!w.rfb)
 		fail("out of memory");
+	struct pg_rfb_client_limits lim = {.max_width = w.max_width, .max_height = w.max_height};
+	pg_rfb_client_set_limits(w.rfb, &lim);
 
 	int announced = 0;
 	struct timespec start;
@@ -873,6 +1065,8 @@ int main(int argc, char **argv)
 				     HANDSHAKE_TIMEOUT_MS / 1000);
 			timeout = (int)(HANDSHAKE_TIMEOUT_MS - spent);
 		}
+		timeout = check_progress(&w, timeout);
+		timeout = flush_due(&w, timeout);
 		if (poll(fds, 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -888,6 +1082,8 @@ int main(int argc, char **argv)
 		}
 		if (!announced && pg_rfb_client_ready(w.rfb)) {
 			explicit_bzero(w.password, sizeof(w.password));
+			if (w.resize_pending) /* ServerInit's size, before anything else */
+				send_shm(&w);
 			send_simple(PG_CHAN_CONNECTED);
 			announced = 1;
 		}

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake ninja-build pkg-config clang-format git openssl
-	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev libwslay-dev
+	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev libwslay-dev libseccomp-dev
 	libfreetype-dev
 	# the browser viewer page: noVNC and esbuild from the npm registry, pinned
 	nodejs
@@ -14,6 +14,9 @@ packages=(
 	libpcre2-dev libunistring-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
 	libcriterion-dev libvncserver-dev
+	# the fuzz drivers (libFuzzer, ASan and UBSan runtimes of clang 14) and
+	# llvm-symbolizer for their stack traces
+	clang libclang-rt-14-dev llvm
 	# LDAP users: libldap to build, a real slapd and its tools for the tests
 	libldap-dev slapd ldap-utils
 	# real programs: browser hosts, viewers, screenshots
