@@ -12,8 +12,9 @@
  *   - a seccomp filter that kills the process on any system call outside a short
  *     allow-list: no open, no exec, no socket or connect, no mapping made executable.
  *
- * Builds with a sanitizer skip the filter and the address-space limit: their runtimes
- * open report files, map huge shadows and (LeakSanitizer) trace the process at exit. */
+ * Builds with a sanitizer keep only the descriptor closing, no_new_privs and the
+ * lesser limits: their runtimes open report files by name, map huge shadows and
+ * (LeakSanitizer) trace the process from a clone at exit. */
 #ifndef PG_RELAY_SANDBOX_H
 #define PG_RELAY_SANDBOX_H
 

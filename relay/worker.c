@@ -930,7 +930,7 @@ static void lock_down(struct worker *w, const struct pg_chan_start *s)
 	bool root = geteuid() == 0;
 	if (pg_sandbox_enter(&o, &rep, err, sizeof(err)) < 0)
 		fail("sandbox: %s", err);
-	if (!rep.namespaces)
+	if (!rep.namespaces && !pg_sandbox_sanitized())
 		warn("sandbox without namespaces: %s", rep.note);
 	debug(w, "sandbox: namespaces %s, %s, seccomp %s%s%s", rep.namespaces ? "yes" : "no",
 	      root	 ? "unprivileged user"
