@@ -93,15 +93,15 @@ bool au_write_file(const char *path, int mode, const char *text)
 
 bool au_hash(struct au_env *e, const char *password, char *out, size_t size)
 {
-	char path[160], cmd[512], line[2048];
+	char path[160], cmd[1024], line[2048], bin[512];
 	bool ok = false;
 	FILE *p, *f;
 
 	snprintf(path, sizeof(path), "%s/hash-scratch", e->dir);
 	unlink(path);
-	snprintf(cmd, sizeof(cmd),
-		 "PIXELGATE_SCRYPT_LN=10 %s/pixelgate-passwd -f %s add scratch >/dev/null",
-		 PG_BIN_DIR, path);
+	it_bin_path("pixelgate-passwd", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd), "PIXELGATE_SCRYPT_LN=10 %s -f %s add scratch >/dev/null", bin,
+		 path);
 	p = popen(cmd, "w");
 	if (!p)
 		return false;
@@ -544,7 +544,9 @@ bool au_audit_wait(const char *path, char *line, size_t size, int timeout_ms, ..
 
 int au_audit_verify(const char *path)
 {
-	return sh("%s/pixelgate-audit verify %s >&2", PG_BIN_DIR, path);
+	char bin[512];
+	it_bin_path("pixelgate-audit", bin, sizeof(bin));
+	return sh("%s verify %s >&2", bin, path);
 }
 
 long au_log_lines(struct it_relay *relay, const char *needle)

@@ -561,9 +561,35 @@ bool relay_alive(struct it_relay *relay)
 	return true;
 }
 
+bool it_relay_slow(void)
+{
+	const char *dir = getenv("PG_IT_BIN_DIR");
+	return dir && *dir;
+}
+
+bool it_relay_instrumented(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return true;
+#else
+	return it_relay_slow();
+#endif
+}
+
+void it_bin_path(const char *name, char *out, size_t size)
+{
+	const char *dir = getenv("PG_IT_BIN_DIR");
+	if (dir && *dir) {
+		snprintf(out, size, "%s/%s", dir, name);
+		if (access(out, X_OK) == 0)
+			return;
+	}
+	snprintf(out, size, "%s/%s", PG_BIN_DIR, name);
+}
+
 struct it_relay *relay_start(int upstream_port, const char *const *extra_args)
 {
-	static const char bin[] = PG_BIN_DIR "/pixelgate";
+	char bin[512];
 	struct it_relay *relay = calloc(1, sizeof(*relay));
 	char listen_arg[32], upstream_arg[32];
 	const char *argv[64];
@@ -572,6 +598,7 @@ struct it_relay *relay_start(int upstream_port, const char *const *extra_args)
 
 	if (!relay)
 		return NULL;
+	it_bin_path("pixelgate", bin, sizeof(bin));
 	if (access(bin, X_OK) != 0) {
 		fprintf(stderr, "relay: %s is not built\n", bin);
 		free(relay);

@@ -249,6 +249,12 @@ bool rawhost_fault_done(struct it_rawhost *rh);
 
 /* ---- relay: PG_BIN_DIR/pixelgate as a child process ---- */
 
+/* The path of one of pixelgate's own programs (pixelgate, pixelgate-audit,
+ * pixelgate-passwd; the relay finds pixelgate-worker next to itself): in the
+ * directory PG_IT_BIN_DIR names when it is set and the program is built there (a
+ * sanitizer build of the relay alone, tools/run-tests.sh), else in PG_BIN_DIR. */
+void it_bin_path(const char *name, char *out, size_t size);
+
 struct it_relay;
 
 /* Start the relay in front of 127.0.0.1:upstream_port with --log-level debug and
@@ -266,6 +272,14 @@ bool relay_log_wait(struct it_relay *relay, const char *needle, int timeout_ms);
 void relay_dump_log(struct it_relay *relay, size_t max_bytes);
 /* Resident set of a process in KiB, or -1. */
 long it_rss_kib(pid_t pid);
+/* True when the relay under test carries a sanitizer runtime: this test program is an
+ * ASan build (so is its relay), or the relay comes from PG_IT_BIN_DIR (the TSan pass).
+ * Then its RSS says more about the runtime (quarantine, shadow) than about pixelgate,
+ * and memory bounds are left to the plain build. */
+bool it_relay_instrumented(void);
+/* True when the relay comes from PG_IT_BIN_DIR (the TSan pass: several times slower):
+ * checks of throughput ask only for progress there. */
+bool it_relay_slow(void);
 
 /* The port viewers use: a new relay's in front of host (stored in *relay), or the host's
  * own in direct mode (*relay = NULL). -1 when the relay did not start. */

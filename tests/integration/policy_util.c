@@ -48,13 +48,13 @@ struct it_relay *pu_relay_start(struct au_env *e, int upstream_port)
 
 int pu_reload_command(const struct au_env *e, char *out, size_t size)
 {
-	char cmd[512];
+	char cmd[1024], bin[512];
 	size_t n = 0;
 	FILE *p;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "timeout 20 %s/pixelgate -c %s --reload 2>&1", PG_BIN_DIR,
-		 e->config);
+	it_bin_path("pixelgate", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd), "timeout 20 %s -c %s --reload 2>&1", bin, e->config);
 	out[0] = 0;
 	p = popen(cmd, "r");
 	if (!p)

@@ -82,7 +82,7 @@ static void churn(int ms, unsigned *seed)
 Test(two_viewers, reader_that_stops_reading)
 {
 	long rss0 = 0, rss1;
-	int w = 0, h = 0, ua, ub;
+	int w = 0, h = 0, ua, ub, min;
 	unsigned seed = 10;
 
 	start(1920, 1080);
@@ -107,10 +107,12 @@ Test(two_viewers, reader_that_stops_reading)
 	ua = viewer_updates(a);
 	ub = viewer_updates(b);
 	churn(4000, &seed);
-	cr_assert(viewer_updates(a) > ua + 3, "viewer A got only %d updates while the host changed",
-		  viewer_updates(a) - ua);
-	cr_assert(viewer_updates(b) > ub + 3, "viewer B got only %d updates while the host changed",
-		  viewer_updates(b) - ub);
+	/* Under ThreadSanitizer, encoding 1920x1080 frames is many times slower. */
+	min = it_relay_slow() ? 0 : 3;
+	cr_assert(viewer_updates(a) > ua + min,
+		  "viewer A got only %d updates while the host changed", viewer_updates(a) - ua);
+	cr_assert(viewer_updates(b) > ub + min,
+		  "viewer B got only %d updates while the host changed", viewer_updates(b) - ub);
 	check(viewer_wait_match(a, host, 20000, 0), "viewer A after the churn");
 	check(viewer_wait_match(b, host, 20000, 0), "viewer B after the churn");
 
@@ -123,13 +125,11 @@ Test(two_viewers, reader_that_stops_reading)
 		cr_assert(relay_alive(relay), "relay died");
 		rss1 = it_rss_kib(relay_pid(relay));
 		cr_log_info("relay VmRSS %ld KiB before, %ld KiB after", rss0, rss1);
-#if defined(__SANITIZE_ADDRESS__)
-		/* AddressSanitizer keeps freed memory in quarantine (256 MiB by default),
-		 * so RSS says nothing about pixelgate here; the plain build checks it. */
-		(void)rss0;
-#else
-		cr_assert(rss1 > 0 && rss1 - rss0 < 64 * 1024,
-			  "relay VmRSS grew from %ld KiB to %ld KiB", rss0, rss1);
-#endif
+		/* AddressSanitizer keeps freed memory in quarantine (256 MiB by default) and
+		 * ThreadSanitizer keeps the shadow of freed frames, so RSS says nothing
+		 * about pixelgate there; the plain build checks it. */
+		if (!it_relay_instrumented())
+			cr_assert(rss1 > 0 && rss1 - rss0 < 64 * 1024,
+				  "relay VmRSS grew from %ld KiB to %ld KiB", rss0, rss1);
 	}
 }

@@ -108,3 +108,35 @@ Test(channel, end_of_stream)
 	sv[0] = -1;
 	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), 0);
 }
+
+/* Liveness and the worker's log lines have their own fixed sizes and names. */
+Test(channel, ping_pong_and_log)
+{
+	struct pg_chan_msg m = {.type = PG_CHAN_PING, .u.ping.seq = 77}, r;
+	int fd;
+	cr_assert_eq(pg_chan_send(sv[0], &m, -1), 0);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), 1);
+	cr_assert_eq(r.type, PG_CHAN_PING);
+	cr_assert_eq(r.u.ping.seq, 77);
+	m.type = PG_CHAN_PONG;
+	cr_assert_eq(pg_chan_send(sv[1], &m, -1), 0);
+	cr_assert_eq(pg_chan_recv(sv[0], &r, &fd), 1);
+	cr_assert_eq(r.u.ping.seq, 77);
+	m = (struct pg_chan_msg){.type = PG_CHAN_LOG};
+	m.u.log.level = PG_CHAN_LOG_WARN;
+	m.u.log.len = 5;
+	memcpy(m.u.log.bytes, "hello", 5);
+	cr_assert_eq(pg_chan_send(sv[0], &m, -1), 0);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), 1);
+	cr_assert_eq(r.u.log.len, 5);
+	cr_assert_eq(memcmp(r.u.log.bytes, "hello", 5), 0);
+	cr_assert_str_eq(pg_chan_type_name(PG_CHAN_PING), "ping");
+	cr_assert_str_eq(pg_chan_type_name(PG_CHAN_PONG), "pong");
+	cr_assert_str_eq(pg_chan_type_name(PG_CHAN_LOG), "log");
+	/* A ping one byte short is refused like any other type. */
+	uint8_t pkt[16] = {0};
+	uint32_t t = PG_CHAN_PING;
+	memcpy(pkt, &t, 4);
+	send(sv[0], pkt, 4 + sizeof(struct pg_chan_ping) - 1, 0);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), -EPROTO);
+}

@@ -414,7 +414,8 @@ static void expect_worker_gone(void)
 	int status;
 	cr_assert_eq(waitpid(k.pid, &status, 0), k.pid);
 	k.pid = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+		  "the worker ended with status 0x%x, not exit 1", status);
 }
 
 /* The main process breaking the channel's contract ends the worker. */

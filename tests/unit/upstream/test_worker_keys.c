@@ -48,10 +48,13 @@ static void start(bool debug)
 	cr_assert_eq(ut_worker_next(&k), PG_CHAN_CONNECTED);
 }
 
-/* All the worker wrote to stderr so far (it has exited or is killed first). */
+/* The worker's log lines so far (through the channel), then everything it wrote to
+ * stderr, which must be nothing: a worker has no log of its own. */
 static size_t worker_stderr(char *buf, size_t size)
 {
 	size_t n = 0;
+	snprintf(buf, size, "%s", ut_worker_log(&k, 300));
+	n = strlen(buf);
 	kill(k.pid, SIGKILL);
 	waitpid(k.pid, NULL, 0);
 	k.pid = 0;

@@ -599,6 +599,12 @@ void ut_worker_start(struct ut_worker *w, bool debug, bool capture_stderr)
 	m->u.start.port = ntohs(a.sin_port);
 	m->u.start.tls = PG_CHAN_TLS_NONE;
 	m->u.start.debug = debug;
+	/* As the relay sends them: the default caps, and nobody when run as root. */
+	m->u.start.max_width = 3840;
+	m->u.start.max_height = 2160;
+	m->u.start.uid = m->u.start.gid = 65534;
+	m->u.start.memory_mib = 1024;
+	m->u.start.cpu_seconds = 3600;
 	cr_assert_eq(pg_chan_send(w->chan, m, -1), 0);
 	struct pollfd p = {.fd = ls, .events = POLLIN};
 	cr_assert_eq(poll(&p, 1, UT_WORKER_MS), 1, "the worker never connected");
@@ -639,6 +645,38 @@ void ut_worker_stop(struct ut_worker *w)
 	w->m = NULL;
 }
 
+static void keep_log(struct ut_worker *w)
+{
+	const struct pg_chan_log *l = &w->m->u.log;
+	size_t n = l->len < PG_CHAN_TEXT ? l->len : PG_CHAN_TEXT;
+	if (w->log_len + n + 2 > sizeof(w->log))
+		return;
+	memcpy(w->log + w->log_len, l->bytes, n);
+	w->log_len += n;
+	w->log[w->log_len++] = '\n';
+	w->log[w->log_len] = '\0';
+}
+
+const char *ut_worker_log(struct ut_worker *w, int quiet_ms)
+{
+	for (;;) {
+		struct pollfd p = {.fd = w->chan, .events = POLLIN};
+		int fd = -1;
+		if (poll(&p, 1, quiet_ms) != 1 || pg_chan_recv(w->chan, w->m, &fd) != 1)
+			break;
+		if (fd >= 0)
+			close(fd);
+		if (w->m->type == PG_CHAN_LOG)
+			keep_log(w);
+		if (w->m->type == PG_CHAN_UPDATE_END) {
+			struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
+			pg_chan_send(w->chan, &ack, -1);
+		}
+	}
+	w->log[w->log_len] = '\0';
+	return w->log;
+}
+
 uint32_t ut_worker_next(struct ut_worker *w)
 {
 	for (;;) {
@@ -654,6 +692,9 @@ uint32_t ut_worker_next(struct ut_worker *w)
 		case PG_CHAN_DAMAGE:
 		case PG_CHAN_NAME:
 		case PG_CHAN_CURSOR:
+			continue;
+		case PG_CHAN_LOG:
+			keep_log(w);
 			continue;
 		case PG_CHAN_UPDATE_END: {
 			struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};

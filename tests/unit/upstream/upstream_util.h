@@ -117,9 +117,11 @@ struct pg_chan_msg;
 
 struct ut_worker {
 	pid_t pid;
-	int chan;	  /* the main process's end of the channel */
-	int host;	  /* the browser host's end of the worker's connection */
-	int err;	  /* the worker's stderr, when captured; else -1 */
+	int chan;	/* the main process's end of the channel */
+	int host;	/* the browser host's end of the worker's connection */
+	int err;	/* the worker's stderr, when captured; else -1 */
+	char log[8192]; /* PG_CHAN_LOG lines seen so far, each ending in a newline */
+	size_t log_len;
 	struct pg_buf in; /* bytes from the worker, as the host reads them */
 	struct pg_chan_msg *m;
 };
@@ -142,5 +144,8 @@ size_t ut_worker_msg(struct ut_worker *w);
 /* The next channel message (in w->m) that is not about pixels, its type; each
  * UPDATE_END is acknowledged on the way. An ERROR is logged. */
 uint32_t ut_worker_next(struct ut_worker *w);
+/* Read channel messages until none comes for quiet_ms: the worker's log lines so far
+ * (PG_CHAN_LOG, one per line), NUL-terminated. */
+const char *ut_worker_log(struct ut_worker *w, int quiet_ms);
 
 #endif
