@@ -128,14 +128,30 @@ int pg_chan_recv(int sock, struct pg_chan_msg *msg, int *fd)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (r == 0)
-		return 0;
+	/* Every descriptor the kernel installed is ours to close unless it is the one
+	 * a resize may carry. */
+	int nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)) && *fd < 0)
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = f;
+			else
+				close(f);
+			nfds++;
+		}
 	}
-	int bad = (size_t)r < HDR || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	if (r == 0) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return 0;
+	}
+	int bad = (size_t)r < HDR || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds > 1 ||
 		  payload_size(msg->type) != (size_t)r - HDR;
 	/* Only a resize may carry a descriptor; any other is closed unseen. */
 	if (*fd >= 0 && (bad || msg->type != PG_CHAN_RESIZE)) {

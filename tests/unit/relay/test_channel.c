@@ -140,3 +140,59 @@ Test(channel, ping_pong_and_log)
 	send(sv[0], pkt, 4 + sizeof(struct pg_chan_ping) - 1, 0);
 	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), -EPROTO);
 }
+
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* Send a packet of len bytes (the first 4 the type) with nfds descriptors in one
+ * SCM_RIGHTS message. */
+static void send_with_fds(uint32_t type, size_t len, int nfds)
+{
+	uint8_t pkt[64] = {0};
+	memcpy(pkt, &type, 4);
+	int fds[3];
+	for (int i = 0; i < nfds; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct iovec iov = {.iov_base = pkt, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	cr_assert_eq(sendmsg(sv[0], &mh, 0), (ssize_t)len);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* A worker cannot make the main process hold descriptors: extra ones in a packet,
+ * and one on an empty packet, are closed (found by tools/fuzz/fuzz_channel). */
+Test(channel, extra_descriptors_are_closed)
+{
+	struct pg_chan_msg r;
+	int fd, before = open_fds();
+	send_with_fds(PG_CHAN_RESIZE, 4 + sizeof(struct pg_chan_size), 2);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), -EPROTO, "two descriptors were accepted");
+	cr_assert_eq(fd, -1);
+	send_with_fds(PG_CHAN_RESIZE, 4 + sizeof(struct pg_chan_size), 3);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), -EPROTO);
+	send_with_fds(PG_CHAN_BELL, 0, 1);
+	cr_assert_eq(pg_chan_recv(sv[1], &r, &fd), 0);
+	cr_assert_eq(fd, -1);
+	cr_assert_eq(open_fds(), before, "descriptors leaked: %d open, %d before", open_fds(),
+		     before);
+}
