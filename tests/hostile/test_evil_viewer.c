@@ -102,7 +102,12 @@ static void healthy_kept_up(double base, double during, const char *what)
 	cr_log_info("%s: healthy viewer %.1f updates/s during, baseline %.1f (%.0f%%)", what,
 		    during, base, base > 0 ? 100 * during / base : 0);
 	cr_assert(base > 3, "baseline of %.1f updates/s: the arena does not work", base);
-	cr_assert(during >= RATIO * base,
+	/* Under a sanitizer the flooding thread, the relay and the healthy viewer all run
+	 * several times slower on two cores, and the share each gets says little about
+	 * pixelgate: there the healthy viewer must only keep moving, and the plain pass
+	 * holds it to RATIO. */
+	double ratio = it_relay_instrumented() ? 0.05 : RATIO;
+	cr_assert(during >= ratio * base,
 		  "%s: the healthy viewer got %.1f updates/s, %.0f%% of its baseline %.1f", what,
 		  during, 100 * during / base, base);
 	cr_assert(viewer_connected(arena.viewer), "%s: the healthy viewer was disconnected", what);
