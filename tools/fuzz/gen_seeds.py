@@ -125,3 +125,129 @@ put("config", "policy", "[relay]\nsecurity = none\n[upstream]\naddress = 127.0.0
     "detect = mynumber,credit_card\ndeny_pattern = (?i)secret\ndeny_pattern = 機密\n"
     "idle_timeout = 15m\nallowed_networks = 10.0.0.0/8, ::1/128\n"
     "[policy staff]\nview_only = yes\nmax_session = 8h\nkeys_burst = 100\n".encode())
+
+# ---- the worker channel: records of a header byte and a packet ----
+# h & 3: 0 literal (u16 LE length, bytes), 1 sized to its type (u16 LE length of the
+# bytes given, delta byte: d % 9 - 4), 2 receive what is queued, 3 zero-length packet;
+# (h >> 2) & 3: descriptors attached.
+CH = dict(start=1, key=2, pointer=3, refresh=4, update_ack=5, clip_to_host=6, ping=7,
+          connected=32, resize=33, damage=34, update_end=35, cursor=36, bell=37, name=38,
+          error=39, clip_from_host=40, clip_caps=41, clip_dropped=42, pong=43, log=44)
+
+
+def le16(v): return struct.pack("<H", v)
+def le32(v): return struct.pack("<I", v & 0xffffffff)
+
+
+def chan(t, body=b"", delta=0, fds=0):
+    b = le32(t) + body
+    return u8(1 | fds << 2) + le16(len(b)) + u8(delta + 4) + b
+
+
+def chan_lit(data, fds=0):
+    return u8(fds << 2) + le16(len(data)) + data
+
+
+put("channel", "worker", chan(CH["connected"]) + chan(CH["name"], le16(4) + b"demo") +
+    chan(CH["resize"], le16(640) + le16(480), fds=1) + chan(CH["damage"], le16(0) * 2 +
+    le16(640) + le16(480)) + chan(CH["update_end"]) + u8(2) + chan(CH["cursor"], le16(1) * 4) +
+    chan(CH["bell"]) + chan(CH["clip_from_host"], u8(1) + b"\0" * 3 + le32(5) + b"hello") +
+    chan(CH["clip_caps"], u8(1)) + chan(CH["clip_dropped"], u8(2) + b"\0" * 3 + le32(9) +
+    le32(6)) + chan(CH["pong"], le32(7)) + chan(CH["log"], u8(2) + b"\0" + le16(4) + b"note") +
+    chan(CH["error"], le16(3) + b"bye"))
+put("channel", "main", chan(CH["start"], b"127.0.0.1".ljust(256, b"\0") + le16(5901)) +
+    chan(CH["key"], le32(0x61) + le32(0x1e) + u8(1)) + chan(CH["pointer"], le16(3) * 2 + u8(1)) +
+    chan(CH["refresh"]) + chan(CH["update_ack"]) + chan(CH["ping"], le32(7)) +
+    chan(CH["clip_to_host"], u8(2) + b"\0" * 3 + le32(2) + b"hi"))
+put("channel", "malformed", chan(CH["key"], delta=-1) + chan(CH["key"], delta=4) +
+    chan(CH["cursor"], delta=4) + chan(99) + chan_lit(b"\x02\0") + chan(CH["damage"], fds=1) +
+    chan(CH["resize"], delta=1, fds=1) + u8(3) + u8(2) + chan(CH["bell"]))
+
+# ---- audit logs: one flags byte, then files separated by \x1e\x1e ----
+# flags: 1 open and append to the last file; 10 (both bits) a line of
+# PG_AUDIT_MAX_LINE - 8 + (flags >> 4) bytes first, ended by a newline when 4.
+import hashlib
+import json
+
+
+def audit_chain(events, seq=1, prev="0" * 64):
+    """Lines of a chain: events are (event, {fields}); returns (text, last hash, next seq)."""
+    out = b""
+    for i, (ev, fields) in enumerate(events):
+        rec = {"ts": "2025-04-01T00:12:%02d.%03dZ" % (i % 60, i), "seq": seq, "event": ev}
+        rec.update(fields)
+        rec["prev"] = prev
+        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+        out += line + b"\n"
+        prev = hashlib.sha256(line).hexdigest()
+        seq += 1
+    return out, prev, seq
+
+
+a1, h1, s1 = audit_chain([("chain-start", {}),
+                          ("auth-success", {"user": "tanaka", "source": "10.0.0.5:40312"}),
+                          ("clipboard-blocked", {"user": "鈴木", "bytes": 12, "view_only": False,
+                                                 "reason": None})])
+a2, h2, s2 = audit_chain([("chain-continued", {"prev_seq": s1 - 1, "prev_hash": h1}),
+                          ("session-end", {"host": "127.0.0.1:5901"})], s1, h1)
+put("audit_verify", "one", b"\x00" + a1)
+put("audit_verify", "append", b"\x01" + a1)
+put("audit_verify", "rotated", b"\x01" + a1 + b"\x1e\x1e" + a2)
+put("audit_verify", "cut", b"\x01" + a1 + a2[:40])
+put("audit_verify", "tampered", b"\x00" + a1.replace(b"tanaka", b"tanakb") + b"\x1e\x1e" + a2)
+put("audit_verify", "broken", b"\x01" + audit_chain(
+    [("chain-start", {}), ("chain-broken-at-start", {"reason": "cut", "last_good_seq": 1})])[0])
+put("audit_verify", "long_line", b"\x8f" + a1)
+
+# ---- one decoder alone: framebuffer byte, then rectangles ----
+# enc byte: & 3 picks Raw, CopyRect, ZRLE, Tight; & 4 feeds a prefix of
+# (enc >> 3) / 32 of the body first; then x, y, w, h (u8), u16 length, body.
+def drect(kind, x, y, w, h, body, prefix=None):
+    e = kind if prefix is None else kind | 4 | prefix << 3
+    return u8(e) + u8(x) + u8(y) + u8(w) + u8(h) + u16(len(body)) + body
+
+
+def zrle_body(zc, tiles):
+    z = zc.compress(tiles) + zc.flush(zlib.Z_SYNC_FLUSH)
+    return u32(len(z)) + z
+
+
+def tight_z(zs, ctl, head, raw):
+    if len(raw) < 12:
+        return u8(ctl) + head + raw
+    z = zs.compress(raw) + zs.flush(zlib.Z_SYNC_FLUSH)
+    return u8(ctl) + head + clen(len(z)) + z
+
+
+FB = u8(0x33)  # 64x64
+zc = zlib.compressobj()
+zrle_tiles = [
+    (u8(1) + b"\x10\x20\x30"),                                            # solid
+    (u8(0) + bytes(range(16 * 4 * 3))),                                    # raw 16x4
+    (u8(2) + b"\xff\0\0" + b"\0\0\xff" + bytes([0xaa, 0x55] * 4)),        # 2 colours
+    (u8(128) + b"\x01\x02\x03" + u8(30) + b"\x04\x05\x06" + u8(224)),   # RLE, 31 + 225
+    (u8(130) + b"\x01\x02\x03" + b"\x04\x05\x06" + u8(0x80) + u8(40) + u8(1) +
+     u8(0x81) + u8(213)),                                                 # palette RLE
+]
+put("decoder", "zrle", FB + drect(2, 0, 0, 16, 16, zrle_body(zc, zrle_tiles[0])) +
+    drect(2, 16, 0, 16, 4, zrle_body(zc, zrle_tiles[1]), prefix=16) +
+    drect(2, 0, 16, 16, 4, zrle_body(zc, zrle_tiles[2])) +
+    drect(2, 32, 32, 16, 16, zrle_body(zc, zrle_tiles[3]), prefix=31) +
+    drect(2, 40, 8, 16, 16, zrle_body(zc, zrle_tiles[4])))
+zs = [zlib.compressobj() for _ in range(4)]
+put("decoder", "tight", FB +
+    drect(3, 0, 0, 8, 8, u8(0x80) + b"\x11\x22\x33") +                       # fill
+    drect(3, 8, 0, 4, 2, tight_z(zs[0], 0x00, b"", bytes(range(24)))) +       # copy, zlib 0
+    drect(3, 12, 0, 2, 1, tight_z(zs[0], 0x00, b"", bytes(6))) +              # copy, stored
+    drect(3, 0, 8, 16, 4, tight_z(zs[1], 0x50, u8(1) + u8(1) + b"\xff\0\0\0\0\xff",
+                                  bytes([0xa5, 0x5a] * 4)), prefix=8) +      # 2-colour palette
+    drect(3, 0, 12, 8, 2, tight_z(zs[2], 0x60, u8(1) + u8(3) + bytes(range(12)),
+                                  bytes([0, 1, 2, 3] * 4))) +                 # 4-colour palette
+    drect(3, 16, 16, 8, 4, tight_z(zs[3], 0x70, u8(2), bytes(range(96))), prefix=20) +  # gradient
+    drect(3, 32, 0, 4, 4, u8(0xa0) + clen(48) + bytes(range(48))) +           # no-zlib flag
+    drect(3, 48, 0, 8, 8, u8(0x90) + clen(len(jpg)) + jpg, prefix=30))       # JPEG
+put("decoder", "raw_copy", FB + drect(0, 0, 0, 4, 4, bytes(range(64))) +
+    drect(0, 60, 60, 4, 4, bytes(range(64)), prefix=17) + drect(1, 8, 8, 4, 4, u16(0) + u16(0)) +
+    drect(1, 8, 8, 0, 4, u16(0) + u16(0)))
+put("decoder", "reset", FB + drect(3, 8, 0, 4, 2, tight_z(zs[0], 0x00, b"", bytes(range(24)))) +
+    drect(3, 8, 0, 4, 2, tight_z(zlib.compressobj(), 0x01, b"", bytes(range(24)))))
