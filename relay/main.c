@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth/audit.h"
@@ -24,6 +25,7 @@
 #include "relay/control.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "relay/sandbox.h"
 #include "http/static.h"
 #include "render/text.h"
 
@@ -531,6 +533,62 @@ static void on_guard_tick(uv_timer_t *t)
 	free_retired(st);
 }
 
+/* -n: the upstream workers' caps, and their lockdown tried for real in a child
+ * (this host's kernel or container may refuse namespaces). 0, or 1 when a worker
+ * could not lock itself down here and so could not run. */
+static int check_sandbox(const struct pg_gen *g)
+{
+	const struct pg_config *cfg = &g->cfg;
+	printf("upstream workers: framebuffer up to %dx%d, update_timeout %d s, stall_timeout "
+	       "%d s; as root they run as %s (uid %u), address space %d MiB, CPU %d s\n",
+	       cfg->upstream_max_width, cfg->upstream_max_height, cfg->upstream_update_timeout,
+	       cfg->upstream_stall_timeout, cfg->sandbox_user, (unsigned)g->sandbox_uid,
+	       cfg->sandbox_memory_limit, cfg->sandbox_cpu_limit);
+	fflush(stdout);
+	struct {
+		int rc;
+		struct pg_sandbox_report rep;
+		char err[256];
+	} res = {.rc = -1};
+	int p[2];
+	if (pipe(p) < 0)
+		return 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		struct pg_sandbox_opts o = {
+		    .uid = g->sandbox_uid,
+		    .gid = g->sandbox_gid,
+		    .address_space = (uint64_t)cfg->sandbox_memory_limit << 20,
+		    .cpu_seconds = (uint64_t)cfg->sandbox_cpu_limit,
+		    .keep_fds = &p[1],
+		    .nkeep = 1,
+		};
+		res.rc = pg_sandbox_enter(&o, &res.rep, res.err, sizeof(res.err));
+		(void)!write(p[1], &res, sizeof(res));
+		_exit(0);
+	}
+	close(p[1]);
+	bool got = pid > 0 && read(p[0], &res, sizeof(res)) == (ssize_t)sizeof(res);
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	if (!got || res.rc < 0) {
+		fprintf(stderr,
+			"pixelgate: [sandbox]: an upstream worker cannot lock itself down "
+			"here: %s\n",
+			got ? res.err : "the check did not finish");
+		return 1;
+	}
+	printf("upstream workers: sandbox tried here: namespaces %s, %s, seccomp filter %s%s%s\n",
+	       res.rep.namespaces ? "yes" : "no",
+	       geteuid() == 0 ? "unprivileged user"
+	       : res.rep.user ? "user namespace"
+			      : "own user",
+	       res.rep.seccomp ? "yes" : "no", *res.rep.note ? "; " : "", res.rep.note);
+	return 0;
+}
+
 /* Keys that need a restart: a reload keeps their old values and says so. */
 static void note_fixed(const struct pg_config *a, const struct pg_config *b, char *out, size_t size)
 {
@@ -733,6 +791,8 @@ int main(int argc, char **argv)
 			pg_lockout_del(probe.lockout);
 			if (!rc)
 				pg_policy_print(&cfg->policy, stdout);
+			if (!rc)
+				rc = check_sandbox(g);
 			printf("pixelgate: configuration is %s\n", rc ? "not valid" : "valid");
 		}
 		free_gen(g);

@@ -48,6 +48,19 @@ CONF
 printf 'secret\n' >"$tmp/pass"
 
 check "valid config" 0 "configuration is valid" "$pg" -c "$tmp/good.conf" -n
+# -n tries a worker's lockdown for real, in a child, and says what this host allows.
+check "sandbox tried" 0 "upstream workers: sandbox tried here" "$pg" -c "$tmp/good.conf" -n
+check "worker caps shown" 0 "framebuffer up to 3840x2160" "$pg" -c "$tmp/good.conf" -n
+cat >"$tmp/rootworker.conf" <<CONF
+[relay]
+listen = 127.0.0.1:5999
+security = none
+[upstream]
+address = 127.0.0.1:5901
+[sandbox]
+user = root
+CONF
+check "sandbox user root refused" 1 "[sandbox] user 'root'" "$pg" -c "$tmp/rootworker.conf" -n
 check "bad value" 1 "$tmp/bad.conf:3: [relay] max_fps = 'lots' is not a whole number" \
 	"$pg" -c "$tmp/bad.conf" -n
 check "unknown key" 1 "$tmp/bad.conf:4: unknown key 'colour' in [relay]" "$pg" -c "$tmp/bad.conf" -n
