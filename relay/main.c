@@ -582,9 +582,9 @@ static int check_sandbox(const struct pg_gen *g)
 	}
 	printf("upstream workers: sandbox tried here: namespaces %s, %s, seccomp filter %s%s%s\n",
 	       res.rep.namespaces ? "yes" : "no",
-	       geteuid() == 0 ? "unprivileged user"
-	       : res.rep.user ? "user namespace"
-			      : "own user",
+	       !res.rep.user	? "same user as the relay"
+	       : geteuid() == 0 ? "unprivileged user"
+				: "user namespace",
 	       res.rep.seccomp ? "yes" : "no", *res.rep.note ? "; " : "", res.rep.note);
 	return 0;
 }

@@ -933,9 +933,9 @@ static void lock_down(struct worker *w, const struct pg_chan_start *s)
 	if (!rep.namespaces && !pg_sandbox_sanitized())
 		warn("sandbox without namespaces: %s", rep.note);
 	debug(w, "sandbox: namespaces %s, %s, seccomp %s%s%s", rep.namespaces ? "yes" : "no",
-	      root	 ? "unprivileged user"
-	      : rep.user ? "user namespace"
-			 : "the relay's user",
+	      !rep.user ? "the relay's user"
+	      : root	? "unprivileged user"
+			: "user namespace",
 	      rep.seccomp ? "on" : "off", *rep.note ? "; " : "", rep.note);
 }
 
