@@ -60,6 +60,7 @@ struct pg_relay {
 	int nhosts;
 	char worker_path[4096];
 	int max_fps;
+	int max_bandwidth; /* kbit/s per viewer, 0 for none */
 	int max_viewers;
 	int max_handshakes, max_handshakes_per_source;
 	int reconnect_max_ms;
@@ -160,6 +161,9 @@ void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
 /* The n rectangles of one update changed. */
 void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n);
+/* The session's pixels in dst were moved there from (src_x, src_y), before the damage of
+ * the same update: the viewer gets a CopyRect when it can, else the pixels. */
+void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, int src_y);
 void pg_viewer_resized(struct pg_viewer *v);
 void pg_viewer_cursor_changed(struct pg_viewer *v);
 void pg_viewer_bell(struct pg_viewer *v);

@@ -1,9 +1,6 @@
-/* A viewer: one connection from the LGWAN side. Its RFB handshake, its messages
- * (parsed by codec/rfb_server), its pixel format and encodings, and its update
- * scheduler: an update is encoded only when the viewer asked for one, its write
- * queue is short and its frame-rate cap allows; until then damage accumulates as a
- * short list of rectangles, so a slow viewer gets the newest pixels, never a
- * backlog. Encoding runs on the libuv thread pool, one job per viewer at a time. */
+/* A viewer: one connection from the LGWAN side. Its I/O, its messages (parsed by
+ * codec/rfb_server), its pixel format and encodings. Its handshake is in
+ * handshake.c, its updates (scheduler and encoding jobs) in update.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,33 +23,17 @@
 /* Plaintext goes through TLS in pieces this size, so its output buffer stays small. */
 #define TLS_CHUNK (64u << 10)
 /* Encode the next update only when less than this is still queued for the viewer. */
-#define MAX_QUEUED	 (256u << 10)
-#define MAX_UPDATE_BYTES ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 5)
-#define MAX_PENDING	 PG_VIEWER_MAX_PENDING
+#define MAX_QUEUED (256u << 10)
 /* What one viewer may send: a pointer moving at 240 events a second is 1.4 KiB, the
  * largest clipboard text 1 MiB; a flood beyond this is read only this fast. */
 #define READ_RATE  (1u << 20) /* bytes a second, sustained */
 #define READ_BURST (2u << 20)
-
-struct job {
-	uv_work_t work;
-	struct pg_viewer *v;
-	struct pg_encoder *enc;
-	struct pg_fb snap; /* the viewer's snapshot buffer, lent to this job */
-	struct pg_rect rects[MAX_PENDING];
-	int nrects;
-	uint16_t pseudo;
-	struct pg_banner *banner; /* drawn over the snapshot, or NULL */
-	struct pg_buf out;
-	int rc;
-};
 
 struct wreq {
 	uv_write_t req;
 	uint8_t *data;
 };
 
-static void maybe_send(struct pg_viewer *v);
 static void preauth_summary(struct pg_relay *relay);
 
 static void on_close_deadline(uv_timer_t *t)
@@ -68,12 +49,9 @@ uint64_t pg_now_ms(void)
 
 static void free_viewer(struct pg_viewer *v)
 {
-	if (v->enc != v->zrle)
-		pg_encoder_del(v->enc);
-	pg_encoder_del(v->zrle);
+	pg_update_free(v);
 	pg_tls_del(v->tls);
 	pg_web_free(v);
-	pg_fb_free(&v->snap);
 	pg_buf_free(&v->in);
 	pg_buf_free(&v->raw);
 	free(v);
@@ -175,7 +153,7 @@ static void on_write(uv_write_t *req, int status)
 			pg_viewer_close(v, v->close_reason);
 		return;
 	}
-	maybe_send(v);
+	pg_update_maybe_send(v);
 }
 
 static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
@@ -237,7 +215,7 @@ void pg_viewer_send_tls(struct pg_viewer *v, uint8_t *data, size_t len)
 
 /* Queue data (taking ownership), inside WebSocket messages once a web viewer has
  * upgraded. */
-static void send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
+void pg_viewer_send_owned(struct pg_viewer *v, uint8_t *data, size_t len)
 {
 	if (!v->ws) {
 		pg_viewer_send_tls(v, data, len);
@@ -270,253 +248,7 @@ void pg_viewer_send(struct pg_viewer *v, const void *p, size_t len)
 		return;
 	}
 	memcpy(d, p, len);
-	send_owned(v, d, len);
-}
-
-static void add_pending(struct pg_viewer *v, struct pg_rect r)
-{
-	r = pg_rect_intersect(r, (struct pg_rect){0, 0, v->vw, v->vh});
-	if (pg_rect_empty(&r))
-		return;
-	for (int i = 0; i < v->npending; i++) {
-		struct pg_rect *p = &v->pending[i];
-		struct pg_rect u = pg_rect_union(*p, r);
-		if ((long)u.w * u.h <= (long)p->w * p->h + (long)r.w * r.h + 64L * 64) {
-			*p = u;
-			return;
-		}
-	}
-	if (v->npending == MAX_PENDING) {
-		for (int i = 1; i < v->npending; i++)
-			r = pg_rect_union(r, v->pending[i]);
-		r = pg_rect_union(r, v->pending[0]);
-		v->npending = 0;
-	}
-	v->pending[v->npending++] = r;
-}
-
-/* ---- encoding on the thread pool ---- */
-
-static void job_run(uv_work_t *work)
-{
-	struct job *j = work->data;
-	int n = j->pseudo;
-	for (int i = 0; j->banner && i < j->nrects; i++)
-		pg_overlay_draw(&j->snap, j->banner->ov, j->banner->x, j->banner->y, &j->rects[i]);
-	for (int i = 0; i < j->nrects; i++) {
-		int rc = pg_encoder_encode(j->enc, &j->snap, &j->rects[i], &j->out);
-		if (rc < 0) {
-			j->rc = rc;
-			return;
-		}
-		n += rc;
-	}
-	if (n > 65535) {
-		j->rc = PG_ELIMIT;
-		return;
-	}
-	pg_wr16(j->out.data + 2, (uint16_t)n);
-}
-
-static void job_done(uv_work_t *work, int status)
-{
-	struct job *j = work->data;
-	struct pg_viewer *v = j->v;
-	v->job_running = false;
-	pg_banner_unref(j->banner);
-	if (v->closing) {
-		pg_buf_free(&j->out);
-	} else if (j->rc < 0 || status < 0) {
-		pg_buf_free(&j->out);
-		pg_viewer_close(v, "encoding an update failed");
-	} else {
-		v->updates++;
-		v->last_send_ms = pg_now_ms();
-		pg_debug("viewer %llu %s: update %llu, %zu bytes", (unsigned long long)v->id,
-			 v->peer, (unsigned long long)v->updates, j->out.len);
-		send_owned(v, j->out.data, j->out.len);
-		if (!v->closing)
-			maybe_send(v);
-	}
-	free(j);
-	pg_viewer_unref(v);
-}
-
-/* Point v->enc at an encoder for the viewer's current encoding, format and options.
- * The ZRLE encoder, once made, lives as long as the connection (its zlib stream must
- * match the viewer's) and is reconfigured; the others are simply made anew. */
-static int ensure_encoder(struct pg_viewer *v)
-{
-	if (v->enc && !v->enc_dirty)
-		return 0;
-	if (v->enc != v->zrle)
-		pg_encoder_del(v->enc);
-	v->enc = NULL;
-	if (v->encoding == PG_ENC_ZRLE && v->zrle) {
-		if (pg_encoder_configure(v->zrle, &v->pf, &v->eopts) < 0)
-			return PG_EUNSUP;
-		v->enc = v->zrle;
-	} else {
-		v->enc = pg_encoder_new(v->encoding, &v->pf, &v->eopts);
-		if (v->encoding == PG_ENC_ZRLE)
-			v->zrle = v->enc;
-	}
-	v->enc_dirty = false;
-	return v->enc ? 0 : PG_ENOMEM;
-}
-
-static int write_pseudo(struct pg_viewer *v, struct job *j)
-{
-	const struct pg_fb *fb = pg_session_fb(v->session);
-	int rc = 0;
-	if (v->pending_resize) {
-		if (v->has_ext_desktop_size)
-			rc = pg_enc_ext_desktop_size(&j->out, fb->w, fb->h, 0, 0);
-		else
-			rc = pg_enc_desktop_size(&j->out, fb->w, fb->h);
-		j->pseudo++;
-		v->pending_resize = false;
-	}
-	if (!rc && v->pending_size_reply) {
-		/* Resizing the browser host from a viewer is not offered yet: say so,
-		 * as the spec asks, rather than leave the viewer waiting. */
-		rc = pg_enc_ext_desktop_size(&j->out, v->vw, v->vh, 1, 1);
-		j->pseudo++;
-		v->pending_size_reply = false;
-	}
-	if (!rc && v->pending_qemu_ack) {
-		rc = pg_enc_qemu_key_ack(&j->out);
-		j->pseudo++;
-		v->pending_qemu_ack = false;
-		v->qemu_key_acked = true;
-	}
-	if (!rc && v->pending_cursor) {
-		const struct pg_cursor_shape *c = pg_session_cursor(v->session);
-		rc = pg_enc_cursor(&j->out, &v->pf, c->hot_x, c->hot_y, c->w, c->h, c->px, c->mask);
-		j->pseudo++;
-		v->pending_cursor = false;
-	}
-	return rc;
-}
-
-static void on_pace(uv_timer_t *t)
-{
-	maybe_send(t->data);
-}
-
-static void maybe_send(struct pg_viewer *v)
-{
-	if (v->closing || v->state != V_NORMAL || v->job_running || !v->requested)
-		return;
-	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply &&
-	    !v->pending_qemu_ack)
-		return;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
-		return; /* on_write calls again when the queue drains */
-	uint64_t now = pg_now_ms(), gap = 1000u / (unsigned)v->relay->max_fps;
-	if (v->last_send_ms && now - v->last_send_ms < gap) {
-		if (!uv_is_active((uv_handle_t *)&v->timer))
-			uv_timer_start(&v->timer, on_pace, gap - (now - v->last_send_ms), 0);
-		return;
-	}
-	if (ensure_encoder(v) < 0) {
-		pg_viewer_close(v, "cannot create the encoder");
-		return;
-	}
-	const struct pg_fb *fb = pg_session_fb(v->session);
-	if (v->pending_resize) {
-		v->vw = fb->w;
-		v->vh = fb->h;
-	}
-	/* One snapshot buffer per viewer, reused frame after frame: only one job runs
-	 * at a time, and a fresh full-screen allocation per frame cost page faults. */
-	if (v->snap.w != fb->w || v->snap.h != fb->h) {
-		pg_fb_free(&v->snap);
-		if (pg_fb_alloc(&v->snap, fb->w, fb->h) < 0) {
-			pg_viewer_close(v, "out of memory");
-			return;
-		}
-	}
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j) {
-		pg_viewer_close(v, "out of memory");
-		return;
-	}
-	j->snap = v->snap;
-	pg_buf_init(&j->out, MAX_UPDATE_BYTES);
-	j->v = v;
-	j->enc = v->enc;
-	j->work.data = j;
-	if (pg_enc_update_header(&j->out, 0) < 0 || write_pseudo(v, j) < 0)
-		goto fail;
-	/* The snapshot is the job's own: the loop thread may change the session's
-	 * pixels while the pool thread encodes. */
-	for (int i = 0; i < v->npending; i++) {
-		struct pg_rect r =
-		    pg_rect_intersect(v->pending[i], (struct pg_rect){0, 0, fb->w, fb->h});
-		if (pg_rect_empty(&r))
-			continue;
-		pg_fb_copy_rect(&j->snap, fb, &r);
-		j->rects[j->nrects++] = r;
-	}
-	v->npending = 0;
-	v->requested = false;
-	if ((j->banner = v->banner))
-		j->banner->refs++;
-	v->job_running = true;
-	if (uv_queue_work(v->relay->loop, &j->work, job_run, job_done) < 0) {
-		v->job_running = false;
-		pg_banner_unref(j->banner);
-		goto fail;
-	}
-	pg_viewer_ref(v);
-	return;
-fail:
-	pg_buf_free(&j->out);
-	free(j);
-	pg_viewer_close(v, "cannot build an update");
-}
-
-/* ---- calls from the session ---- */
-
-void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n)
-{
-	if (v->state != V_NORMAL)
-		return;
-	/* All of an update's rectangles first, so they leave in one update. */
-	for (int i = 0; i < n; i++)
-		add_pending(v, r[i]);
-	maybe_send(v);
-}
-
-void pg_viewer_resized(struct pg_viewer *v)
-{
-	if (v->state != V_NORMAL)
-		return;
-	const struct pg_fb *fb = pg_session_fb(v->session);
-	if (v->has_ext_desktop_size || v->has_desktop_size) {
-		v->pending_resize = true;
-		v->npending = 0;
-		/* The viewer learns the new size with the next update; pending damage
-		 * is kept in the new size's coordinates from now on. */
-		v->vw = fb->w;
-		v->vh = fb->h;
-		add_pending(v, (struct pg_rect){0, 0, fb->w, fb->h});
-	} else {
-		pg_warn("viewer %llu %s: browser host resized to %dx%d but this viewer cannot "
-			"resize; showing the top-left %dx%d",
-			(unsigned long long)v->id, v->peer, fb->w, fb->h, v->vw, v->vh);
-		add_pending(v, (struct pg_rect){0, 0, v->vw, v->vh});
-	}
-	maybe_send(v);
-}
-
-void pg_viewer_cursor_changed(struct pg_viewer *v)
-{
-	if (v->state != V_NORMAL || !v->has_cursor)
-		return;
-	v->pending_cursor = true;
-	maybe_send(v);
+	pg_viewer_send_owned(v, d, len);
 }
 
 void pg_viewer_bell(struct pg_viewer *v)
@@ -547,7 +279,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	uint32_t hash = 2166136261u;
 	bool have = false, ext_clip = false;
 	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
-	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = false;
+	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = v->has_copyrect = false;
 	for (unsigned i = 0; i < m->encodings.count; i++) {
 		int32_t e = (int32_t)pg_rd32(m->encodings.list + 4 * i);
 		if (!have && (e == PG_ENC_RAW || e == PG_ENC_ZRLE || e == PG_ENC_TIGHT)) {
@@ -564,6 +296,8 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 			 * 4:2:0 and grey. */
 			static const int map[] = {0, 2, 1, 3, 2, 2};
 			v->eopts.subsampling = map[e - PG_ENC_SUBSAMPLING_1X];
+		} else if (e == PG_ENC_COPYRECT) {
+			v->has_copyrect = true;
 		} else if (e == PG_ENC_CURSOR) {
 			v->has_cursor = true;
 		} else if (e == PG_ENC_DESKTOP_SIZE) {
@@ -642,10 +376,10 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		return 0;
 	case PG_RFB_FB_UPDATE_REQUEST:
 		if (!m->fbreq.incremental)
-			add_pending(
+			pg_update_add(
 			    v, (struct pg_rect){m->fbreq.x, m->fbreq.y, m->fbreq.w, m->fbreq.h});
 		v->requested = true;
-		maybe_send(v);
+		pg_update_maybe_send(v);
 		return 0;
 	case PG_RFB_KEY_EVENT:
 		pg_guard_key(v, m->key.down, m->key.keysym, 0);
@@ -669,7 +403,7 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		return pg_guard_cut_text(v, m);
 	case PG_RFB_SET_DESKTOP_SIZE:
 		v->pending_size_reply = v->has_ext_desktop_size;
-		maybe_send(v);
+		pg_update_maybe_send(v);
 		return 0;
 	default:
 		blocked(v, m->type, pg_guard_message_name(m->type), "unexpected message type");

@@ -141,6 +141,13 @@ struct pg_viewer {
 	bool enc_dirty;
 	struct pg_encoder *enc;	 /* the one in use */
 	struct pg_encoder *zrle; /* kept for the connection's lifetime once made */
+	struct pg_encoder *enc2; /* Tight's second lane: large updates in two parts */
+	bool has_copyrect;
+	/* The session's pixels moved (update.c): a CopyRect in the next update. */
+	bool copy_pending;
+	struct pg_rect copy_dst;
+	int copy_sx, copy_sy;
+	uint64_t copies;
 
 	bool requested;
 	struct pg_rect pending[PG_VIEWER_MAX_PENDING];
@@ -157,9 +164,19 @@ struct pg_viewer {
 	uint64_t read_refill_ms, read_paused_ms;
 	bool read_limited; /* in a run of pauses (logged and audited once a run) */
 	uint64_t updates, bytes_out, bytes_in;
+	/* The link (update.c): throughput measured while data was in flight, and the
+	 * bandwidth cap's bucket. */
+	double est_Bps;
+	uint64_t est_ms, est_acked;
+	bool est_busy;
+	double bw_tokens;
+	uint64_t bw_refill_ms;
 };
 
 /* viewer.c */
+/* Queue data (taking ownership of the malloc'd bytes), through TLS and WebSocket
+ * framing when they are on. */
+void pg_viewer_send_owned(struct pg_viewer *v, uint8_t *data, size_t len);
 /* pg_audit for a viewer that has not logged in: rate-limited (see relay.h), and
  * without an fdatasync of its own, which on a busy disk would stall the loop for
  * every viewer; the next synced record (a login, a summary) makes it durable. */
@@ -183,6 +200,13 @@ void pg_viewer_process_input(struct pg_viewer *v);
  * closed viewer whose handles are closed. */
 void pg_viewer_ref(struct pg_viewer *v);
 void pg_viewer_unref(struct pg_viewer *v);
+
+/* update.c: the update scheduler. */
+/* The viewer lacks r (clipped to its picture). */
+void pg_update_add(struct pg_viewer *v, struct pg_rect r);
+/* Start encoding an update if the viewer asked, and its caps and link allow. */
+void pg_update_maybe_send(struct pg_viewer *v);
+void pg_update_free(struct pg_viewer *v);
 
 /* handshake.c: the states before V_NORMAL. Returns bytes consumed, 0 for more, or a
  * negative code with *why. */
