@@ -62,6 +62,11 @@ static void *zrle_create(const struct pg_pixfmt *pf, const struct pg_enc_opts *o
 
 	if (!st)
 		return NULL;
+	if (opts->lane != 0) {
+		/* One zlib stream per connection: a second lane would corrupt it. */
+		free(st);
+		return NULL;
+	}
 	pg_pixconv_init(&st->pc, pf);
 	choose_cpixel(st, pf);
 	if (deflateInit(&st->zs, level) != Z_OK) {
@@ -75,6 +80,8 @@ static int zrle_configure(void *state, const struct pg_pixfmt *pf, const struct 
 {
 	struct zrle_state *st = state;
 
+	if (opts && opts->lane != 0)
+		return PG_EUNSUP;
 	/* The zlib stream and its level stay: only how pixels are written changes. */
 	pg_pixconv_init(&st->pc, pf);
 	choose_cpixel(st, pf);

@@ -34,6 +34,8 @@ struct pg_encoder *pg_encoder_new(int32_t encoding, const struct pg_pixfmt *pf,
 	}
 	if (pg_pixfmt_validate(pf, NULL) < 0)
 		return NULL;
+	if (opts && (opts->lane < 0 || opts->lane >= PG_ENC_LANES))
+		return NULL;
 	enc = calloc(1, sizeof(*enc));
 	if (!enc)
 		return NULL;
@@ -67,6 +69,20 @@ int pg_encoder_configure(struct pg_encoder *enc, const struct pg_pixfmt *pf,
 	if (pg_pixfmt_validate(pf, NULL) < 0)
 		return PG_EUNSUP;
 	return enc->impl->configure(enc->state, pf, opts);
+}
+
+int pg_encoder_set_jpeg(struct pg_encoder *enc, int quality, int subsampling)
+{
+	if (!enc->impl->set_jpeg)
+		return PG_EUNSUP;
+	if (quality < -1 || quality > 100 || subsampling < -1 || subsampling > 3)
+		return PG_EPROTO;
+	return enc->impl->set_jpeg(enc->state, quality, subsampling);
+}
+
+int pg_encoder_jpeg_quality(const struct pg_encoder *enc)
+{
+	return enc->impl->jpeg_quality ? enc->impl->jpeg_quality(enc->state) : -1;
 }
 
 int pg_encoder_encode(struct pg_encoder *enc, const struct pg_fb *fb, const struct pg_rect *r,

@@ -3,7 +3,14 @@
  *
  * An encoder belongs to one viewer and keeps that viewer's stream state (zlib
  * streams, a TurboJPEG handle). It is used by one thread at a time: the relay
- * runs it on the libuv thread pool, one job per viewer in flight. */
+ * runs it on the libuv thread pool, one job per viewer in flight.
+ *
+ * Lanes: one viewer may have up to PG_ENC_LANES encoders of the same encoding
+ * (opts.lane 0 and 1), each on its own thread, encoding disjoint parts of one
+ * update; their rectangles, concatenated in any order into one FramebufferUpdate,
+ * decode correctly, because each lane owns its zlib streams and resets only those.
+ * Tight: lane 0 uses zlib streams 0 (full colour) and 1 (palette), lane 1 streams
+ * 2 and 3. Raw has no streams. ZRLE has one stream per connection: lane 0 only. */
 #ifndef PG_CODEC_ENCODER_H
 #define PG_CODEC_ENCODER_H
 
@@ -21,10 +28,14 @@ struct pg_enc_opts {
 	int fine_quality; /* 0..100 from TigerVNC's fine quality pseudo-encoding, -1 for none */
 	int subsampling;  /* 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, 3 = grey; -1 for default */
 	int compress;	  /* zlib level 0..9 from the compress pseudo-encoding, -1 for default */
+	int lane;	  /* 0 or 1 (see Lanes above); 0 in a zero-initialised struct */
 };
 
+#define PG_ENC_LANES 2
+
 /* An encoder for encoding (PG_ENC_RAW, PG_ENC_ZRLE or PG_ENC_TIGHT) writing pixels in
- * pf (validated). NULL on allocation failure or an encoding it does not know. */
+ * pf (validated). NULL on allocation failure, an encoding it does not know, or a lane
+ * the encoding cannot have (outside 0..PG_ENC_LANES-1; ZRLE other than 0). */
 struct pg_encoder *pg_encoder_new(int32_t encoding, const struct pg_pixfmt *pf,
 				  const struct pg_enc_opts *opts);
 void pg_encoder_del(struct pg_encoder *enc);
@@ -35,6 +46,18 @@ int32_t pg_encoder_encoding(const struct pg_encoder *enc);
  * or PG_EUNSUP when the encoding can simply be replaced by a new encoder. */
 int pg_encoder_configure(struct pg_encoder *enc, const struct pg_pixfmt *pf,
 			 const struct pg_enc_opts *opts);
+
+/* Tight's JPEG settings from the next rectangle on, for adaptive quality: cheap enough
+ * to call before every update; the zlib streams stay as they are, the TurboJPEG
+ * handle is made on first use. quality is TurboJPEG's 0..100, or -1 for lossless
+ * (no JPEG); subsampling 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, 3 = grey, or -1 for the
+ * default for that quality (4:4:4 from 79, 4:2:2 from 42, else 4:2:0, as for
+ * TigerVNC's fine quality). Returns 0, PG_EPROTO for a value out of range, or
+ * PG_EUNSUP for an encoding other than Tight. At 8 bits per pixel, where viewers
+ * refuse JPEG, the encoder accepts and stays lossless. */
+int pg_encoder_set_jpeg(struct pg_encoder *enc, int quality, int subsampling);
+/* The JPEG quality (0..100) in effect, or -1 when lossless (and for Raw and ZRLE). */
+int pg_encoder_jpeg_quality(const struct pg_encoder *enc);
 
 /* Append rectangles (each with its 12-byte RFB rectangle header) covering r of fb to
  * out. Returns how many rectangle headers were written (an encoder may split r), or

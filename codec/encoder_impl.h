@@ -13,6 +13,9 @@ struct pg_encoder_impl {
 	/* Change pixel format and options keeping the stream state; NULL when the
 	 * encoding can start its streams afresh (Tight resets, Raw has none). */
 	int (*configure)(void *state, const struct pg_pixfmt *pf, const struct pg_enc_opts *opts);
+	/* JPEG quality and subsampling, already checked; NULL for encodings without JPEG. */
+	int (*set_jpeg)(void *state, int quality, int subsampling);
+	int (*jpeg_quality)(const void *state);
 };
 
 extern const struct pg_encoder_impl pg_enc_raw_impl;

@@ -278,7 +278,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	int nunknown = 0;
 	uint32_t hash = 2166136261u;
 	bool have = false, ext_clip = false;
-	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
+	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1, 0};
 	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = v->has_copyrect = false;
 	for (unsigned i = 0; i < m->encodings.count; i++) {
 		int32_t e = (int32_t)pg_rd32(m->encodings.list + 4 * i);
@@ -796,7 +796,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 	uv_tcp_nodelay(&v->tcp, 1);
 	v->pf = pg_pixfmt_canonical;
 	v->encoding = PG_ENC_RAW;
-	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1};
+	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1, 0};
 	if (web) {
 		pg_debug("viewer %llu %s: new web connection", (unsigned long long)v->id, v->peer);
 		pg_web_start(v);

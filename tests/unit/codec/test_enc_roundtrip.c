@@ -69,7 +69,7 @@ static void roundtrip(int32_t encoding, const struct pg_pixfmt *pf, struct pg_en
 	pg_encoder_del(e);
 }
 
-static const struct pg_enc_opts lossless = {-1, -1, -1, -1};
+static const struct pg_enc_opts lossless = {-1, -1, -1, -1, 0};
 
 static void all_images(int32_t encoding, struct pg_enc_opts opts)
 {
@@ -99,7 +99,7 @@ Test(enc_roundtrip, tight_lossless)
 
 Test(enc_roundtrip, tight_jpeg_quality_8)
 {
-	struct pg_enc_opts q8 = {8, -1, -1, -1};
+	struct pg_enc_opts q8 = {8, -1, -1, -1, 0};
 	roundtrip(PG_ENC_TIGHT, &pg_pixfmt_canonical, q8, PGT_IMG_PHOTO, 320, 240, PGT_MSE_AT_35DB);
 	roundtrip(PG_ENC_TIGHT, &pg_pixfmt_canonical, q8, PGT_IMG_MIXED, 2049, 70, PGT_MSE_AT_35DB);
 }

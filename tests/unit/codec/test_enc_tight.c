@@ -1,6 +1,6 @@
 /* Tight: exact bytes for fill and short palette data, stream-reset bits only in
- * the first rectangle, splitting, lossless decoding by libvncclient in every
- * format, and JPEG at quality 8 above 35 dB PSNR. */
+ * the first rectangle, whole fills and zlib rectangles within the limits, lossless decoding by
+ * libvncclient in every format, and JPEG at quality 8 above 35 dB PSNR. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -9,11 +9,12 @@
 #include "codec/rfb.h"
 #include "enc_util.h"
 
-static const struct pg_enc_opts lossless = {-1, -1, -1, -1};
+static const struct pg_enc_opts lossless = {-1, -1, -1, -1, 0};
 
 Test(enc_tight, fill_bytes_and_reset_once)
 {
-	static const uint8_t want[] = {0, 0, 0, 0, 0, 8, 0, 8, 0, 0, 0, 7, 0x8f, 0x12, 0x34, 0x56,
+	/* lane 0 resets its streams 0 and 1: bits 0x03 */
+	static const uint8_t want[] = {0, 0, 0, 0, 0, 8, 0, 8, 0, 0, 0, 7, 0x83, 0x12, 0x34, 0x56,
 				       0, 0, 0, 0, 0, 8, 0, 8, 0, 0, 0, 7, 0x80, 0x12, 0x34, 0x56};
 	struct pg_fb fb;
 	struct pg_buf b;
@@ -34,10 +35,10 @@ Test(enc_tight, fill_bytes_and_reset_once)
 
 Test(enc_tight, short_palette_data_is_not_compressed)
 {
-	/* 2x2, four colours, RGB565 little-endian: palette filter with 2-byte
-	 * TPIXELs, then 4 index bytes sent as is (under 12 bytes) */
+	/* 2x2, four colours, RGB565 little-endian: palette filter (stream 1) with
+	 * 2-byte TPIXELs, then 4 index bytes sent as is (under 12 bytes) */
 	static const uint8_t want[] = {0,    0,	   0,	 0,    0,    2, 0,    2,    0,
-				       0,    0,	   7,	 0x6f, 1,    3, 0x00, 0xf8, 0xe0,
+				       0,    0,	   7,	 0x53, 1,    3, 0x00, 0xf8, 0xe0,
 				       0x07, 0x1f, 0x00, 0xff, 0xff, 0, 1,    2,    3};
 	struct pg_fb fb;
 	struct pg_buf b;
@@ -57,7 +58,7 @@ Test(enc_tight, short_palette_data_is_not_compressed)
 	pg_encoder_del(e);
 }
 
-Test(enc_tight, splits_wide_and_large_rects)
+Test(enc_tight, fills_are_whole_and_zlib_rects_within_limits)
 {
 	struct pg_fb fb;
 	struct pg_buf b;
@@ -65,19 +66,37 @@ Test(enc_tight, splits_wide_and_large_rects)
 
 	cr_assert_eq(pg_fb_alloc(&fb, 4100, 40), 0);
 	pg_buf_init(&b, 64 << 20);
-	/* columns of 2048, 2048, 4; 2048-wide bands of 32 rows: 2 + 2 + 1 */
-	cr_assert_eq(pg_encoder_encode(e, &fb, &(struct pg_rect){0, 0, 4100, 40}, &b), 5);
-	/* every rectangle header stays within 2048 x (65536 / w) */
+	/* solid black: one fill, whatever its size */
+	cr_assert_eq(pg_encoder_encode(e, &fb, &(struct pg_rect){0, 0, 4100, 40}, &b), 1);
+	cr_assert_eq(b.len, 12 + 1 + 3);
+	cr_assert_eq(pg_rd16(b.data + 4), 4100);
+	cr_assert_eq(b.data[12], 0x83);
+	/* noise: every zlib rectangle within 2048 wide and 65536 pixels, covering all */
+	pgt_image(&fb, PGT_IMG_NOISE, 5);
+	pg_buf_reset(&b);
+	int n = pg_encoder_encode(e, &fb, &(struct pg_rect){0, 0, 4100, 40}, &b);
+	cr_assert_gt(n, 2);
 	size_t off = 0;
-	for (int i = 0; i < 5; i++) {
+	long area = 0;
+	for (int i = 0; i < n; i++) {
 		int w = pg_rd16(b.data + off + 4), h = pg_rd16(b.data + off + 6);
 		cr_assert(w <= 2048 && (long)w * h <= 65536, "rect %d is %dx%d", i, w, h);
-		cr_assert_eq((int32_t)pg_rd32(b.data + off + 8), PG_ENC_TIGHT);
-		cr_assert_eq(b.data[off + 12] & 0xf0, 0x80, "solid black is a fill");
-		cr_assert_eq(b.data[off + 12] & 0x0f, i == 0 ? 0x0f : 0);
-		off += 12 + 1 + 3;
+		cr_assert_eq(b.data[off + 12] & 0xf0, 0x00, "full colour, stream 0");
+		area += (long)w * h;
+		const uint8_t *c = b.data + off + 13;
+		size_t len = c[0] & 0x7f, k = 1;
+		if (c[0] & 0x80) {
+			len |= (size_t)(c[1] & 0x7f) << 7;
+			k = 2;
+			if (c[1] & 0x80) {
+				len |= (size_t)c[2] << 14;
+				k = 3;
+			}
+		}
+		off += 12 + 1 + k + len;
 	}
 	cr_assert_eq(off, b.len);
+	cr_assert_eq(area, 4100L * 40);
 	pg_buf_free(&b);
 	pg_fb_free(&fb);
 	pg_encoder_del(e);
@@ -126,7 +145,7 @@ Test(enc_tight, libvncclient_lossless_32bpp_big_endian)
 
 Test(enc_tight, tpixel_is_rgb_in_big_endian_too)
 {
-	static const uint8_t want[] = {0x8f, 0x12, 0x34, 0x56};
+	static const uint8_t want[] = {0x83, 0x12, 0x34, 0x56};
 	struct pg_fb fb;
 	struct pg_buf b;
 	struct pg_encoder *e = pg_encoder_new(PG_ENC_TIGHT, &pgt_rgb888_be, &lossless);
@@ -172,7 +191,7 @@ static void jpeg(const struct pg_pixfmt *pf, struct pg_enc_opts enc, int quality
 
 Test(enc_tight, libvncclient_jpeg_quality_8_over_35db)
 {
-	struct pg_enc_opts q8 = {8, -1, -1, -1};
+	struct pg_enc_opts q8 = {8, -1, -1, -1, 0};
 	jpeg(&pg_pixfmt_canonical, q8, 8, PGT_IMG_PHOTO, 320, 240, PGT_MSE_AT_35DB);
 	jpeg(&pg_pixfmt_canonical, q8, 8, PGT_IMG_MIXED, 300, 200, PGT_MSE_AT_35DB);
 	jpeg(&pgt_rgb888_be, q8, 8, PGT_IMG_PHOTO, 320, 240, PGT_MSE_AT_35DB);
@@ -182,15 +201,15 @@ Test(enc_tight, libvncclient_jpeg_quality_8_over_35db)
 Test(enc_tight, libvncclient_jpeg_16bpp)
 {
 	/* RGB565 itself loses up to 3 bits a channel; allow its error too */
-	struct pg_enc_opts q8 = {8, -1, -1, -1};
+	struct pg_enc_opts q8 = {8, -1, -1, -1, 0};
 	jpeg(&pgt_rgb565, q8, 8, PGT_IMG_PHOTO, 320, 240, PGT_MSE_AT_35DB + 12);
 }
 
 Test(enc_tight, libvncclient_fine_quality_and_subsampling)
 {
-	struct pg_enc_opts fine = {-1, 95, 0, -1};
-	struct pg_enc_opts grey = {8, -1, 3, -1};
-	struct pg_enc_opts low = {0, -1, -1, -1};
+	struct pg_enc_opts fine = {-1, 95, 0, -1, 0};
+	struct pg_enc_opts grey = {8, -1, 3, -1, 0};
+	struct pg_enc_opts low = {0, -1, -1, -1, 0};
 	jpeg(&pg_pixfmt_canonical, fine, 9, PGT_IMG_PHOTO, 200, 120, PGT_MSE_AT_35DB);
 	/* grey JPEG keeps only luma: it decodes, colour is not expected back */
 	jpeg(&pg_pixfmt_canonical, grey, 8, PGT_IMG_PHOTO, 200, 120, 5000);
@@ -199,7 +218,7 @@ Test(enc_tight, libvncclient_fine_quality_and_subsampling)
 
 Test(enc_tight, jpeg_never_at_8bpp)
 {
-	struct pg_enc_opts q8 = {8, -1, -1, -1};
+	struct pg_enc_opts q8 = {8, -1, -1, -1, 0};
 	struct pg_fb fb;
 	struct pg_buf b;
 	struct pg_encoder *e = pg_encoder_new(PG_ENC_TIGHT, &pgt_bgr233, &q8);
@@ -225,7 +244,7 @@ Test(enc_tight, failure_resets_streams_in_next_rect)
 	pgt_image(&fb, PGT_IMG_NOISE, 2);
 	pg_buf_init(&b, 1 << 20);
 	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &b), 1);
-	cr_assert_eq(b.data[12] & 0x0f, 0x0f);
+	cr_assert_eq(b.data[12] & 0x0f, 0x03);
 	pg_buf_free(&b);
 	pg_buf_init(&b, 4096);
 	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &b), PG_ELIMIT);
@@ -233,7 +252,7 @@ Test(enc_tight, failure_resets_streams_in_next_rect)
 	pg_buf_free(&b);
 	pg_buf_init(&b, 1 << 20);
 	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &b), 1);
-	cr_assert_eq(b.data[12] & 0x0f, 0x0f, "streams reset after the failure");
+	cr_assert_eq(b.data[12] & 0x0f, 0x03, "streams reset after the failure");
 	pg_buf_reset(&b);
 	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &b), 1);
 	cr_assert_eq(b.data[12] & 0x0f, 0);
