@@ -35,6 +35,11 @@
 	  "seconds a viewer may leave what the relay sent it unread before it is closed")          \
 	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
 	I(relay, max_bandwidth, 0, 0, 10000000, "bandwidth cap per viewer, in kbit/s (0: none)")   \
+	I(relay, adaptive_quality, 1, 0, 1,                                                        \
+	  "1: lower JPEG quality where the picture moves, then send it again at the viewer's "     \
+	  "quality")                                                                               \
+	I(relay, refine_delay, 300, 50, 10000,                                                     \
+	  "milliseconds a region must stay still before it is sent again at full quality")         \
 	I(relay, max_viewers, 256, 1, 100000, "logged-in viewers at once, over all sessions")      \
 	I(relay, max_handshakes, 256, 1, 100000, "connections still logging in, at once")          \
 	I(relay, max_handshakes_per_source, 32, 1, 100000,                                         \

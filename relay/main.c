@@ -403,6 +403,8 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	relay->web_origins = cfg->web_origins;
 	relay->max_fps = cfg->relay_max_fps;
 	relay->max_bandwidth = cfg->relay_max_bandwidth;
+	relay->adaptive_quality = cfg->relay_adaptive_quality;
+	relay->refine_delay_ms = cfg->relay_refine_delay;
 	relay->max_viewers = cfg->relay_max_viewers;
 	relay->max_handshakes = cfg->relay_max_handshakes;
 	relay->max_handshakes_per_source = cfg->relay_max_handshakes_per_source;

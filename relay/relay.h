@@ -61,6 +61,8 @@ struct pg_relay {
 	char worker_path[4096];
 	int max_fps;
 	int max_bandwidth; /* kbit/s per viewer, 0 for none */
+	bool adaptive_quality;
+	int refine_delay_ms;
 	int max_viewers;
 	int max_handshakes, max_handshakes_per_source;
 	int reconnect_max_ms;

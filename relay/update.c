@@ -47,6 +47,17 @@
 /* An update at least this large (pixels) is encoded in two parts at once. */
 #define LANE_MIN_PIXELS (512 * 512)
 #define NPARTS		2
+/* Adaptive quality: pictures tracked per TILE x TILE tile. A tile changed twice within
+ * about HEAT_HALF_MS is moving; a rectangle of at least MOTION_MIN_PIXELS over moving
+ * tiles is sent at MOTION_DROP less JPEG quality (never below MOTION_FLOOR), 4:2:0, and
+ * sent again at the viewer's quality once still for relay.refine_delay. A viewer
+ * asking for quality 95 or more gets that second picture lossless. */
+#define TILE		  64
+#define HEAT_HALF_MS	  200
+#define MOTION_MIN_PIXELS (128 * 128)
+#define MOTION_DROP	  30
+#define MOTION_FLOOR	  30
+#define LOSSLESS_FROM	  95
 
 struct job;
 
@@ -55,7 +66,9 @@ struct part {
 	struct job *job;
 	struct pg_encoder *enc;
 	struct pg_rect rects[MAX_PENDING + 1];
+	signed char q[MAX_PENDING + 1]; /* JPEG quality per rectangle (Q_*) */
 	int nrects;
+	int quality, samp; /* the viewer's */
 	struct pg_buf out;
 	int count; /* rectangles written */
 	int rc;
@@ -70,6 +83,162 @@ struct job {
 };
 
 void pg_update_maybe_send(struct pg_viewer *v);
+
+enum { Q_VIEWER, Q_MOTION, Q_REFINE };
+
+/* ---- the tiles of adaptive quality ---- */
+
+static bool adaptive(const struct pg_viewer *v)
+{
+	return v->relay->adaptive_quality && v->q_target >= MOTION_FLOOR + MOTION_DROP / 2;
+}
+
+static int tiles_fit(struct pg_viewer *v)
+{
+	int cols = (v->vw + TILE - 1) / TILE, rows = (v->vh + TILE - 1) / TILE;
+	if (cols == v->tcols && rows == v->trows)
+		return 0;
+	free(v->t_changed);
+	free(v->t_heat);
+	v->t_changed = calloc((size_t)cols * rows, sizeof(*v->t_changed));
+	v->t_heat = calloc((size_t)cols * rows, 2);
+	v->t_lossy = v->t_heat ? v->t_heat + (size_t)cols * rows : NULL;
+	if (!v->t_changed || !v->t_heat) {
+		v->tcols = v->trows = 0;
+		return PG_ENOMEM;
+	}
+	v->tcols = cols;
+	v->trows = rows;
+	return 0;
+}
+
+/* The tiles r touches: [*c0, *c1) x [*r0, *r1). */
+static void tile_span(const struct pg_viewer *v, const struct pg_rect *r, int *c0, int *c1, int *r0,
+		      int *r1)
+{
+	*c0 = r->x / TILE;
+	*r0 = r->y / TILE;
+	*c1 = (r->x + r->w + TILE - 1) / TILE;
+	*r1 = (r->y + r->h + TILE - 1) / TILE;
+	if (*c1 > v->tcols)
+		*c1 = v->tcols;
+	if (*r1 > v->trows)
+		*r1 = v->trows;
+}
+
+static unsigned heat_now(const struct pg_viewer *v, size_t i, uint32_t now)
+{
+	uint32_t halves = (now - v->t_changed[i]) / HEAT_HALF_MS;
+	return halves >= 8 ? 0 : v->t_heat[i] >> halves;
+}
+
+static void tiles_touch(struct pg_viewer *v, const struct pg_rect *r)
+{
+	int c0, c1, r0, r1;
+	uint32_t now = (uint32_t)pg_now_ms();
+	if (!adaptive(v) || tiles_fit(v) < 0)
+		return;
+	tile_span(v, r, &c0, &c1, &r0, &r1);
+	for (int y = r0; y < r1; y++) {
+		for (int x = c0; x < c1; x++) {
+			size_t i = (size_t)y * v->tcols + x;
+			unsigned h = heat_now(v, i, now) + 1;
+			v->t_heat[i] = (uint8_t)(h > 255 ? 255 : h);
+			v->t_changed[i] = now;
+		}
+	}
+}
+
+static bool tiles_moving(const struct pg_viewer *v, const struct pg_rect *r)
+{
+	int c0, c1, r0, r1;
+	uint32_t now = (uint32_t)pg_now_ms();
+	if ((long)r->w * r->h < MOTION_MIN_PIXELS)
+		return false;
+	tile_span(v, r, &c0, &c1, &r0, &r1);
+	for (int y = r0; y < r1; y++)
+		for (int x = c0; x < c1; x++)
+			if (heat_now(v, (size_t)y * v->tcols + x, now) >= 2)
+				return true;
+	return false;
+}
+
+/* What the viewer now holds in r: below its quality (lossy) or not. Tiles r covers
+ * only in part keep what they were, unless r makes them lossy. */
+static void tiles_mark(struct pg_viewer *v, const struct pg_rect *r, bool lossy)
+{
+	int c0, c1, r0, r1;
+	tile_span(v, r, &c0, &c1, &r0, &r1);
+	for (int y = r0; y < r1; y++) {
+		for (int x = c0; x < c1; x++) {
+			struct pg_rect t = {x * TILE, y * TILE, TILE, TILE};
+			t = pg_rect_intersect(t, (struct pg_rect){0, 0, v->vw, v->vh});
+			struct pg_rect in = pg_rect_intersect(t, *r);
+			bool whole = in.w == t.w && in.h == t.h;
+			if (lossy || whole)
+				v->t_lossy[(size_t)y * v->tcols + x] = lossy;
+		}
+	}
+}
+
+/* A copy moves lossy pixels: tiles of dst whose source overlaps a lossy tile. */
+static void tiles_copy(struct pg_viewer *v, const struct pg_rect *dst, int dx, int dy)
+{
+	int c0, c1, r0, r1;
+	if (!v->tcols)
+		return;
+	tile_span(v, dst, &c0, &c1, &r0, &r1);
+	/* Bottom-up when moving down, so no tile reads a flag this copy just set. */
+	for (int k = 0; k < r1 - r0; k++) {
+		int y = dy > 0 ? r1 - 1 - k : r0 + k;
+		for (int kx = 0; kx < c1 - c0; kx++) {
+			int x = dx > 0 ? c1 - 1 - kx : c0 + kx;
+			struct pg_rect t = {x * TILE - dx, y * TILE - dy, TILE, TILE};
+			int sc0, sc1, sr0, sr1;
+			bool lossy = false;
+			t = pg_rect_intersect(t, (struct pg_rect){0, 0, v->vw, v->vh});
+			tile_span(v, &t, &sc0, &sc1, &sr0, &sr1);
+			for (int sy = sr0; sy < sr1 && !lossy; sy++)
+				for (int sx = sc0; sx < sc1 && !lossy; sx++)
+					lossy = v->t_lossy[(size_t)sy * v->tcols + sx];
+			if (lossy) {
+				/* Moved, not changed: refined once it stays put. */
+				v->t_lossy[(size_t)y * v->tcols + x] = 1;
+				v->t_changed[(size_t)y * v->tcols + x] = (uint32_t)pg_now_ms();
+			}
+		}
+	}
+}
+
+/* Lossy tiles still for refine_delay go again at the viewer's quality; returns
+ * whether any were added, else sets *next_ms to when the next one is due (0: none). */
+static bool refine_due(struct pg_viewer *v, uint64_t *next_ms)
+{
+	uint32_t now = (uint32_t)pg_now_ms(), delay = (uint32_t)v->relay->refine_delay_ms;
+	uint32_t soonest = UINT32_MAX;
+	bool added = false;
+	*next_ms = 0;
+	if (!adaptive(v) || !v->tcols)
+		return false;
+	for (int y = 0; y < v->trows; y++) {
+		for (int x = 0; x < v->tcols; x++) {
+			size_t i = (size_t)y * v->tcols + x;
+			if (!v->t_lossy[i])
+				continue;
+			uint32_t still = now - v->t_changed[i];
+			if (still >= delay) {
+				pg_update_add(v, (struct pg_rect){x * TILE, y * TILE, TILE, TILE});
+				v->refining = true;
+				added = true;
+			} else if (delay - still < soonest) {
+				soonest = delay - still;
+			}
+		}
+	}
+	if (!added && soonest != UINT32_MAX)
+		*next_ms = soonest;
+	return added;
+}
 
 /* ---- what the viewer lacks ---- */
 
@@ -95,12 +264,6 @@ void pg_update_add(struct pg_viewer *v, struct pg_rect r)
 	v->pending[v->npending++] = r;
 }
 
-static bool inside(const struct pg_rect *r, int w, int h)
-{
-	return r->x >= 0 && r->y >= 0 && r->w > 0 && r->h > 0 && r->x + r->w <= w &&
-	       r->y + r->h <= h;
-}
-
 /* The banner a viewer's updates draw over its picture, in picture coordinates. */
 static bool banner_rect(const struct pg_viewer *v, struct pg_rect *r)
 {
@@ -120,7 +283,7 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 		return;
 	struct pg_rect src = {src_x, src_y, dst->w, dst->h};
 	if (!v->has_copyrect || v->copy_pending || v->pending_resize ||
-	    !inside(dst, v->vw, v->vh) || !inside(&src, v->vw, v->vh)) {
+	    !pg_rect_inside(dst, v->vw, v->vh) || !pg_rect_inside(&src, v->vw, v->vh)) {
 		pg_update_add(v, *dst);
 		return;
 	}
@@ -141,6 +304,8 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 		moved[i].y += dy;
 		pg_update_add(v, moved[i]);
 	}
+	if (v->tcols)
+		tiles_copy(v, dst, dx, dy);
 	v->copy_pending = true;
 	v->copy_dst = *dst;
 	v->copy_sx = src_x;
@@ -152,8 +317,24 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 static void part_run(uv_work_t *work)
 {
 	struct part *p = work->data;
+	int last = -1;
 	for (int i = 0; i < p->nrects; i++) {
-		int rc = pg_encoder_encode(p->enc, &p->job->snap, &p->rects[i], &p->out);
+		int rc = 0;
+		if (p->q[i] != last && p->quality >= 0) {
+			last = p->q[i];
+			if (last == Q_MOTION)
+				rc = pg_encoder_set_jpeg(p->enc,
+							 p->quality > MOTION_FLOOR + MOTION_DROP
+							     ? p->quality - MOTION_DROP
+							     : MOTION_FLOOR,
+							 p->samp == 3 ? 3 : 2);
+			else if (last == Q_REFINE && p->quality >= LOSSLESS_FROM)
+				rc = pg_encoder_set_jpeg(p->enc, -1, -1);
+			else
+				rc = pg_encoder_set_jpeg(p->enc, p->quality, p->samp);
+		}
+		if (rc >= 0)
+			rc = pg_encoder_encode(p->enc, &p->job->snap, &p->rects[i], &p->out);
 		if (rc < 0) {
 			p->rc = rc;
 			return;
@@ -241,7 +422,16 @@ static int ensure_encoder(struct pg_viewer *v)
 			v->zrle = v->enc;
 	}
 	v->enc_dirty = false;
-	return v->enc ? 0 : PG_ENOMEM;
+	if (!v->enc)
+		return PG_ENOMEM;
+	/* The quality the viewer asked for, before adaptive quality changes it. */
+	v->q_target = pg_encoder_jpeg_quality(v->enc);
+	if (v->encoding == PG_ENC_TIGHT) {
+		struct pg_enc_opts o = v->eopts;
+		o.lane = 1;
+		v->enc2 = pg_encoder_new(PG_ENC_TIGHT, &v->pf, &o);
+	}
+	return 0;
 }
 
 static int write_pseudo(struct pg_viewer *v, struct job *j, struct pg_buf *out)
@@ -362,7 +552,7 @@ static bool may_send(struct pg_viewer *v)
 
 /* Cut the rectangles in two parts of about equal area for two threads, splitting
  * the rectangle that straddles the middle along a row. */
-static void split_parts(struct job *j, const struct pg_rect *r, int n)
+static void split_parts(struct job *j, const struct pg_rect *r, const signed char *q, int n)
 {
 	long total = 0, half, acc = 0;
 	for (int i = 0; i < n; i++)
@@ -370,6 +560,7 @@ static void split_parts(struct job *j, const struct pg_rect *r, int n)
 	struct part *a = &j->part[0], *b = &j->part[1];
 	if (!b->enc || total < LANE_MIN_PIXELS) {
 		memcpy(a->rects, r, sizeof(*r) * (size_t)n);
+		memcpy(a->q, q, (size_t)n);
 		a->nrects = n;
 		j->nparts = 1;
 		return;
@@ -378,8 +569,10 @@ static void split_parts(struct job *j, const struct pg_rect *r, int n)
 	for (int i = 0; i < n; i++) {
 		long area = (long)r[i].w * r[i].h;
 		if (acc >= half) {
+			b->q[b->nrects] = q[i];
 			b->rects[b->nrects++] = r[i];
 		} else if (acc + area <= half) {
+			a->q[a->nrects] = q[i];
 			a->rects[a->nrects++] = r[i];
 		} else {
 			int rows = (int)((half - acc + r[i].w - 1) / r[i].w);
@@ -387,6 +580,7 @@ static void split_parts(struct job *j, const struct pg_rect *r, int n)
 			top.h = rows;
 			bottom.y += rows;
 			bottom.h -= rows;
+			a->q[a->nrects] = b->q[b->nrects] = q[i];
 			a->rects[a->nrects++] = top;
 			if (bottom.h > 0)
 				b->rects[b->nrects++] = bottom;
@@ -401,9 +595,13 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	if (v->closing || v->close_pending || v->state != V_NORMAL || v->job_running ||
 	    !v->requested)
 		return;
+	uint64_t refine_ms = 0;
 	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply &&
-	    !v->pending_qemu_ack && !v->copy_pending)
+	    !v->pending_qemu_ack && !v->copy_pending && !refine_due(v, &refine_ms)) {
+		if (refine_ms)
+			wait_ms(v, refine_ms);
 		return;
+	}
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
 		return; /* on_write calls again when the queue drains */
 	if (!may_send(v))
@@ -448,6 +646,7 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	 * pixels while the pool threads encode. The banner is drawn here, once, so the
 	 * two parts never write the same pixels. */
 	struct pg_rect rects[MAX_PENDING];
+	signed char q[MAX_PENDING];
 	int n = 0;
 	struct pg_rect b;
 	bool has_banner = banner_rect(v, &b);
@@ -459,26 +658,44 @@ void pg_update_maybe_send(struct pg_viewer *v)
 		pg_fb_copy_rect(&j->snap, fb, &r);
 		if (has_banner)
 			pg_overlay_draw(&j->snap, v->banner->ov, b.x, b.y, &r);
+		q[n] = Q_VIEWER;
+		if (adaptive(v) && v->tcols) {
+			q[n] = tiles_moving(v, &r) ? Q_MOTION : v->refining ? Q_REFINE : Q_VIEWER;
+			/* Quality 95 and up is refined to lossless: anything else is lossy. */
+			tiles_mark(v, &r,
+				   q[n] == Q_MOTION ||
+				       (q[n] == Q_VIEWER && v->q_target >= LOSSLESS_FROM));
+		}
 		rects[n++] = r;
 	}
-	split_parts(j, rects, n);
+	v->refining = false;
+	for (int i = 0; i < NPARTS; i++) {
+		j->part[i].quality = v->q_target;
+		j->part[i].samp = v->eopts.subsampling;
+	}
+	split_parts(j, rects, q, n);
 	v->npending = 0;
 	v->requested = false;
 	v->job_running = true;
-	for (int i = 0; i < j->nparts; i++) {
-		if (uv_queue_work(v->relay->loop, &j->part[i].work, part_run, part_done) < 0) {
-			if (i == 0) {
-				v->job_running = false;
-				goto fail;
-			}
-			/* The first part runs; the second is encoded with it. */
-			struct part *a = &j->part[0], *p = &j->part[1];
-			memcpy(a->rects + a->nrects, p->rects,
-			       sizeof(*p->rects) * (size_t)p->nrects);
-			a->nrects += p->nrects;
-			j->nparts = 1;
-			break;
+	/* The second part first: if it cannot be queued, the first takes its rectangles
+	 * before it runs. */
+	if (j->nparts == 2 &&
+	    uv_queue_work(v->relay->loop, &j->part[1].work, part_run, part_done) < 0) {
+		struct part *a = &j->part[0], *p = &j->part[1];
+		memcpy(a->rects + a->nrects, p->rects, sizeof(*p->rects) * (size_t)p->nrects);
+		memcpy(a->q + a->nrects, p->q, (size_t)p->nrects);
+		a->nrects += p->nrects;
+		j->nparts = 1;
+	}
+	j->running = j->nparts - 1;
+	if (uv_queue_work(v->relay->loop, &j->part[0].work, part_run, part_done) < 0) {
+		if (!j->running) {
+			v->job_running = false;
+			goto fail;
 		}
+		/* The second part runs; the update fails when it ends. */
+		j->part[0].rc = PG_ENOMEM;
+	} else {
 		j->running++;
 	}
 	pg_viewer_ref(v);
@@ -495,8 +712,10 @@ void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n)
 	if (v->state != V_NORMAL)
 		return;
 	/* All of an update's rectangles first, so they leave in one update. */
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		tiles_touch(v, &r[i]);
 		pg_update_add(v, r[i]);
+	}
 	pg_update_maybe_send(v);
 }
 
@@ -538,4 +757,6 @@ void pg_update_free(struct pg_viewer *v)
 	pg_encoder_del(v->zrle);
 	pg_encoder_del(v->enc2);
 	pg_fb_free(&v->snap);
+	free(v->t_changed);
+	free(v->t_heat);
 }

@@ -148,6 +148,13 @@ struct pg_viewer {
 	struct pg_rect copy_dst;
 	int copy_sx, copy_sy;
 	uint64_t copies;
+	/* Adaptive quality (update.c), per 64x64 tile: when it last changed, how often
+	 * lately, and whether the viewer holds it below its quality. */
+	int q_target; /* the JPEG quality the viewer asked for, -1 for none */
+	int tcols, trows;
+	uint32_t *t_changed;
+	uint8_t *t_heat, *t_lossy;
+	bool refining; /* the pending rectangles include refinements */
 
 	bool requested;
 	struct pg_rect pending[PG_VIEWER_MAX_PENDING];

@@ -53,6 +53,9 @@ struct it_host *host_start(int w, int h, const struct it_host_opts *opts);
 int host_port(const struct it_host *host);
 /* Repaint everything with the pattern for seed and mark it changed. */
 void host_fill_pattern(struct it_host *host, unsigned seed);
+/* Paint everything one colour (0x00RRGGBB) and mark it changed: costs a host almost
+ * nothing to send (a Tight fill), unlike the pattern. */
+void host_fill_colour(struct it_host *host, uint32_t rgb);
 /* Repaint one rectangle (clipped) with the pattern for seed and mark it changed. */
 void host_change_region(struct it_host *host, int x, int y, int w, int h, unsigned seed);
 void host_mark_changed(struct it_host *host, int x, int y, int w, int h);

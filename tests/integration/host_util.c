@@ -368,6 +368,16 @@ void host_fill_pattern(struct it_host *host, unsigned seed)
 	pthread_mutex_unlock(&host->lock);
 }
 
+void host_fill_colour(struct it_host *host, uint32_t rgb)
+{
+	pthread_mutex_lock(&host->lock);
+	for (size_t i = 0; i < (size_t)host->w * host->h; i++)
+		host->fb[i] = pack(rgb);
+	if (host->screen)
+		rfbMarkRectAsModified(host->screen, 0, 0, host->w, host->h);
+	pthread_mutex_unlock(&host->lock);
+}
+
 void host_change_region(struct it_host *host, int x, int y, int w, int h, unsigned seed)
 {
 	pthread_mutex_lock(&host->lock);
