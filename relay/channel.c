@@ -21,6 +21,8 @@ static size_t payload_size(uint32_t type)
 		return sizeof(struct pg_chan_size);
 	case PG_CHAN_DAMAGE:
 		return sizeof(struct pg_chan_rect);
+	case PG_CHAN_COPY:
+		return sizeof(struct pg_chan_copy);
 	case PG_CHAN_CURSOR:
 		return sizeof(struct pg_chan_cursor);
 	case PG_CHAN_NAME:
@@ -72,6 +74,7 @@ const char *pg_chan_type_name(uint32_t type)
 	    [PG_CHAN_PING] = "ping",
 	    [PG_CHAN_PONG] = "pong",
 	    [PG_CHAN_LOG] = "log",
+	    [PG_CHAN_COPY] = "copy",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];

@@ -41,6 +41,7 @@ enum pg_chan_type {
 	PG_CHAN_CLIP_DROPPED,	/* the host offered what never crosses; only its size */
 	PG_CHAN_PONG,		/* the answer to PG_CHAN_PING, echoing its sequence */
 	PG_CHAN_LOG,		/* a line for the relay's log (the worker has no stderr) */
+	PG_CHAN_COPY,		/* these pixels moved in shared memory; before any DAMAGE */
 };
 
 enum pg_chan_tls {
@@ -81,6 +82,13 @@ struct pg_chan_size {
 
 struct pg_chan_rect {
 	uint16_t x, y, w, h;
+};
+
+/* At most one per update, before its PG_CHAN_DAMAGE: the pixels at (src_x, src_y)
+ * moved to the destination (x, y, w, h), overlapping allowed, as a CopyRect. */
+struct pg_chan_copy {
+	uint16_t x, y, w, h;
+	uint16_t src_x, src_y;
 };
 
 struct pg_chan_cursor {
@@ -151,6 +159,7 @@ struct pg_chan_msg {
 		struct pg_chan_pointer pointer;
 		struct pg_chan_size size;
 		struct pg_chan_rect rect;
+		struct pg_chan_copy copy;
 		struct pg_chan_cursor cursor;
 		struct pg_chan_text text;
 		struct pg_chan_clip clip;

@@ -69,6 +69,10 @@ struct pg_session {
 	int shm_w, shm_h;
 	struct pg_rect damage[MAX_DAMAGE];
 	int ndamage;
+	/* This update's move (PG_CHAN_COPY), which viewers apply before its damage. */
+	bool has_copy;
+	struct pg_rect copy_dst;
+	int copy_x, copy_y;
 
 	char name[PG_RFB_NAME_OUT + 1];
 	struct pg_cursor_shape cursor;
@@ -123,6 +127,7 @@ static void close_channel(struct pg_session *s)
 	s->connected = false;
 	s->ext_clip = false;
 	s->ndamage = 0;
+	s->has_copy = false;
 	unmap_shm(s);
 }
 
@@ -179,6 +184,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 	s->shm_w = w;
 	s->shm_h = h;
 	s->ndamage = 0;
+	s->has_copy = false;
 	if (s->fb.w == w && s->fb.h == h)
 		return;
 	struct pg_fb fb;
@@ -221,26 +227,59 @@ static void add_damage(struct pg_session *s, const struct pg_chan_rect *cr)
 	s->damage[s->ndamage++] = r;
 }
 
+/* One move per update, before its damage, wholly inside the picture both ways. */
+static void add_copy(struct pg_session *s, const struct pg_chan_copy *c)
+{
+	struct pg_rect dst = {c->x, c->y, c->w, c->h};
+	struct pg_rect src = {c->src_x, c->src_y, c->w, c->h};
+	if (s->has_copy || s->ndamage)
+		return worker_misbehaved(s, "copy not first in its update");
+	if (!pg_rect_inside(&dst, s->shm_w, s->shm_h) || !pg_rect_inside(&src, s->shm_w, s->shm_h))
+		return worker_misbehaved(s, "copy outside the framebuffer");
+	s->has_copy = true;
+	s->copy_dst = dst;
+	s->copy_x = c->src_x;
+	s->copy_y = c->src_y;
+}
+
 static void handle_update_end(struct pg_session *s)
 {
 	struct pg_fb shm = {
 	    .px = (uint32_t *)s->shm, .w = s->shm_w, .h = s->shm_h, .stride = s->shm_w};
 	if (!s->shm)
 		return worker_misbehaved(s, "update before any framebuffer");
-	for (int i = 0; i < s->ndamage; i++)
+	/* The worker moved the pixels in shm already: taking them from there keeps
+	 * s->fb equal to shm whatever the move was. */
+	long long pixels = 0;
+	if (s->has_copy)
+		pg_fb_copy_rect(&s->fb, &shm, &s->copy_dst);
+	for (int i = 0; i < s->ndamage; i++) {
 		pg_fb_copy_rect(&s->fb, &shm, &s->damage[i]);
+		pixels += (long long)s->damage[i].w * s->damage[i].h;
+	}
 	s->has_picture = true;
 	s->frames++;
-	slog(PG_LOG_DEBUG, s, "update of %d rectangles", s->ndamage);
+	if (s->has_copy)
+		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels) after a copy of %dx%d",
+		     s->ndamage, pixels, s->copy_dst.w, s->copy_dst.h);
+	else
+		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels)", s->ndamage, pixels);
 	/* Tell the worker first: it can decode the next update while viewers encode. */
 	struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
 	if (pg_chan_send(s->chan, &ack, -1) < 0)
 		return worker_misbehaved(s, "channel write failed");
 	int n = s->ndamage;
+	bool copy = s->has_copy;
 	s->ndamage = 0;
-	/* Backwards, as for_each_viewer walks, for the same reason. */
-	for (int j = s->nviewers - 1; j >= 0; j--)
-		pg_viewer_damage(s->viewers[j], s->damage, n);
+	s->has_copy = false;
+	/* Backwards, as for_each_viewer walks, for the same reason. Each viewer
+	 * applies the move before the damage, as the worker did. */
+	for (int j = s->nviewers - 1; j >= 0; j--) {
+		if (copy)
+			pg_viewer_copy(s->viewers[j], &s->copy_dst, s->copy_x, s->copy_y);
+		if (j < s->nviewers)
+			pg_viewer_damage(s->viewers[j], s->damage, n);
+	}
 }
 
 static void handle_cursor(struct pg_session *s, const struct pg_chan_cursor *c)
@@ -322,6 +361,8 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		return handle_resize(s, &m->u.size, fd);
 	case PG_CHAN_DAMAGE:
 		return add_damage(s, &m->u.rect);
+	case PG_CHAN_COPY:
+		return add_copy(s, &m->u.copy);
 	case PG_CHAN_UPDATE_END:
 		return handle_update_end(s);
 	case PG_CHAN_CURSOR:

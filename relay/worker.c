@@ -7,6 +7,8 @@
  * until the main process answers PG_CHAN_UPDATE_ACK, so the main process never
  * reads a half-written picture. Updates that finish meanwhile are merged and
  * published at the next ACK: the main process gets the newest pixels, not a queue.
+ * A publish sends only what differs from shared memory (codec/diff): at most one
+ * copy (the host's CopyRect, or a scroll found in a repaint), then the changed tiles.
  *
  * With [upstream] tls = x509 the worker insists on VeNCrypt: it loads the CA file
  * and pin before connecting, negotiates an X509 subtype in clear, runs TLS with the
@@ -44,6 +46,7 @@
 #include "auth/vncauth.h"
 #include "codec/buf.h"
 #include "codec/clipboard.h"
+#include "codec/diff.h"
 #include "codec/err.h"
 #include "codec/fb.h"
 #include "codec/rfb.h"
@@ -88,6 +91,13 @@ struct worker {
 	size_t shm_bytes;
 	struct pg_rect damage[MAX_DAMAGE];
 	int ndamage;
+	/* The largest CopyRect of the updates not yet published (the others are plain
+	 * damage), and the change detector's scratch, sized with w->fb. */
+	bool has_copy;
+	struct pg_rect copy_dst;
+	int copy_x, copy_y;
+	struct pg_diff *diff;
+	bool shm_fresh;	 /* shm is new memory: nothing in it to compare with */
 	int dirty;	 /* an update finished and is not yet published */
 	int waiting_ack; /* the main process is reading shm */
 	char password[PG_CHAN_PASSWORD];
@@ -244,6 +254,70 @@ static void send_shm(struct worker *w)
 		exit(1);
 	w->resize_pending = false;
 	w->resize_ms = now_ms();
+	w->shm_fresh = true;
+}
+
+static void send_rect(uint32_t type, const struct pg_rect *r)
+{
+	struct pg_chan_msg m = {.type = type};
+	m.u.rect =
+	    (struct pg_chan_rect){(uint16_t)r->x, (uint16_t)r->y, (uint16_t)r->w, (uint16_t)r->h};
+	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+		exit(1);
+}
+
+/* Scroll detection is worth its few milliseconds on rectangles this large only. */
+#define SCROLL_MIN_W 256
+#define SCROLL_MIN_H 256
+
+/* The one move this update starts with: the host's largest CopyRect, else a scroll
+ * found in the largest damaged rectangle. Only a prediction: whatever it gets wrong,
+ * the tile comparison after it repairs. */
+static bool choose_copy(struct worker *w, const struct pg_fb *shm, struct pg_rect *dst, int *src_x,
+			int *src_y)
+{
+	if (w->has_copy) {
+		*dst = w->copy_dst;
+		*src_x = w->copy_x;
+		*src_y = w->copy_y;
+		return true;
+	}
+	const struct pg_rect *big = NULL;
+	for (int i = 0; i < w->ndamage; i++) {
+		const struct pg_rect *r = &w->damage[i];
+		if (r->w >= SCROLL_MIN_W && r->h >= SCROLL_MIN_H &&
+		    (!big || (long)r->w * r->h > (long)big->w * big->h))
+			big = r;
+	}
+	if (!big || !pg_diff_scroll(w->diff, shm, &w->fb, big, dst, src_y))
+		return false;
+	*src_x = dst->x;
+	return true;
+}
+
+/* shm holds the picture the main process has; make it w->fb's, sending only what
+ * differs: one copy (applied to shm first), then the tiles still unequal. Outside the
+ * damage (and the copy's destination) shm and w->fb are equal already. */
+static void publish_changes(struct worker *w, struct pg_fb *shm)
+{
+	struct pg_rect all = {0, 0, w->fb.w, w->fb.h}, out[MAX_DAMAGE], dst;
+	int src_x, src_y;
+	pg_diff_clear(w->diff);
+	if (choose_copy(w, shm, &dst, &src_x, &src_y) && pg_diff_copy(shm, &dst, src_x, src_y)) {
+		struct pg_chan_msg m = {.type = PG_CHAN_COPY};
+		m.u.copy = (struct pg_chan_copy){(uint16_t)dst.x, (uint16_t)dst.y, (uint16_t)dst.w,
+						 (uint16_t)dst.h, (uint16_t)src_x, (uint16_t)src_y};
+		if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+			exit(1);
+		pg_diff_mark(w->diff, shm, &w->fb, &dst);
+	}
+	for (int i = 0; i < w->ndamage; i++)
+		pg_diff_mark(w->diff, shm, &w->fb, &w->damage[i]);
+	int n = pg_diff_rects(w->diff, &all, out, MAX_DAMAGE);
+	for (int i = 0; i < n; i++) {
+		pg_fb_copy_rect(shm, &w->fb, &out[i]);
+		send_rect(PG_CHAN_DAMAGE, &out[i]);
+	}
 }
 
 static void publish(struct worker *w)
@@ -259,16 +333,18 @@ static void publish(struct worker *w)
 	}
 	w->publish_held = false;
 	struct pg_fb shm = {.px = w->shm, .w = w->fb.w, .h = w->fb.h, .stride = w->fb.w};
-	for (int i = 0; i < w->ndamage; i++) {
-		struct pg_rect r = w->damage[i];
-		pg_fb_copy_rect(&shm, &w->fb, &r);
-		struct pg_chan_msg m = {.type = PG_CHAN_DAMAGE};
-		m.u.rect = (struct pg_chan_rect){(uint16_t)r.x, (uint16_t)r.y, (uint16_t)r.w,
-						 (uint16_t)r.h};
-		if (pg_chan_send(CHAN_FD, &m, -1) < 0)
-			exit(1);
+	if (w->shm_fresh) {
+		/* New memory (zeros), and the main process's picture may be anything:
+		 * all of it is damage, nothing to compare or move. */
+		struct pg_rect all = {0, 0, w->fb.w, w->fb.h};
+		pg_fb_copy_rect(&shm, &w->fb, &all);
+		send_rect(PG_CHAN_DAMAGE, &all);
+		w->shm_fresh = false;
+	} else {
+		publish_changes(w, &shm);
 	}
 	w->ndamage = 0;
+	w->has_copy = false;
 	w->dirty = 0;
 	w->waiting_ack = 1;
 	send_simple(PG_CHAN_UPDATE_END);
@@ -283,13 +359,21 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 	struct pg_fb fb;
 	if (pg_fb_alloc(&fb, width, height) < 0)
 		return PG_ENOMEM;
+	struct pg_diff *diff = pg_diff_new(width, height, 0);
+	if (!diff) {
+		pg_fb_free(&fb);
+		return PG_ENOMEM;
+	}
 	pg_fb_free(&w->fb);
 	w->fb = fb;
+	pg_diff_del(w->diff);
+	w->diff = diff;
 	/* The main process gets memory of the new size with the next published
 	 * update (publish); until then it keeps reading the old, untouched. Earlier
 	 * damage is moot: the whole picture is new. */
 	w->resize_pending = true;
 	w->ndamage = 0;
+	w->has_copy = false;
 	add_damage(w, (struct pg_rect){0, 0, width, height});
 	w->dirty = 1;
 	*out = fb;
@@ -308,6 +392,12 @@ static void on_copy(void *ud, const struct pg_rect *dst, int src_x, int src_y)
 	struct worker *w = ud;
 	w->in_update = true;
 	add_damage(w, *dst);
+	if (!w->has_copy || (long)dst->w * dst->h > (long)w->copy_dst.w * w->copy_dst.h) {
+		w->has_copy = true;
+		w->copy_dst = *dst;
+		w->copy_x = src_x;
+		w->copy_y = src_y;
+	}
 }
 
 static void on_update_end(void *ud)

@@ -17,10 +17,8 @@
 #define COUNTER_Y     16
 #define COUNTER_SCALE 4
 static const char *const mode_names[] = {
-    [PG_SYNTH_PATTERN] = "pattern",
-    [PG_SYNTH_SCROLL] = "scroll",
-    [PG_SYNTH_ANIM] = "anim",
-    [PG_SYNTH_STATIC] = "static",
+    [PG_SYNTH_PATTERN] = "pattern", [PG_SYNTH_SCROLL] = "scroll", [PG_SYNTH_ANIM] = "anim",
+    [PG_SYNTH_STATIC] = "static",   [PG_SYNTH_PAGE] = "page",	  [PG_SYNTH_STAMP] = "stamp",
 };
 
 /*
@@ -447,6 +445,148 @@ static void step_anim(struct pg_synth_canvas *s, long frame, struct pg_synth_dam
 		 COUNTER_Y + GLYPH_H * COUNTER_SCALE);
 }
 
+/* Page and stamp modes ------------------------------------------------------ */
+
+#define PAGE_HEADER_H 64
+#define PAGE_NAV_W    280
+#define PAGE_GAP      24
+#define PAGE_PHOTO_W  640
+#define PAGE_PHOTO_H  420
+
+struct pg_synth_rect pg_synth_draw_stamp(struct pg_synth_canvas *s)
+{
+	uint32_t black = rgb(s, 0, 0, 0), white = rgb(s, 0xff, 0xff, 0xff);
+
+	for (int i = 0; i < PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_ROWS; i++)
+		fill(s, PG_SYNTH_STAMP_X + i % PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_BLOCK,
+		     PG_SYNTH_STAMP_Y + i / PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_BLOCK,
+		     PG_SYNTH_STAMP_BLOCK, PG_SYNTH_STAMP_BLOCK,
+		     (s->stamp_us >> i) & 1 ? white : black);
+	return (struct pg_synth_rect){PG_SYNTH_STAMP_X, PG_SYNTH_STAMP_Y,
+				      PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_BLOCK,
+				      PG_SYNTH_STAMP_ROWS * PG_SYNTH_STAMP_BLOCK};
+}
+
+uint64_t pg_synth_read_stamp(const uint32_t *px, int stride, int rshift, int gshift, int bshift)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_ROWS; i++) {
+		int x = PG_SYNTH_STAMP_X + i % PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_BLOCK +
+			PG_SYNTH_STAMP_BLOCK / 2;
+		int y = PG_SYNTH_STAMP_Y + i / PG_SYNTH_STAMP_COLS * PG_SYNTH_STAMP_BLOCK +
+			PG_SYNTH_STAMP_BLOCK / 2;
+		uint32_t p = px[(size_t)y * stride + x];
+		unsigned int l =
+		    ((p >> rshift) & 0xff) + ((p >> gshift) & 0xff) * 2 + ((p >> bshift) & 0xff);
+
+		if (l >= 512)
+			v |= (uint64_t)1 << i;
+	}
+	return v;
+}
+
+/* A photo-like texture, twice the block it feeds, so each frame shows a
+ * different part of it. */
+static int build_photo(struct pg_synth_canvas *s)
+{
+	int w = 2 * PAGE_PHOTO_W, h = 2 * PAGE_PHOTO_H;
+	uint32_t *p = malloc((size_t)w * h * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	free(s->photo);
+	s->photo = p;
+	s->photo_w = w;
+	s->photo_h = h;
+	for (int y = 0; y < h; y++) {
+		for (int x = 0; x < w; x++) {
+			unsigned int c[3];
+
+			for (int k = 0; k < 3; k++) {
+				int v = (int)value_noise(x, y, 64, 11 + k) * 2 / 3 +
+					(int)value_noise(x, y, 9, 23 + k) / 3 +
+					(int)(hash32(x, y, 37 + k) & 0x1f) - 16;
+
+				c[k] = v < 0 ? 0 : v > 255 ? 255 : v;
+			}
+			p[(size_t)y * w + x] = rgb(s, c[0], c[1], c[2]);
+		}
+	}
+	return 0;
+}
+
+/* Copies a w x h block of src (stride sw, sh rows, wrapping) at (sx, sy) to (x, y). */
+static void blit_wrap(struct pg_synth_canvas *s, int x, int y, int w, int h, const uint32_t *src,
+		      int sw, int sh, int sx, int sy)
+{
+	if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > s->w || y + h > content_h(s) || w > sw)
+		return;
+	sx %= sw - w + 1;
+	for (int j = 0; j < h; j++)
+		memcpy(s->fb + (size_t)(y + j) * s->w + x, src + (size_t)((sy + j) % sh) * sw + sx,
+		       (size_t)w * sizeof(*s->fb));
+}
+
+/*
+ * One page: a coloured header, a navigation column, three blocks of text
+ * taken from different places of the long text page, a photo-like block and a
+ * coloured panel, all chosen by the frame number, so every frame differs
+ * everywhere without being a scroll of the one before.
+ */
+static void draw_page(struct pg_synth_canvas *s, long frame)
+{
+	int hc = content_h(s), main_x = PAGE_NAV_W + PAGE_GAP;
+	int photo_x = s->w - PAGE_PHOTO_W - PAGE_GAP, main_w = photo_x - PAGE_GAP - main_x;
+	const uint8_t *pc = palette[frame % 8], *qc = palette[(frame / 8 + 3) % 8];
+	char buf[64];
+	int body = hc - PAGE_HEADER_H - PAGE_GAP, block = body / 3;
+
+	fill(s, 0, 0, s->w, PAGE_HEADER_H, rgb(s, pc[0], pc[1], pc[2]));
+	snprintf(buf, sizeof(buf), "PIXELGATE BENCH PAGE %ld", frame);
+	text(s, 300, 16, buf, 4, rgb(s, 0xff, 0xff, 0xff));
+	fill(s, 0, PAGE_HEADER_H, s->w, hc - PAGE_HEADER_H, rgb(s, 0xff, 0xff, 0xff));
+	fill(s, 0, PAGE_HEADER_H, PAGE_NAV_W, hc - PAGE_HEADER_H, rgb(s, 0xee, 0xf0, 0xf4));
+	for (int i = 0, y = PAGE_HEADER_H + 16; y + 24 < hc; i++, y += 28) {
+		uint32_t h = hash32((uint32_t)frame, i, 3);
+		const uint8_t *lc = palette[h % 8];
+
+		snprintf(buf, sizeof(buf), "%c%c%c%c link %u", 'A' + h % 26, 'a' + (h >> 5) % 26,
+			 'a' + (h >> 10) % 26, 'a' + (h >> 15) % 26, (h >> 20) % 1000);
+		text(s, 16, y, buf, 2, rgb(s, lc[0] / 2, lc[1] / 2, lc[2] / 2));
+	}
+	if (main_w > s->w)
+		main_w = 0;
+	for (int b = 0; b < 3 && main_w > 0; b++) {
+		uint32_t h = hash32((uint32_t)frame, b, 9);
+		int y = PAGE_HEADER_H + PAGE_GAP / 2 + b * block;
+
+		blit_wrap(s, main_x, y, main_w, block - 8, s->page, s->w, s->page_h,
+			  (int)(h % 97) * 2, (int)((h >> 8) % (uint32_t)s->page_h));
+	}
+	if (photo_x > main_x && PAGE_HEADER_H + PAGE_GAP + PAGE_PHOTO_H < hc) {
+		uint32_t h = hash32((uint32_t)frame, 0, 17);
+
+		blit_wrap(s, photo_x, PAGE_HEADER_H + PAGE_GAP, PAGE_PHOTO_W, PAGE_PHOTO_H,
+			  s->photo, s->photo_w, s->photo_h, (int)(h % PAGE_PHOTO_W),
+			  (int)((h >> 12) % PAGE_PHOTO_H));
+		for (int y = PAGE_HEADER_H + 2 * PAGE_GAP + PAGE_PHOTO_H; y < hc - PAGE_GAP; y++)
+			for (int x = photo_x; x < photo_x + PAGE_PHOTO_W; x++)
+				s->fb[(size_t)y * s->w + x] =
+				    rgb(s, qc[0] * (x - photo_x) / PAGE_PHOTO_W,
+					qc[1] * (y % 256) / 256, qc[2] / 2 + (x + y) % 64);
+	}
+	pg_synth_draw_stamp(s);
+}
+
+static void draw_stamp_page(struct pg_synth_canvas *s)
+{
+	draw_static(s);
+	text(s, 16, 96, "STAMP: 64-BIT MICROSECOND CLOCK IN THE TOP LEFT CORNER", 2,
+	     rgb(s, 0xff, 0xff, 0xff));
+	pg_synth_draw_stamp(s);
+}
+
 /* Whole frames ------------------------------------------------------------ */
 
 int pg_synth_mode_parse(const char *name)
@@ -478,6 +618,14 @@ int pg_synth_render_full(struct pg_synth_canvas *s, long frame)
 		anim_bg_rect(s, 0, 0, s->w, content_h(s));
 		anim_draw_fg(s, frame);
 		break;
+	case PG_SYNTH_PAGE:
+		if (build_page(s) || build_photo(s))
+			return -ENOMEM;
+		draw_page(s, frame);
+		break;
+	case PG_SYNTH_STAMP:
+		draw_stamp_page(s);
+		break;
 	}
 	pg_synth_draw_strip(s);
 	return 0;
@@ -489,7 +637,16 @@ void pg_synth_render_step(struct pg_synth_canvas *s, long frame, struct pg_synth
 
 	*d = (struct pg_synth_damage){0};
 	s->frame = frame;
-	if (s->mode == PG_SYNTH_SCROLL)
+	if (s->mode == PG_SYNTH_STAMP) {
+		/* Only the stamp: the steady small change latency is measured on. */
+		strip = pg_synth_draw_stamp(s);
+		add_rect(d, strip.x, strip.y, strip.w, strip.h);
+		return;
+	}
+	if (s->mode == PG_SYNTH_PAGE) {
+		draw_page(s, frame);
+		add_rect(d, 0, 0, s->w, content_h(s));
+	} else if (s->mode == PG_SYNTH_SCROLL)
 		step_scroll(s, frame, d);
 	else if (s->mode == PG_SYNTH_ANIM)
 		step_anim(s, frame, d);
@@ -518,4 +675,6 @@ void pg_synth_canvas_release(struct pg_synth_canvas *s)
 {
 	free(s->page);
 	s->page = NULL;
+	free(s->photo);
+	s->photo = NULL;
 }

@@ -41,6 +41,7 @@ struct options {
 	int fps;
 	int resize_every;
 	bool cursor;
+	bool no_copyrect; /* scroll: the moved rows as pixels, not a CopyRect */
 	int exit_after;
 	bool allow_remote;
 	long render_frame; /* >= 0: write this frame to output and exit */
@@ -51,7 +52,8 @@ struct synth {
 	struct options opt;
 	rfbScreenInfoPtr screen;
 	struct pg_synth_canvas canvas;
-	bool second_size; /* showing --resize-to */
+	bool second_size;  /* showing --resize-to */
+	bool frame_wanted; /* page mode: a client asked for a frame since the last */
 	char *password;
 	char *passwords[2];
 	char *cut_latin1;
@@ -128,8 +130,11 @@ static void step(struct synth *s, long frame)
 	struct pg_synth_damage d;
 
 	pg_synth_render_step(&s->canvas, frame, &d);
-	/* The pixels have moved already; this only schedules the CopyRect. */
-	if (d.copy)
+	/* The pixels have moved already; this only schedules the CopyRect, or, with
+	 * --no-copyrect, marks the moved rows as a browser's full repaint would. */
+	if (d.copy && s->opt.no_copyrect)
+		mark(s, d.copy_dst);
+	else if (d.copy)
 		rfbScheduleCopyRect(s->screen, d.copy_dst.x, d.copy_dst.y,
 				    d.copy_dst.x + d.copy_dst.w, d.copy_dst.y + d.copy_dst.h, 0,
 				    d.copy_dy);
@@ -205,6 +210,7 @@ static void on_update_request(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *m
 	(void)msg;
 	if (cs)
 		cs->requested = true;
+	((struct synth *)cl->screen->screenData)->frame_wanted = true;
 }
 
 static void on_client_gone(rfbClientPtr cl)
@@ -314,8 +320,17 @@ static void usage(FILE *f)
 		   "  --name NAME            desktop name (any bytes)\n"
 		   "  --cut-text TEXT        clipboard text (UTF-8) sent to each client\n"
 		   "                         after it connects, and every 3 s\n"
-		   "  --mode MODE            pattern, scroll, anim or static (default pattern)\n"
-		   "  --fps N                frames per second for scroll/anim (default 30)\n"
+		   "  --mode MODE            pattern, scroll, anim, static, page or stamp\n"
+		   "                         (default pattern). page: a different web-page-like\n"
+		   "                         full screen each frame, drawn when a client asks\n"
+		   "                         for one, at most --fps a second; stamp: a still\n"
+		   "                         page whose top left 256x64 pixels show the\n"
+		   "                         CLOCK_MONOTONIC time in microseconds, 64 bits in\n"
+		   "                         16x16 blocks (page mode shows it too)\n"
+		   "  --fps N                frames per second for scroll/anim/page/stamp\n"
+		   "                         (default 30)\n"
+		   "  --no-copyrect          scroll mode: send the rows that moved as pixels\n"
+		   "                         (as Chromium repaints), not as a CopyRect\n"
 		   "  --cursor               set a custom cursor shape\n"
 		   "  --exit-after SECS      exit after SECS seconds\n"
 		   "  --render-frame N --output FILE\n"
@@ -380,6 +395,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		OPT_ALLOW_REMOTE,
 		OPT_RENDER_FRAME,
 		OPT_OUTPUT,
+		OPT_NO_COPYRECT,
 	};
 	static const struct option longopts[] = {
 	    {"listen", required_argument, NULL, OPT_LISTEN},
@@ -397,6 +413,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE},
 	    {"render-frame", required_argument, NULL, OPT_RENDER_FRAME},
 	    {"output", required_argument, NULL, OPT_OUTPUT},
+	    {"no-copyrect", no_argument, NULL, OPT_NO_COPYRECT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -440,8 +457,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 			int m = pg_synth_mode_parse(optarg);
 
 			if (m < 0)
-				die_usage("--mode wants pattern, scroll, anim or static, not '%s'",
-					  optarg);
+				die_usage(
+				    "--mode wants pattern, scroll, anim, static, page or stamp, "
+				    "not '%s'",
+				    optarg);
 			o->mode = (enum pg_synth_mode)m;
 			break;
 		}
@@ -465,6 +484,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_OUTPUT:
 			o->output = optarg;
+			break;
+		case OPT_NO_COPYRECT:
+			o->no_copyrect = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -648,6 +670,9 @@ static void setup_screen(struct synth *s)
 	sc->ipv6port = 0;
 	sc->autoPort = FALSE;
 	sc->httpPort = 0;
+	/* Page and stamp modes measure latency: send as soon as a client may have it. */
+	if (s->opt.mode == PG_SYNTH_PAGE || s->opt.mode == PG_SYNTH_STAMP)
+		sc->deferUpdateTime = 0;
 	if (s->opt.password_file) {
 		s->password = read_password(s->opt.password_file);
 		s->passwords[0] = s->password;
@@ -680,10 +705,13 @@ static void run(struct synth *s)
 	const struct options *o = &s->opt;
 	int64_t start = now_ms(), next_cut = start + CUT_TEXT_EVERY_MS;
 	int64_t next_resize = start + (int64_t)o->resize_every * 1000;
-	bool animated = o->mode == PG_SYNTH_SCROLL || o->mode == PG_SYNTH_ANIM;
+	bool animated = o->mode == PG_SYNTH_SCROLL || o->mode == PG_SYNTH_ANIM ||
+			o->mode == PG_SYNTH_PAGE || o->mode == PG_SYNTH_STAMP;
+	bool stamped = o->mode == PG_SYNTH_PAGE || o->mode == PG_SYNTH_STAMP;
 
 	while (!stop_requested) {
 		int64_t now = now_ms(), next_frame, wait;
+		bool stepped = false;
 
 		if (o->exit_after && now - start >= (int64_t)o->exit_after * 1000) {
 			fprintf(stderr, PROG ": --exit-after reached\n");
@@ -692,8 +720,18 @@ static void run(struct synth *s)
 		if (animated) {
 			long frame = (long)((now - start) * o->fps / 1000);
 
-			if (frame != s->canvas.frame)
+			/* Page mode draws only what a client will take. */
+			if (frame != s->canvas.frame &&
+			    (o->mode != PG_SYNTH_PAGE || s->frame_wanted)) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				s->canvas.stamp_us =
+				    (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+				s->frame_wanted = false;
 				step(s, frame);
+				stepped = true;
+			}
 		}
 		if (o->resize_every && now >= next_resize) {
 			toggle_size(s);
@@ -710,6 +748,9 @@ static void run(struct synth *s)
 			wait = 0;
 		if (wait > 100)
 			wait = 100;
+		/* libvncserver sends after its select: send a stamped frame now. */
+		if (stamped && stepped)
+			wait = 0;
 		rfbProcessEvents(s->screen, (long)wait * 1000);
 	}
 }

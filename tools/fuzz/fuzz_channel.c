@@ -50,6 +50,8 @@ static size_t expected_size(uint32_t type)
 		return sizeof(struct pg_chan_size);
 	case PG_CHAN_DAMAGE:
 		return sizeof(struct pg_chan_rect);
+	case PG_CHAN_COPY:
+		return sizeof(struct pg_chan_copy);
 	case PG_CHAN_CURSOR:
 		return sizeof(struct pg_chan_cursor);
 	case PG_CHAN_NAME:
