@@ -482,6 +482,12 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 		pg_config_error(err, "[upstream] address = '%s': %s", cfg->upstream_address, why);
 		rc = -1;
 	}
+	if (!one_of(cfg->upstream_encoding, "tight", "zrle") &&
+	    strcmp(cfg->upstream_encoding, "raw")) {
+		pg_config_error(err, "[upstream] encoding = '%s': expected tight, zrle or raw",
+				cfg->upstream_encoding);
+		rc = -1;
+	}
 	if (!one_of(cfg->upstream_tls, "none", "x509")) {
 		pg_config_error(err, "[upstream] tls = '%s': expected none or x509",
 				cfg->upstream_tls);

@@ -65,6 +65,9 @@
 	S(upstream, ca_file, "",                                                                   \
 	  "CA certificates (PEM) that sign the browser hosts' certificates")                       \
 	S(upstream, pin_sha256, "", "SHA-256 fingerprint of the browser host's certificate")       \
+	S(upstream, encoding, "tight",                                                             \
+	  "what the worker asks the browser host for: tight (lossless), zrle or raw (cheapest to " \
+	  "decode, for a host on the same machine)")                                               \
 	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")      \
 	I(upstream, max_width, 3840, 16, 8192, "widest framebuffer a browser host may have")       \
 	I(upstream, max_height, 2160, 16, 8192, "tallest framebuffer a browser host may have")     \

@@ -63,6 +63,7 @@ struct pg_chan_start {
 	uint32_t uid, gid;
 	uint32_t memory_mib;
 	uint32_t cpu_seconds;
+	int32_t encoding; /* asked of the host first: PG_ENC_TIGHT, PG_ENC_ZRLE or PG_ENC_RAW */
 };
 
 struct pg_chan_key {

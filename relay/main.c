@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "codec/rfb.h"
 #include "auth/audit.h"
 #include "auth/ldap.h"
 #include "auth/lockout.h"
@@ -418,6 +419,9 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	    .gid = g->sandbox_gid,
 	    .memory_mib = cfg->sandbox_memory_limit,
 	    .cpu_seconds = cfg->sandbox_cpu_limit,
+	    .encoding = !strcmp(cfg->upstream_encoding, "raw")	  ? PG_ENC_RAW
+			: !strcmp(cfg->upstream_encoding, "zrle") ? PG_ENC_ZRLE
+								  : PG_ENC_TIGHT,
 	};
 	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
 	relay->send_timeout_ms = cfg->relay_send_timeout * 1000;

@@ -37,6 +37,7 @@ struct pg_worker_limits {
 	uint32_t uid, gid;	   /* the worker's user when the relay runs as root */
 	int memory_mib;		   /* address space */
 	int cpu_seconds;
+	int32_t encoding; /* asked of the browser host first: PG_ENC_TIGHT, _ZRLE or _RAW */
 };
 
 /* Audit records about connections that have not logged in (viewer.c). Anyone who

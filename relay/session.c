@@ -582,6 +582,7 @@ static void start_worker(struct pg_session *s)
 	m.u.start.gid = wl->gid;
 	m.u.start.memory_mib = (uint32_t)wl->memory_mib;
 	m.u.start.cpu_seconds = (uint32_t)wl->cpu_seconds;
+	m.u.start.encoding = wl->encoding;
 	if (pg_chan_send(s->chan, &m, -1) < 0)
 		worker_misbehaved(s, "cannot send start");
 	explicit_bzero(&m, sizeof(m));

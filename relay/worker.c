@@ -221,6 +221,27 @@ static void add_damage(struct worker *w, struct pg_rect r)
 #define BELL_INTERVAL_MS   250
 #define CLIP_INTERVAL_MS   500
 
+/* The encoding asked of the host first ([upstream] encoding), then the rest as
+ * pg_rfb_client asks by default; Tight is that default. */
+static void ask_encoding(struct pg_rfb_client *rfb, int32_t first)
+{
+	static const int32_t rest[] = {
+	    PG_ENC_TIGHT,	  PG_ENC_ZRLE,	       PG_ENC_COPYRECT,
+	    PG_ENC_RAW,		  PG_ENC_DESKTOP_SIZE, PG_ENC_EXT_DESKTOP_SIZE,
+	    PG_ENC_LAST_RECT,	  PG_ENC_CURSOR,       PG_ENC_COMPRESS_LEVEL_0 + 1,
+	    PG_ENC_EXT_CLIPBOARD, PG_ENC_QEMU_EXT_KEY,
+	};
+	int32_t list[sizeof(rest) / sizeof(rest[0]) + 1];
+	size_t n = 0;
+	if (first != PG_ENC_ZRLE && first != PG_ENC_RAW)
+		return;
+	list[n++] = first;
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		if (rest[i] != first)
+			list[n++] = rest[i];
+	pg_rfb_client_set_encodings(rfb, list, n);
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec t;
@@ -1131,6 +1152,7 @@ int main(int argc, char **argv)
 		fail("out of memory");
 	struct pg_rfb_client_limits lim = {.max_width = w.max_width, .max_height = w.max_height};
 	pg_rfb_client_set_limits(w.rfb, &lim);
+	ask_encoding(w.rfb, m.u.start.encoding);
 
 	int announced = 0;
 	struct timespec start;

@@ -43,7 +43,7 @@ static void check(const char *err, const char *what)
 	cr_assert_null(err, "%s: %s", what, err);
 }
 
-/* A relay reading [relay] settings from a config file. */
+/* A relay reading settings from a config file: [relay] ones, then any sections. */
 static struct it_relay *start_relay(const char *settings)
 {
 	snprintf(conf, sizeof(conf), "/tmp/pg-update-%d.conf", (int)getpid());
@@ -146,6 +146,33 @@ Test(update, bandwidth_cap_holds)
 	if (!it_relay_slow())
 		cr_assert(per_s >= cap * 0.4, "only %.0f bytes/s under a cap of %.0f", per_s, cap);
 	check(viewer_wait_match(viewer, host, 15000, 0), "the last picture");
+}
+
+/* [upstream] encoding: whatever the worker asks the host for, the picture is the
+ * host's, exactly. */
+Test(update, upstream_encodings)
+{
+	static const struct it_viewer_opts o = {.bpp = 32, .encodings = "zrle", .compress = -1};
+	static const char *const settings[] = {"[upstream]\nencoding = raw",
+					       "[upstream]\nencoding = zrle",
+					       "[upstream]\nencoding = tight"};
+	if (it_direct_mode())
+		cr_skip_test("relay-only");
+	host = host_start(W, H, NULL);
+	cr_assert_not_null(host, "host did not start");
+	for (int i = 0; i < 3; i++) {
+		relay = start_relay(settings[i]);
+		cr_assert_not_null(relay, "relay did not start with %s", settings[i]);
+		viewer = viewer_start(relay_port(relay), &o);
+		cr_assert_not_null(viewer, "viewer did not connect");
+		check(viewer_wait_match(viewer, host, 15000, 0), settings[i]);
+		host_change_region(host, 100, 100, 200, 150, 30 + (unsigned)i);
+		check(viewer_wait_match(viewer, host, 15000, 0), settings[i]);
+		viewer_stop(viewer);
+		relay_stop(relay);
+		viewer = NULL;
+		relay = NULL;
+	}
 }
 
 /* ---- a thin link ---- */
