@@ -156,10 +156,16 @@ static bool tiles_moving(const struct pg_viewer *v, const struct pg_rect *r)
 	if ((long)r->w * r->h < MOTION_MIN_PIXELS)
 		return false;
 	tile_span(v, r, &c0, &c1, &r0, &r1);
-	for (int y = r0; y < r1; y++)
-		for (int x = c0; x < c1; x++)
-			if (heat_now(v, (size_t)y * v->tcols + x, now) >= 2)
+	/* Changed within refine_delay too: a tile refine_due sends is never moving, or
+	 * it would go lossy again, and be due again, without end. */
+	for (int y = r0; y < r1; y++) {
+		for (int x = c0; x < c1; x++) {
+			size_t i = (size_t)y * v->tcols + x;
+			if (now - v->t_changed[i] < (uint32_t)v->relay->refine_delay_ms &&
+			    heat_now(v, i, now) >= 2)
 				return true;
+		}
+	}
 	return false;
 }
 

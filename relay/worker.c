@@ -303,17 +303,25 @@ static bool choose_copy(struct worker *w, const struct pg_fb *shm, struct pg_rec
 		*src_y = w->copy_y;
 		return true;
 	}
+	/* A browser's scroll reaches the worker as many rectangles (Xtigervnc sends
+	 * what changed: lines of text, blocks, the scroll bar), so look across all of
+	 * them first, then in the largest alone. */
 	const struct pg_rect *big = NULL;
+	struct pg_rect all = w->ndamage ? w->damage[0] : (struct pg_rect){0, 0, 0, 0};
 	for (int i = 0; i < w->ndamage; i++) {
 		const struct pg_rect *r = &w->damage[i];
+		all = pg_rect_union(all, *r);
 		if (r->w >= SCROLL_MIN_W && r->h >= SCROLL_MIN_H &&
 		    (!big || (long)r->w * r->h > (long)big->w * big->h))
 			big = r;
 	}
-	if (!big || !pg_diff_scroll(w->diff, shm, &w->fb, big, dst, src_y))
-		return false;
+	bool found = false;
+	if (all.w >= SCROLL_MIN_W && all.h >= SCROLL_MIN_H)
+		found = pg_diff_scroll(w->diff, shm, &w->fb, &all, dst, src_y);
+	if (!found && big && (big->w != all.w || big->h != all.h))
+		found = pg_diff_scroll(w->diff, shm, &w->fb, big, dst, src_y);
 	*src_x = dst->x;
-	return true;
+	return found;
 }
 
 /* shm holds the picture the main process has; make it w->fb's, sending only what
