@@ -665,7 +665,7 @@ void pg_update_maybe_send(struct pg_viewer *v)
 		if (has_banner)
 			pg_overlay_draw(&j->snap, v->banner->ov, b.x, b.y, &r);
 		q[n] = Q_VIEWER;
-		if (adaptive(v) && v->tcols) {
+		if (adaptive(v) && tiles_fit(v) == 0) {
 			q[n] = tiles_moving(v, &r) ? Q_MOTION : v->refining ? Q_REFINE : Q_VIEWER;
 			/* Quality 95 and up is refined to lossless: anything else is lossy. */
 			tiles_mark(v, &r,
