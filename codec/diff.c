@@ -408,3 +408,41 @@ bool pg_diff_copy(struct pg_fb *fb, const struct pg_rect *dst, int src_x, int sr
 	pg_fb_move(fb, &src, dst->x, dst->y);
 	return true;
 }
+
+static bool row_same(const struct pg_fb *a, const struct pg_fb *b, int x, int y, int w)
+{
+	return !memcmp(a->px + (size_t)y * a->stride + x, b->px + (size_t)y * b->stride + x,
+		       (size_t)w * 4);
+}
+
+bool pg_diff_trim(const struct pg_fb *old, const struct pg_fb *new, struct pg_rect *r)
+{
+	int top = r->y, bottom = r->y + r->h - 1, left, right;
+	while (top <= bottom && row_same(old, new, r->x, top, r->w))
+		top++;
+	if (top > bottom)
+		return false;
+	while (row_same(old, new, r->x, bottom, r->w))
+		bottom--;
+	/* Columns: per row, the first and last differing pixel beyond what is known. */
+	left = r->x + r->w;
+	right = r->x - 1;
+	for (int y = top; y <= bottom; y++) {
+		const uint32_t *a = old->px + (size_t)y * old->stride;
+		const uint32_t *b = new->px + (size_t)y *new->stride;
+		for (int x = r->x; x < left; x++) {
+			if (a[x] != b[x]) {
+				left = x;
+				break;
+			}
+		}
+		for (int x = r->x + r->w - 1; x > right; x--) {
+			if (a[x] != b[x]) {
+				right = x;
+				break;
+			}
+		}
+	}
+	*r = (struct pg_rect){left, top, right - left + 1, bottom - top + 1};
+	return true;
+}

@@ -49,6 +49,11 @@ int pg_diff_tiles(struct pg_diff *d, const struct pg_fb *old, const struct pg_fb
 bool pg_diff_scroll(struct pg_diff *d, const struct pg_fb *old, const struct pg_fb *new,
 		    const struct pg_rect *r, struct pg_rect *dst, int *src_y);
 
+/* Shrink *r to the bounding box of the pixels that differ between old and new inside
+ * it (both pictures hold r): a changed tile holding a 4-row strip then sends 4 rows, not
+ * the tile. False, with *r untouched, when nothing in it differs. */
+bool pg_diff_trim(const struct pg_fb *old, const struct pg_fb *new, struct pg_rect *r);
+
 /* Move fb's pixels at (src_x, src_y) to dst, as a CopyRect does (source and
  * destination may overlap). False, and nothing moved, when either is not inside fb. */
 bool pg_diff_copy(struct pg_fb *fb, const struct pg_rect *dst, int src_x, int src_y);

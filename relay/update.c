@@ -283,17 +283,58 @@ static bool banner_rect(const struct pg_viewer *v, struct pg_rect *r)
  * before that update's rectangles. What the viewer holds in src is not always what
  * the session held there: pixels it still lacks (pending damage) and the banner
  * drawn over its picture move with the copy, so where they land is damage too. */
+/* Rows [y0, y1) of r's columns, as damage, when not empty. */
+static void add_rows(struct pg_viewer *v, const struct pg_rect *r, int y0, int y1)
+{
+	if (y1 > y0)
+		pg_update_add(v, (struct pg_rect){r->x, y0, r->w, y1 - y0});
+}
+
+/* A second vertical move of the same columns before the viewer's next update (the
+ * page scrolled twice): one CopyRect by the sum of both does it where the second moved
+ * pixels the first had moved; the rest of either destination is damage. False when
+ * the two do not compose (other columns), and nothing changed. */
+static bool compose_copy(struct pg_viewer *v, const struct pg_rect *dst, int dy)
+{
+	struct pg_rect d1 = v->copy_dst;
+	int dy1 = d1.y - v->copy_sy;
+	if (v->copy_sx != d1.x || dst->x != d1.x || dst->w != d1.w)
+		return false;
+	/* Rows of the second's destination whose pixels the first had moved. */
+	int top = dst->y > d1.y + dy ? dst->y : d1.y + dy;
+	int end = dst->y + dst->h < d1.y + d1.h + dy ? dst->y + dst->h : d1.y + d1.h + dy;
+	if (end <= top) {
+		/* None: the first stands, and the second's destination is damage. */
+		pg_update_add(v, *dst);
+		return true;
+	}
+	/* The first's destination outside the second's, and the second's outside the
+	 * composed rows: moved by one of the two only. */
+	add_rows(v, &d1, d1.y, d1.y + d1.h < dst->y ? d1.y + d1.h : dst->y);
+	add_rows(v, &d1, d1.y > dst->y + dst->h ? d1.y : dst->y + dst->h, d1.y + d1.h);
+	add_rows(v, dst, dst->y, top);
+	add_rows(v, dst, end, dst->y + dst->h);
+	if (dy1 + dy == 0) {
+		/* Moved back where it was: the viewer holds those rows already. */
+		v->copy_pending = false;
+		return true;
+	}
+	v->copy_dst = (struct pg_rect){dst->x, top, dst->w, end - top};
+	v->copy_sy = top - (dy1 + dy);
+	return true;
+}
+
 void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, int src_y)
 {
 	if (v->state != V_NORMAL)
 		return;
 	struct pg_rect src = {src_x, src_y, dst->w, dst->h};
-	if (!v->has_copyrect || v->copy_pending || v->pending_resize ||
-	    !pg_rect_inside(dst, v->vw, v->vh) || !pg_rect_inside(&src, v->vw, v->vh)) {
+	int dx = dst->x - src_x, dy = dst->y - src_y;
+	if (!v->has_copyrect || v->pending_resize || !pg_rect_inside(dst, v->vw, v->vh) ||
+	    !pg_rect_inside(&src, v->vw, v->vh) || (v->copy_pending && dx)) {
 		pg_update_add(v, *dst);
 		return;
 	}
-	int dx = dst->x - src_x, dy = dst->y - src_y;
 	struct pg_rect moved[MAX_PENDING + 1];
 	int n = 0;
 	for (int i = 0; i < v->npending; i++)
@@ -312,6 +353,12 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 	}
 	if (v->tcols)
 		tiles_copy(v, dst, dx, dy);
+	if (v->copy_pending && compose_copy(v, dst, dy))
+		return;
+	if (v->copy_pending) {
+		pg_update_add(v, *dst);
+		return;
+	}
 	v->copy_pending = true;
 	v->copy_dst = *dst;
 	v->copy_sx = src_x;

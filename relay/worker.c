@@ -344,6 +344,8 @@ static void publish_changes(struct worker *w, struct pg_fb *shm)
 		pg_diff_mark(w->diff, shm, &w->fb, &w->damage[i]);
 	int n = pg_diff_rects(w->diff, &all, out, MAX_DAMAGE);
 	for (int i = 0; i < n; i++) {
+		if (!pg_diff_trim(shm, &w->fb, &out[i]))
+			continue;
 		pg_fb_copy_rect(shm, &w->fb, &out[i]);
 		send_rect(PG_CHAN_DAMAGE, &out[i]);
 	}

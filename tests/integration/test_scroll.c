@@ -32,6 +32,8 @@ static uint32_t *frames[5];
 
 struct counts {
 	int copyrects, updates;
+	long long painted, copied; /* pixels of all rectangles, and of CopyRects, after the first
+				      update */
 	GotCopyRectProc copy_rect;
 };
 
@@ -64,6 +66,8 @@ static void teardown(void)
 
 TestSuite(scroll, .fini = teardown, .timeout = 120);
 
+static const char *host_fps = "30";
+
 /* pg-synth-host in scroll mode on a free port; returns the port, or -1. */
 static int start_host(bool no_copyrect)
 {
@@ -80,8 +84,8 @@ static int start_host(bool no_copyrect)
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, STDERR_FILENO);
 		close_range(3, ~0u, 0);
-		execl(bin, bin, "--mode", "scroll", "--size", "800x600", "--fps", "30", "--port",
-		      "0", no_copyrect ? "--no-copyrect" : NULL, (char *)NULL);
+		execl(bin, bin, "--mode", "scroll", "--size", "800x600", "--fps", host_fps,
+		      "--port", "0", no_copyrect ? "--no-copyrect" : NULL, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -187,7 +191,19 @@ static void on_copy_rect(rfbClient *c, int sx, int sy, int w, int h, int dx, int
 {
 	struct counts *k = rfbClientGetClientData(c, &counts_tag);
 	k->copyrects++;
+	if (k->updates)
+		k->copied += (long long)w * h;
 	k->copy_rect(c, sx, sy, w, h, dx, dy);
+}
+
+/* Every rectangle, CopyRects included (libvncclient calls this after each). */
+static void on_rect(rfbClient *c, int x, int y, int w, int h)
+{
+	struct counts *k = rfbClientGetClientData(c, &counts_tag);
+	(void)x;
+	(void)y;
+	if (k->updates)
+		k->painted += (long long)w * h;
 }
 
 static void on_update(rfbClient *c)
@@ -214,6 +230,7 @@ static rfbClient *connect_viewer(int port)
 	counts.copy_rect = c->GotCopyRect;
 	c->GotCopyRect = on_copy_rect;
 	c->FinishedFrameBufferUpdate = on_update;
+	c->GotFrameBufferUpdate = on_rect;
 	c->appData.encodingsString = "copyrect zrle";
 	c->serverHost = strdup("127.0.0.1");
 	c->serverPort = port;
@@ -280,7 +297,7 @@ static struct stats relay_stats(void)
 
 /* Scroll for a while through the relay, stop the host, and check what the viewer keeps
  * and what the worker published. */
-static void run(bool no_copyrect)
+static void run_with(bool no_copyrect, const char *const *relay_args)
 {
 	/* Stopping libvncserver cuts its last update short, and a viewer connected to it
 	 * keeps that half; the relay only ever publishes whole updates. */
@@ -288,7 +305,7 @@ static void run(bool no_copyrect)
 		cr_skip_test("direct mode: the host's last update is cut short when it stops");
 	int port = start_host(no_copyrect);
 	cr_assert(port > 0, "pg-synth-host did not start");
-	int front = it_front_port_for(port, &relay, NULL);
+	int front = it_front_port_for(port, &relay, relay_args);
 	cr_assert(front > 0, "relay did not start");
 	viewer = connect_viewer(front);
 	cr_assert_not_null(viewer, "viewer did not connect");
@@ -323,9 +340,33 @@ static void run(bool no_copyrect)
 		      s.copies, s.updates - 1);
 }
 
+static void run(bool no_copyrect)
+{
+	run_with(no_copyrect, NULL);
+}
+
 Test(scroll, host_copyrect_picture_exact)
 {
 	run(false);
+}
+
+/* The host scrolls at 120 frames a second and the viewer may take 8: each CopyRect
+ * it gets stands for many scrolls composed (relay/update.c), and its picture must
+ * still end exact. */
+Test(scroll, composed_copies_picture_exact)
+{
+	static const char *const args[] = {"--max-fps", "8", NULL};
+	host_fps = "120";
+	run_with(true, args);
+	cr_assert_geq(counts.copyrects * 2, counts.updates, "%d CopyRects in %d updates",
+		      counts.copyrects, counts.updates);
+	/* Composed, the copies leave a strip per update to paint; a copy that cannot be
+	 * composed would be its whole destination, most of the screen. */
+	long long painted = counts.painted - counts.copied;
+	cr_log_info("composed: %d updates painted %lld pixels beside their CopyRects",
+		    counts.updates, painted);
+	cr_assert_lt(painted / (counts.updates - 1), (long long)W * H / 4,
+		     "%lld pixels painted per update", painted / (counts.updates - 1));
 }
 
 Test(scroll, repaints_picture_exact)

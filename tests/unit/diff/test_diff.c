@@ -553,3 +553,31 @@ Test(diff_cost, full_hd_scroll)
 		    scan, t64, t32, still);
 	cr_assert_lt(t64, 60.0, "%.2f ms for a full HD frame", t64);
 }
+
+Test(diff_trim, shrinks_to_the_changed_pixels)
+{
+	struct pg_fb old = fb_new(256, 128), new = fb_new(256, 128);
+	for (int i = 0; i < 256 * 128; i++)
+		old.px[i] = new.px[i] = rnd();
+	struct pg_rect r = {32, 32, 96, 64};
+	cr_assert_not(pg_diff_trim(&old, &new, &r), "nothing differs");
+	cr_assert_eq(r.x, 32);
+	cr_assert_eq(r.w, 96);
+	/* A 4-row strip, and one pixel further right. */
+	for (int y = 40; y < 44; y++)
+		for (int x = 50; x < 70; x++)
+			new.px[y * 256 + x] ^= 0x10101;
+	new.px[60 * 256 + 100] ^= 1;
+	cr_assert(pg_diff_trim(&old, &new, &r));
+	cr_assert_eq(r.x, 50, "x %d", r.x);
+	cr_assert_eq(r.y, 40, "y %d", r.y);
+	cr_assert_eq(r.w, 51, "w %d", r.w);
+	cr_assert_eq(r.h, 21, "h %d", r.h);
+	/* A change outside r is not r's. */
+	struct pg_rect s = {0, 0, 32, 32};
+	new.px[5 * 256 + 5] ^= 1;
+	cr_assert(pg_diff_trim(&old, &new, &s));
+	cr_assert(s.x == 5 && s.y == 5 && s.w == 1 && s.h == 1);
+	pg_fb_free(&old);
+	pg_fb_free(&new);
+}
