@@ -21,6 +21,7 @@
 #include "relay/relay.h"
 
 #define MAX_DAMAGE     64
+#define OUTQ_MAX       256 /* input messages waiting for a busy worker */
 #define FIRST_RETRY_MS 250
 /* A session without viewers keeps its browser host this long, so a viewer that
  * reconnects (a network blip, a second window) finds it as it was. */
@@ -77,6 +78,14 @@ struct pg_session {
 	char name[PG_RFB_NAME_OUT + 1];
 	struct pg_cursor_shape cursor;
 	uint64_t dropped_input;
+	/* What could not be sent while the worker's queue was full (the kernel keeps
+	 * only net.unix.max_dgram_qlen, often 10, messages for it): the ACK, and input
+	 * in order, a run of pointer moves kept as its newest. Sent when the channel
+	 * is writable again. */
+	bool ack_owed;
+	struct pg_chan_msg *outq; /* OUTQ_MAX small messages (KEY, POINTER) */
+	int outq_head, outq_len;
+	bool want_write;
 };
 
 static void start_worker(struct pg_session *s);
@@ -107,6 +116,7 @@ static void maybe_free(struct pg_session *s)
 	free(s->cursor.px);
 	free(s->cursor.mask);
 	pg_fb_free(&s->fb);
+	free(s->outq);
 	free(s);
 }
 
@@ -128,8 +138,15 @@ static void close_channel(struct pg_session *s)
 	s->ext_clip = false;
 	s->ndamage = 0;
 	s->has_copy = false;
+	/* What waited for this worker is not for the next one (see send_input). */
+	s->ack_owed = false;
+	s->outq_len = 0;
+	s->want_write = false;
 	unmap_shm(s);
 }
+
+static void on_chan(uv_poll_t *p, int status, int events);
+static void flush_out(struct pg_session *s);
 
 /* The worker broke the channel's contract: it may be compromised, so it goes. */
 static void worker_misbehaved(struct pg_session *s, const char *what)
@@ -264,10 +281,12 @@ static void handle_update_end(struct pg_session *s)
 		     s->ndamage, pixels, s->copy_dst.w, s->copy_dst.h);
 	else
 		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels)", s->ndamage, pixels);
-	/* Tell the worker first: it can decode the next update while viewers encode. */
-	struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
-	if (pg_chan_send(s->chan, &ack, -1) < 0)
-		return worker_misbehaved(s, "channel write failed");
+	/* Tell the worker first: it can decode the next update while viewers encode.
+	 * A full queue (the worker is busy) only delays the ACK. */
+	s->ack_owed = true;
+	flush_out(s);
+	if (s->chan < 0)
+		return;
 	int n = s->ndamage;
 	bool copy = s->has_copy;
 	s->ndamage = 0;
@@ -408,9 +427,51 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 	}
 }
 
+/* The channel's poll: readable always, writable while something waits to go. */
+static void poll_events(struct pg_session *s)
+{
+	bool want = s->ack_owed || s->outq_len;
+	if (want == s->want_write || !s->poll_open)
+		return;
+	s->want_write = want;
+	uv_poll_start(&s->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_chan);
+}
+
+/* Send what waited, in order, until the queue is full again. */
+static void flush_out(struct pg_session *s)
+{
+	if (s->chan < 0)
+		return;
+	if (s->ack_owed) {
+		struct pg_chan_msg ack = {.type = PG_CHAN_UPDATE_ACK};
+		int rc = pg_chan_send(s->chan, &ack, -1);
+		if (rc == -EAGAIN) {
+			poll_events(s);
+			return;
+		}
+		s->ack_owed = false;
+		if (rc < 0) {
+			worker_misbehaved(s, "channel write failed");
+			return;
+		}
+	}
+	while (s->outq_len) {
+		int rc = pg_chan_send(s->chan, &s->outq[s->outq_head], -1);
+		if (rc == -EAGAIN)
+			break;
+		s->outq_head = (s->outq_head + 1) % OUTQ_MAX;
+		s->outq_len--;
+	}
+	poll_events(s);
+}
+
 static void on_chan(uv_poll_t *p, int status, int events)
 {
 	struct pg_session *s = p->data;
+	if (events & UV_WRITABLE)
+		flush_out(s);
+	if (!(events & UV_READABLE) || s->chan < 0)
+		return;
 	struct pg_chan_msg *m = malloc(sizeof(*m));
 	if (!m)
 		return;
@@ -780,15 +841,40 @@ const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s)
 	return &s->cursor;
 }
 
+/* Queue a small message behind others waiting (see outq); false when full. */
+static bool queue_out(struct pg_session *s, const struct pg_chan_msg *m)
+{
+	if (!s->outq && !(s->outq = calloc(OUTQ_MAX, sizeof(*s->outq))))
+		return false;
+	if (s->outq_len) {
+		struct pg_chan_msg *last = &s->outq[(s->outq_head + s->outq_len - 1) % OUTQ_MAX];
+		if (m->type == PG_CHAN_POINTER && last->type == PG_CHAN_POINTER &&
+		    last->u.pointer.mask == m->u.pointer.mask) {
+			last->u.pointer = m->u.pointer; /* a move: the newest position will do */
+			return true;
+		}
+	}
+	if (s->outq_len == OUTQ_MAX)
+		return false;
+	s->outq[(s->outq_head + s->outq_len++) % OUTQ_MAX] = *m;
+	poll_events(s);
+	return true;
+}
+
 static void send_input(struct pg_session *s, struct pg_chan_msg *m)
 {
+	int rc = -ENOTCONN;
+	if (s->connected && s->chan >= 0)
+		rc = s->outq_len ? -EAGAIN : pg_chan_send(s->chan, m, -1);
+	if (rc == -EAGAIN && queue_out(s, m))
+		return;
 	/* Input meant for a host that is away is dropped, never queued: replaying
 	 * keystrokes into a page that reloaded would type into the wrong place. */
-	if (!s->connected || s->chan < 0 || pg_chan_send(s->chan, m, -1) < 0) {
+	if (rc < 0) {
 		if (s->dropped_input++ % 1000 == 0)
-			slog(PG_LOG_INFO, s,
-			     "browser host not connected; dropping input (%llu so "
-			     "far)",
+			slog(PG_LOG_INFO, s, "%s; dropping input (%llu so far)",
+			     rc == -EAGAIN ? "upstream worker not keeping up"
+					   : "browser host not connected",
 			     (unsigned long long)s->dropped_input);
 	}
 }

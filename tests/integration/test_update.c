@@ -3,6 +3,7 @@
  * still picture is then sent again losslessly), and the per-viewer bandwidth cap. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -321,4 +322,69 @@ Test(update, thin_link_gets_fresh_frames, .timeout = 60)
 	cr_assert(seen > 0, "the viewer showed none of the host's pictures");
 	cr_assert(median < bound, "the viewer showed pictures %lld ms late (median; bound %lld ms)",
 		  (long long)median, (long long)bound);
+}
+
+/* The relay's one child: its upstream worker; -1 if there is not exactly one. */
+static pid_t worker_pid(void)
+{
+	char path[64], buf[128] = "";
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)relay_pid(relay),
+		 (int)relay_pid(relay));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	int pid, extra;
+	return sscanf(buf, "%d %d", &pid, &extra) == 1 ? pid : -1;
+}
+
+/* A worker busy for a while (stopped here) takes no channel messages, and the kernel
+ * holds only so many (the socket's send buffer): the pointer moves of two seconds
+ * fill it. The moves wait in the relay as their newest, the keys after them in order,
+ * none dropped, and the worker is not taken for broken. */
+Test(update, input_waits_for_a_busy_worker)
+{
+	static const struct it_viewer_opts o = {.bpp = 32, .encodings = "raw", .compress = -1};
+	const int keys = 30; /* within the default keystroke burst */
+	host = host_start(W, H, NULL);
+	cr_assert_not_null(host, "host did not start");
+	int port = it_front_port(host, &relay, NULL);
+	cr_assert(port > 0, "relay did not start");
+	if (!relay)
+		cr_skip_test("relay-only: the worker is the relay's");
+	viewer = viewer_start(port, &o);
+	cr_assert_not_null(viewer, "viewer did not connect");
+	check(viewer_wait_match(viewer, host, 15000, 0), "first picture");
+	pid_t w = worker_pid();
+	cr_assert(w > 0, "no worker");
+	host_clear_input(host);
+	cr_assert_eq(kill(w, SIGSTOP), 0);
+	for (int i = 0; i < 600; i++) {
+		viewer_send_pointer(viewer, 10 + i % 300, 10 + i % 200, 0);
+		it_sleep_ms(3);
+	}
+	for (int i = 0; i < keys; i++) {
+		viewer_send_key(viewer, 'a' + i % 26, true);
+		viewer_send_key(viewer, 'a' + i % 26, false);
+		it_sleep_ms(5);
+	}
+	it_sleep_ms(300);
+	cr_assert_eq(kill(w, SIGCONT), 0);
+	int64_t end = it_now_ms() + 10000;
+	while (host_key_count(host) < 2 * keys && it_now_ms() < end)
+		it_sleep_ms(20);
+	cr_assert_eq(host_key_count(host), 2 * keys, "%d of %d key events reached the host",
+		     host_key_count(host), 2 * keys);
+	for (int i = 0; i < 2 * keys && i < 256; i++) {
+		uint32_t key;
+		bool down;
+		cr_assert(host_key_at(host, i, &key, &down));
+		cr_assert(key == (uint32_t)('a' + i / 2 % 26) && down == !(i % 2),
+			  "key event %d out of order", i);
+	}
+	cr_assert_eq(worker_pid(), w, "the worker was replaced");
+	cr_assert_not(relay_log_contains(relay, "worker broke the channel protocol"));
+	check(viewer_wait_match(viewer, host, 10000, 0), "the picture after the pause");
 }
