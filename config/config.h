@@ -39,7 +39,7 @@
 	  "1: lower JPEG quality where the picture moves, then send it again at the viewer's "     \
 	  "quality")                                                                               \
 	I(relay, refine_delay, 300, 50, 10000,                                                     \
-	  "milliseconds a region must stay still before it is sent again at full quality")         \
+	  "milliseconds a region must stay still before it is sent again losslessly")              \
 	I(relay, max_viewers, 256, 1, 100000, "logged-in viewers at once, over all sessions")      \
 	I(relay, max_handshakes, 256, 1, 100000, "connections still logging in, at once")          \
 	I(relay, max_handshakes_per_source, 32, 1, 100000,                                         \

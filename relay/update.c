@@ -49,15 +49,14 @@
 #define NPARTS		2
 /* Adaptive quality: pictures tracked per TILE x TILE tile. A tile changed twice within
  * about HEAT_HALF_MS is moving; a rectangle of at least MOTION_MIN_PIXELS over moving
- * tiles is sent at MOTION_DROP less JPEG quality (never below MOTION_FLOOR), 4:2:0, and
- * sent again at the viewer's quality once still for relay.refine_delay. A viewer
- * asking for quality 95 or more gets that second picture lossless. */
+ * tiles is sent at MOTION_DROP less JPEG quality (never below MOTION_FLOOR), 4:2:0.
+ * Whatever went as JPEG is sent again losslessly once still for relay.refine_delay,
+ * as TigerVNC's server refreshes, so a still page is exact. */
 #define TILE		  64
 #define HEAT_HALF_MS	  200
 #define MOTION_MIN_PIXELS (128 * 128)
 #define MOTION_DROP	  30
 #define MOTION_FLOOR	  30
-#define LOSSLESS_FROM	  95
 
 struct job;
 
@@ -90,7 +89,7 @@ enum { Q_VIEWER, Q_MOTION, Q_REFINE };
 
 static bool adaptive(const struct pg_viewer *v)
 {
-	return v->relay->adaptive_quality && v->q_target >= MOTION_FLOOR + MOTION_DROP / 2;
+	return v->relay->adaptive_quality && v->q_target >= 0;
 }
 
 static int tiles_fit(struct pg_viewer *v)
@@ -375,13 +374,13 @@ static void part_run(uv_work_t *work)
 		int rc = 0;
 		if (p->q[i] != last && p->quality >= 0) {
 			last = p->q[i];
-			if (last == Q_MOTION)
+			if (last == Q_MOTION && p->quality > MOTION_FLOOR)
 				rc = pg_encoder_set_jpeg(p->enc,
 							 p->quality > MOTION_FLOOR + MOTION_DROP
 							     ? p->quality - MOTION_DROP
 							     : MOTION_FLOOR,
 							 p->samp == 3 ? 3 : 2);
-			else if (last == Q_REFINE && p->quality >= LOSSLESS_FROM)
+			else if (last == Q_REFINE)
 				rc = pg_encoder_set_jpeg(p->enc, -1, -1);
 			else
 				rc = pg_encoder_set_jpeg(p->enc, p->quality, p->samp);
@@ -714,10 +713,8 @@ void pg_update_maybe_send(struct pg_viewer *v)
 		q[n] = Q_VIEWER;
 		if (adaptive(v) && tiles_fit(v) == 0) {
 			q[n] = tiles_moving(v, &r) ? Q_MOTION : v->refining ? Q_REFINE : Q_VIEWER;
-			/* Quality 95 and up is refined to lossless: anything else is lossy. */
-			tiles_mark(v, &r,
-				   q[n] == Q_MOTION ||
-				       (q[n] == Q_VIEWER && v->q_target >= LOSSLESS_FROM));
+			/* Anything sent with JPEG allowed may be lossy; a refinement is not. */
+			tiles_mark(v, &r, q[n] != Q_REFINE);
 		}
 		rects[n++] = r;
 	}
