@@ -36,8 +36,8 @@
 	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
 	I(relay, max_bandwidth, 0, 0, 10000000, "bandwidth cap per viewer, in kbit/s (0: none)")   \
 	I(relay, adaptive_quality, 1, 0, 1,                                                        \
-	  "1: lower JPEG quality where the picture moves, then send it again at the viewer's "     \
-	  "quality")                                                                               \
+	  "1: lower JPEG quality where the picture moves, and send JPEG areas again losslessly "   \
+	  "once still")                                                                            \
 	I(relay, refine_delay, 300, 50, 10000,                                                     \
 	  "milliseconds a region must stay still before it is sent again losslessly")              \
 	I(relay, max_viewers, 256, 1, 100000, "logged-in viewers at once, over all sessions")      \
