@@ -22,6 +22,8 @@ packages=(
 	# real programs: browser hosts, viewers, screenshots
 	tigervnc-standalone-server tigervnc-viewer tigervnc-tools x11vnc xvfb xauth x11-utils
 	chromium fonts-noto-cjk imagemagick xdotool xclip
+	# the benchmark (tools/bench/pg-bench): its JSON, and ss for free ports
+	jq iproute2
 	# Japanese input on the browser host: fcitx5 with Mozc, a Japanese keyboard
 	fcitx5 fcitx5-mozc fcitx5-frontend-gtk3 dbus-daemon locales x11-xkb-utils
 	# the browser viewer's end-to-end test trusts its test CA through NSS
