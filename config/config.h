@@ -33,7 +33,7 @@
 	  "seconds a viewer has to finish the handshake and login")                                \
 	I(relay, send_timeout, 60, 2, 3600,                                                        \
 	  "seconds a viewer may leave what the relay sent it unread before it is closed")          \
-	I(relay, max_fps, 30, 1, 240, "frame-rate cap per viewer, in updates per second")          \
+	I(relay, max_fps, 60, 1, 240, "frame-rate cap per viewer, in updates per second")          \
 	I(relay, max_bandwidth, 0, 0, 10000000, "bandwidth cap per viewer, in kbit/s (0: none)")   \
 	I(relay, adaptive_quality, 1, 0, 1,                                                        \
 	  "1: lower JPEG quality where the picture moves, and send JPEG areas again losslessly "   \

@@ -439,7 +439,6 @@ static void part_done(uv_work_t *work, int status)
 	} else if (!v->closing) {
 		struct pg_buf *out = &j->part[0].out;
 		v->updates++;
-		v->last_send_ms = pg_now_ms();
 		if (v->relay->max_bandwidth)
 			v->bw_tokens -= (double)out->len;
 		pg_debug("viewer %llu %s: update %llu, %zu bytes", (unsigned long long)v->id,
@@ -727,6 +726,9 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	v->npending = 0;
 	v->requested = false;
 	v->job_running = true;
+	/* The frame-rate cap counts from a frame's start: its encoding overlaps the
+	 * gap to the next, or a 20 ms encode would turn 30 frames a second into 19. */
+	v->last_send_ms = pg_now_ms();
 	/* The second part first: if it cannot be queued, the first takes its rectangles
 	 * before it runs. */
 	if (j->nparts == 2 &&
