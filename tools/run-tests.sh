@@ -9,7 +9,7 @@
 #   tools/run-tests.sh              everything
 #   tools/run-tests.sh -L unit      one label (unit, integration, hostile, e2e), no
 #                                   sanitizer, fuzz or TSan pass
-# PG_FUZZ_SECONDS (default 10) is how long each fuzz driver runs.
+# PG_FUZZ_SECONDS (default 6) is how long each fuzz driver runs.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${PG_BUILD_DIR:-$top/build}
@@ -62,7 +62,7 @@ while read -r exe corpus; do
 		"$fuzz/$exe" -rss_limit_mb=2048 -timeout=30 -artifact_prefix="$findings/$corpus-" \
 		"$seeds"/* && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$fuzz/$exe" \
-		-max_total_time="${PG_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 -timeout=30 \
+		-max_total_time="${PG_FUZZ_SECONDS:-6}" -rss_limit_mb=2048 -timeout=30 \
 		-print_final_stats=1 -artifact_prefix="$findings/$corpus-" "$work") >"$log" 2>&1; then
 		fuzz_failed+=("$corpus")
 		echo "run-tests: fuzz $exe FAILED:" >&2
