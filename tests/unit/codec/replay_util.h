@@ -1,6 +1,7 @@
 /* A loopback RFB server that sends FramebufferUpdates the test builds itself (not one
  * encoder's output), for checking what several encoders' rectangles do together,
- * e.g. two Tight lanes in one update, against a real libvncclient. */
+ * e.g. two Tight lanes in one update, against a real libvncclient. It is the same
+ * server as pgt_vnc_roundtrip's, in vnc_util.c. */
 #ifndef PG_TEST_REPLAY_UTIL_H
 #define PG_TEST_REPLAY_UTIL_H
 

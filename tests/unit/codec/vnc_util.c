@@ -1,7 +1,10 @@
-/* A tiny RFB 3.8 server on 127.0.0.1 feeding pixelgate's encoders to libvncclient,
- * an independent decoder, in the same process. The server runs in a thread; the
- * client runs in the caller's thread. Every socket has a timeout. */
+/* A tiny RFB 3.8 server on 127.0.0.1 feeding libvncclient, an independent decoder,
+ * in the same process: pgt_vnc_replay sends the updates a test builds itself, and
+ * pgt_vnc_roundtrip one image through one of pixelgate's encoders, built the same
+ * way. The server runs in a thread; the client runs in the caller's thread. Every
+ * socket has a timeout. */
 #include "enc_util.h"
+#include "replay_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,13 +25,13 @@
 
 #define IO_TIMEOUT_S 15
 
+/* One run of the server: o says what to announce and how to build each update. */
 struct srv {
 	int lfd;
-	const struct pg_fb *img;
-	const struct pgt_vnc_opts *o;
+	const struct pgt_replay *o;
 	const char *err;
-	size_t wire_bytes;
-	int saw_encoding; /* the client listed o->encoding in SetEncodings */
+	int32_t watch; /* an encoding to look for in the client's SetEncodings */
+	int saw_watch; /* the client listed watch */
 };
 
 static int write_all(int fd, const void *p, size_t n)
@@ -63,48 +66,21 @@ static int read_exact(int fd, void *p, size_t n)
 
 static int send_updates(struct srv *s, int fd, const struct pg_pixfmt *pf)
 {
-	const struct pgt_vnc_opts *o = s->o;
-	struct pg_encoder *enc = pg_encoder_new(o->encoding, pf, &o->enc);
 	struct pg_buf out;
-	int rc = -1;
+	int rc = 0;
 
-	if (!enc) {
-		s->err = "pg_encoder_new failed";
-		return -1;
-	}
 	pg_buf_init(&out, 1u << 30);
-	for (int u = 0; u < (o->updates > 0 ? o->updates : 1); u++) {
-		int strips = o->strips > 0 ? o->strips : 1;
-		int n = 0;
+	for (int u = 0; u < s->o->updates && rc == 0; u++) {
 		pg_buf_reset(&out);
-		pg_enc_update_header(&out, 0);
-		for (int i = 0; i < strips; i++) {
-			int y0 = s->img->h * i / strips, y1 = s->img->h * (i + 1) / strips;
-			struct pg_rect r = {0, y0, s->img->w, y1 - y0};
-			if (r.h <= 0)
-				continue;
-			int k = pg_encoder_encode(enc, s->img, &r, &out);
-			if (k <= 0) {
-				s->err = "pg_encoder_encode failed";
-				goto out;
-			}
-			n += k;
-		}
-		if (n > 65535) {
-			s->err = "too many rectangles";
-			goto out;
-		}
-		pg_wr16(out.data + 2, (uint16_t)n);
-		s->wire_bytes = out.len;
-		if (write_all(fd, out.data, out.len) < 0) {
+		if (s->o->make(s->o->arg, u, pf, &out) < 0) {
+			s->err = "building the update failed";
+			rc = -1;
+		} else if (write_all(fd, out.data, out.len) < 0) {
 			s->err = "writing the update failed";
-			goto out;
+			rc = -1;
 		}
 	}
-	rc = 0;
-out:
 	pg_buf_free(&out);
-	pg_encoder_del(enc);
 	return rc;
 }
 
@@ -128,7 +104,7 @@ static int serve(struct srv *s, int fd)
 		return -1;
 	}
 	pg_buf_init(&init, 4096);
-	pg_rfb_write_server_init(&init, s->img->w, s->img->h, "pgtest", 6);
+	pg_rfb_write_server_init(&init, s->o->w, s->o->h, "pgtest", 6);
 	rc = write_all(fd, init.data, init.len);
 	pg_buf_free(&init);
 	if (rc < 0) {
@@ -162,9 +138,8 @@ static int serve(struct srv *s, int fd)
 				pf = m.pixfmt;
 			} else if (m.type == PG_RFB_SET_ENCODINGS) {
 				for (unsigned i = 0; i < m.encodings.count; i++)
-					if ((int32_t)pg_rd32(m.encodings.list + 4 * i) ==
-					    s->o->encoding)
-						s->saw_encoding = 1;
+					if ((int32_t)pg_rd32(m.encodings.list + 4 * i) == s->watch)
+						s->saw_watch = 1;
 			} else if (m.type == PG_RFB_FB_UPDATE_REQUEST) {
 				rc = send_updates(s, fd, &pf);
 				goto out;
@@ -236,10 +211,10 @@ static void on_finished(rfbClient *c)
 	(*n)++;
 }
 
-static int run_client(int port, const struct pgt_vnc_opts *o, int w, int h, struct pg_fb *out,
+static int run_client(int port, const struct pgt_replay *o, int compress, struct pg_fb *out,
 		      const char **err)
 {
-	int finished = 0, want = o->updates > 0 ? o->updates : 1, rc = -1;
+	int finished = 0, rc = -1;
 	rfbClient *c = rfbGetClient(8, 3, 4);
 
 	if (!c) {
@@ -257,7 +232,7 @@ static int run_client(int port, const struct pgt_vnc_opts *o, int w, int h, stru
 	c->format.greenShift = o->pf.green_shift;
 	c->format.blueShift = o->pf.blue_shift;
 	c->appData.encodingsString = o->encodings;
-	c->appData.compressLevel = o->compress;
+	c->appData.compressLevel = compress;
 	c->appData.enableJPEG = o->quality >= 0;
 	c->appData.qualityLevel = o->quality >= 0 ? o->quality : 5;
 	c->appData.useRemoteCursor = FALSE;
@@ -271,7 +246,7 @@ static int run_client(int port, const struct pgt_vnc_opts *o, int w, int h, stru
 		*err = "rfbInitClient failed"; /* it has freed c */
 		return -1;
 	}
-	for (int i = 0; i < 300 && finished < want; i++) {
+	for (int i = 0; i < 300 && finished < o->updates; i++) {
 		/* WaitForMessage only watches the socket: a second update already in
 		 * libvncclient's own buffer would wait for the server to hang up. */
 		int k = c->buffered > 0 ? 1 : WaitForMessage(c, 100000);
@@ -280,19 +255,19 @@ static int run_client(int port, const struct pgt_vnc_opts *o, int w, int h, stru
 			goto out;
 		}
 	}
-	if (finished < want) {
-		*err = "libvncclient did not finish the update in time";
+	if (finished < o->updates) {
+		*err = "libvncclient did not finish the updates in time";
 		goto out;
 	}
-	if (c->width != w || c->height != h || pg_fb_alloc(out, w, h) < 0) {
+	if (c->width != o->w || c->height != o->h || pg_fb_alloc(out, o->w, o->h) < 0) {
 		*err = "framebuffer size mismatch";
 		goto out;
 	}
 	unsigned bytes = o->pf.bpp / 8u;
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			out->px[(size_t)y * out->stride + x] =
-			    pg_pixfmt_to_rgb(&o->pf, c->frameBuffer + ((size_t)y * w + x) * bytes);
+	for (int y = 0; y < o->h; y++)
+		for (int x = 0; x < o->w; x++)
+			out->px[(size_t)y * out->stride + x] = pg_pixfmt_to_rgb(
+			    &o->pf, c->frameBuffer + ((size_t)y * o->w + x) * bytes);
 	rc = 0;
 out:
 	free(c->frameBuffer);
@@ -301,38 +276,110 @@ out:
 	return rc;
 }
 
-int pgt_vnc_roundtrip(const struct pg_fb *img, const struct pgt_vnc_opts *o, struct pg_fb *out,
-		      size_t *wire_bytes, const char **err)
+/* Serve s->o from a thread to a libvncclient in this one, asking for compression
+ * level compress. out is zeroed first and holds nothing when this fails. */
+static int run(struct srv *s, int compress, struct pg_fb *out, const char **err)
 {
-	struct srv s = {.img = img, .o = o};
 	pthread_t th;
 	int port, rc;
 
+	memset(out, 0, sizeof(*out));
 	rfbClientLog = quiet;
-	s.lfd = listen_loopback(&port);
-	if (s.lfd < 0) {
+	s->lfd = listen_loopback(&port);
+	if (s->lfd < 0) {
 		*err = "cannot listen on 127.0.0.1";
 		return -1;
 	}
-	if (pthread_create(&th, NULL, server_main, &s) != 0) {
-		close(s.lfd);
+	if (pthread_create(&th, NULL, server_main, s) != 0) {
+		close(s->lfd);
 		*err = "pthread_create failed";
 		return -1;
 	}
-	rc = run_client(port, o, img->w, img->h, out, err);
+	rc = run_client(port, s->o, compress, out, err);
 	pthread_join(th, NULL);
-	close(s.lfd);
-	if (s.err) {
-		*err = s.err;
-		rc = -1;
-	} else if (rc == 0 && !s.saw_encoding) {
-		*err = "libvncclient did not list the encoding under test";
+	close(s->lfd);
+	if (s->err) {
+		*err = s->err;
 		rc = -1;
 	}
 	if (rc < 0)
 		pg_fb_free(out);
+	return rc;
+}
+
+int pgt_vnc_replay(const struct pgt_replay *o, struct pg_fb *out, const char **err)
+{
+	struct srv s = {.o = o};
+
+	return run(&s, 1, out, err);
+}
+
+/* pgt_vnc_roundtrip's updates: the image through one encoder, in strips. */
+struct enc_job {
+	const struct pg_fb *img;
+	const struct pgt_vnc_opts *o;
+	struct pg_encoder *enc; /* made for the first update, in the client's format */
+	const char *err;
+	size_t wire_bytes;
+};
+
+static int encode_image(void *arg, int u, const struct pg_pixfmt *pf, struct pg_buf *out)
+{
+	struct enc_job *j = arg;
+	int strips = j->o->strips > 0 ? j->o->strips : 1, n = 0;
+
+	(void)u;
+	if (!j->enc && !(j->enc = pg_encoder_new(j->o->encoding, pf, &j->o->enc))) {
+		j->err = "pg_encoder_new failed";
+		return -1;
+	}
+	pg_enc_update_header(out, 0);
+	for (int i = 0; i < strips; i++) {
+		int y0 = j->img->h * i / strips, y1 = j->img->h * (i + 1) / strips;
+		struct pg_rect r = {0, y0, j->img->w, y1 - y0};
+		if (r.h <= 0)
+			continue;
+		int k = pg_encoder_encode(j->enc, j->img, &r, out);
+		if (k <= 0) {
+			j->err = "pg_encoder_encode failed";
+			return -1;
+		}
+		n += k;
+	}
+	if (n > 65535) {
+		j->err = "too many rectangles";
+		return -1;
+	}
+	pg_wr16(out->data + 2, (uint16_t)n);
+	j->wire_bytes = out->len;
+	return 0;
+}
+
+int pgt_vnc_roundtrip(const struct pg_fb *img, const struct pgt_vnc_opts *o, struct pg_fb *out,
+		      size_t *wire_bytes, const char **err)
+{
+	struct enc_job j = {.img = img, .o = o};
+	struct pgt_replay r = {.w = img->w,
+			       .h = img->h,
+			       .pf = o->pf,
+			       .encodings = o->encodings,
+			       .quality = o->quality,
+			       .updates = o->updates > 0 ? o->updates : 1,
+			       .make = encode_image,
+			       .arg = &j};
+	struct srv s = {.o = &r, .watch = o->encoding};
+	int rc = run(&s, o->compress, out, err);
+
+	if (rc < 0 && j.err) {
+		*err = j.err;
+	} else if (rc == 0 && !s.saw_watch) {
+		*err = "libvncclient did not list the encoding under test";
+		pg_fb_free(out);
+		rc = -1;
+	}
+	pg_encoder_del(j.enc);
 	if (wire_bytes)
-		*wire_bytes = s.wire_bytes;
+		*wire_bytes = j.wire_bytes;
 	return rc;
 }
 
