@@ -156,16 +156,18 @@ static bool tiles_moving(const struct pg_viewer *v, const struct pg_rect *r)
 		return false;
 	tile_span(v, r, &c0, &c1, &r0, &r1);
 	/* Changed within refine_delay too: a tile refine_due sends is never moving, or
-	 * it would go lossy again, and be due again, without end. */
+	 * it would go lossy again, and be due again, without end. And a quarter of the
+	 * rectangle at least: refinements merged with a little motion beside them (a
+	 * scroll bar fading out) still go lossless. */
+	int moving = 0, all = (r1 - r0) * (c1 - c0);
 	for (int y = r0; y < r1; y++) {
 		for (int x = c0; x < c1; x++) {
 			size_t i = (size_t)y * v->tcols + x;
-			if (now - v->t_changed[i] < (uint32_t)v->relay->refine_delay_ms &&
-			    heat_now(v, i, now) >= 2)
-				return true;
+			moving += now - v->t_changed[i] < (uint32_t)v->relay->refine_delay_ms &&
+				  heat_now(v, i, now) >= 2;
 		}
 	}
-	return false;
+	return moving * 4 >= all && moving > 0;
 }
 
 /* What the viewer now holds in r: below its quality (lossy) or not. Tiles r covers
