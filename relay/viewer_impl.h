@@ -162,8 +162,8 @@ struct pg_viewer {
 	bool pending_resize, pending_cursor, pending_size_reply;
 	int vw, vh; /* the size this viewer was last told */
 	bool job_running;
-	struct pg_fb snap; /* pixels of the update being encoded (owned; reused) */
-	uint64_t last_send_ms; /* when the last update began encoding */
+	struct pg_fb snap;	  /* pixels of the update being encoded (owned; reused) */
+	uint64_t last_send_ms;	  /* when the last update began encoding */
 	uint64_t out_progress_ms; /* the last write completed, or output began waiting */
 	/* Bytes it may send: a viewer sending faster is read more slowly (TCP pushes
 	 * back), so no one connection can keep the loop busy parsing. */
