@@ -110,6 +110,10 @@ Test(update, motion_costs_less_and_still_pictures_are_refined)
 	cr_log_info("moving region: %zu bytes at the viewer's quality, %zu adaptive", fixed,
 		    adaptive);
 	cr_assert(fixed > 0 && adaptive > 0, "no updates while the region moved");
+	/* A relay under ThreadSanitizer encodes so slowly that the two runs send
+	 * different numbers of updates: there only the exact still picture counts. */
+	if (it_relay_slow())
+		return;
 	cr_assert(adaptive * 10 < fixed * 7,
 		  "adaptive quality sent %zu bytes for the moving region, fixed %zu: expected "
 		  "less than 70%%",
