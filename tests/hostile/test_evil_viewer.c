@@ -36,7 +36,7 @@
 #define H	  240
 #define RATIO	  0.5  /* of the baseline rate the healthy viewer must keep */
 #define WINDOW_MS 1500 /* the shortest measurement */
-#define MAX_FPS	  30   /* the relay's default frame-rate cap */
+#define MAX_FPS	  60   /* the relay's default frame-rate cap */
 
 /* The relay's limits under test (relay/guard.c, relay.h, config defaults). */
 #define POINTER_RATE  240

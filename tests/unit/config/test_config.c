@@ -32,7 +32,7 @@ Test(config, defaults)
 	struct pg_config c;
 	pg_config_init(&c);
 	cr_assert_str_eq(c.relay_listen, "127.0.0.1:5900");
-	cr_assert_eq(c.relay_max_fps, 30);
+	cr_assert_eq(c.relay_max_fps, 60);
 	cr_assert_str_eq(c.upstream_address, "");
 	pg_config_free(&c);
 }
@@ -42,12 +42,12 @@ Test(config, reads_a_good_file)
 	struct pg_config c;
 	struct pg_config_errors e = {0};
 	write_file(
-	    "; a comment\n[relay]\nlisten = 127.0.0.2:6000\nsecurity = none\nmax_fps = 60\n\n"
+	    "; a comment\n[relay]\nlisten = 127.0.0.2:6000\nsecurity = none\nmax_fps = 45\n\n"
 	    "[upstream]\naddress = 127.0.0.1:5901\n");
 	pg_config_init(&c);
 	cr_assert_eq(pg_config_load(&c, path, &e), 0, "%s", e.msg[0]);
 	cr_assert_str_eq(c.relay_listen, "127.0.0.2:6000");
-	cr_assert_eq(c.relay_max_fps, 60);
+	cr_assert_eq(c.relay_max_fps, 45);
 	cr_assert_eq(pg_config_check(&c, &e), 0, "%s", e.msg[0]);
 	pg_config_free(&c);
 	unlink(path);
