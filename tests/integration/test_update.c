@@ -92,12 +92,7 @@ static size_t run_motion(const char *settings, bool expect_exact)
 		check(viewer_wait_match(viewer, host, 10000, 0), "the still picture, refined");
 	else
 		check(viewer_wait_match(viewer, host, 10000, IT_PSNR), "the still picture");
-	viewer_stop(viewer);
-	relay_stop(relay);
-	host_free(host);
-	viewer = NULL;
-	relay = NULL;
-	host = NULL;
+	teardown();
 	return bytes;
 }
 
