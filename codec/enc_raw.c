@@ -52,4 +52,5 @@ const struct pg_encoder_impl pg_enc_raw_impl = {
     .create = raw_create,
     .destroy = raw_destroy,
     .encode = raw_encode,
+    .stateless = true,
 };

@@ -640,6 +640,13 @@ static int tight_encode(void *state, const struct pg_fb *fb, const struct pg_rec
 	return count;
 }
 
+static void tight_restart(void *state)
+{
+	struct tight_state *st = state;
+
+	st->reset = true;
+}
+
 const struct pg_encoder_impl pg_enc_tight_impl = {
     .encoding = PG_ENC_TIGHT,
     .create = tight_create,
@@ -647,4 +654,5 @@ const struct pg_encoder_impl pg_enc_tight_impl = {
     .encode = tight_encode,
     .set_jpeg = tight_set_jpeg,
     .jpeg_quality = tight_jpeg_quality,
+    .restart = tight_restart,
 };

@@ -71,6 +71,16 @@ int pg_encoder_configure(struct pg_encoder *enc, const struct pg_pixfmt *pf,
 	return enc->impl->configure(enc->state, pf, opts);
 }
 
+int pg_encoder_restart(struct pg_encoder *enc)
+{
+	if (enc->impl->stateless)
+		return 0;
+	if (!enc->impl->restart)
+		return PG_EUNSUP;
+	enc->impl->restart(enc->state);
+	return 0;
+}
+
 int pg_encoder_set_jpeg(struct pg_encoder *enc, int quality, int subsampling)
 {
 	if (!enc->impl->set_jpeg)

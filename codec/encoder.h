@@ -59,6 +59,14 @@ int pg_encoder_set_jpeg(struct pg_encoder *enc, int quality, int subsampling);
 /* The JPEG quality (0..100) in effect, or -1 when lossless (and for Raw and ZRLE). */
 int pg_encoder_jpeg_quality(const struct pg_encoder *enc);
 
+/* From the next rectangle on, this encoder's output decodes whatever the viewer
+ * decoded before: Tight resets its lane's zlib streams there (the reset bits of
+ * the compression control byte), Raw has no state. An update so written can go to
+ * any viewer of the same pixel format and encoding, and a viewer that was sent
+ * another encoder's bytes is back in step with this one. 0, or PG_EUNSUP for ZRLE,
+ * whose one stream cannot restart. */
+int pg_encoder_restart(struct pg_encoder *enc);
+
 /* Append rectangles (each with its 12-byte RFB rectangle header) covering r of fb to
  * out. Returns how many rectangle headers were written (an encoder may split r), or
  * a negative PG_E code. r must lie inside fb.

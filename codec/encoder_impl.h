@@ -2,6 +2,8 @@
 #ifndef PG_CODEC_ENCODER_IMPL_H
 #define PG_CODEC_ENCODER_IMPL_H
 
+#include <stdbool.h>
+
 #include "encoder.h"
 
 struct pg_encoder_impl {
@@ -16,6 +18,10 @@ struct pg_encoder_impl {
 	/* JPEG quality and subsampling, already checked; NULL for encodings without JPEG. */
 	int (*set_jpeg)(void *state, int quality, int subsampling);
 	int (*jpeg_quality)(const void *state);
+	/* Restart the streams in the next rectangle written; NULL for encodings that
+	 * cannot (ZRLE) or have none (Raw, which sets stateless). */
+	void (*restart)(void *state);
+	bool stateless;
 };
 
 extern const struct pg_encoder_impl pg_enc_raw_impl;

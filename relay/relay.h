@@ -11,6 +11,7 @@
 #include "config/config.h"
 
 struct pg_session;
+struct pg_share;
 struct pg_viewer;
 struct pg_tls_ctx;
 struct pg_users;
@@ -140,6 +141,11 @@ const char *pg_session_label(const struct pg_session *s);
 /* The viewers of a session, for takeover. */
 int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out);
 const struct pg_fb *pg_session_fb(const struct pg_session *s);
+/* One more each time the pixels of pg_session_fb change. */
+uint64_t pg_session_version(const struct pg_session *s);
+/* The session's slot for update.c's shared bytes (pg_share_put frees it). */
+struct pg_share **pg_session_share(struct pg_session *s);
+void pg_share_put(struct pg_share *sh);
 const char *pg_session_name(const struct pg_session *s); /* sanitized, NUL-terminated */
 const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s); /* w 0: none */
 /* Input from a viewer; dropped (and counted) while the browser host is away. */

@@ -64,7 +64,9 @@ struct pg_session {
 	int log_budget;		/* worker log lines still allowed this second */
 	unsigned log_dropped;	/* over the budget, this second */
 
-	struct pg_fb fb; /* what viewers are shown */
+	struct pg_fb fb;	/* what viewers are shown */
+	uint64_t version;	/* of fb's pixels: one more at each change */
+	struct pg_share *share; /* update.c's bytes for viewers alike */
 	const uint32_t *shm;
 	size_t shm_bytes;
 	int shm_w, shm_h;
@@ -116,6 +118,7 @@ static void maybe_free(struct pg_session *s)
 	free(s->cursor.px);
 	free(s->cursor.mask);
 	pg_fb_free(&s->fb);
+	pg_share_put(s->share);
 	free(s->outq);
 	free(s);
 }
@@ -227,6 +230,7 @@ static void handle_resize(struct pg_session *s, const struct pg_chan_size *sz, i
 	}
 	pg_fb_free(&s->fb);
 	s->fb = fb;
+	s->version++;
 	if (had)
 		for_each_viewer(s, pg_viewer_resized);
 }
@@ -276,6 +280,7 @@ static void handle_update_end(struct pg_session *s)
 	}
 	s->has_picture = true;
 	s->frames++;
+	s->version++;
 	if (s->has_copy)
 		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels) after a copy of %dx%d",
 		     s->ndamage, pixels, s->copy_dst.w, s->copy_dst.h);
@@ -829,6 +834,16 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 const struct pg_fb *pg_session_fb(const struct pg_session *s)
 {
 	return &s->fb;
+}
+
+uint64_t pg_session_version(const struct pg_session *s)
+{
+	return s->version;
+}
+
+struct pg_share **pg_session_share(struct pg_session *s)
+{
+	return &s->share;
 }
 
 const char *pg_session_name(const struct pg_session *s)

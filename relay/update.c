@@ -16,7 +16,11 @@
  *
  * Each update is encoded from a snapshot of the damaged pixels (the loop thread may
  * change the session's picture meanwhile); a large Tight update is cut in two
- * parts encoded on two threads (two encoders whose zlib streams are disjoint). */
+ * parts encoded on two threads (two encoders whose zlib streams are disjoint).
+ *
+ * Viewers of one session alike in encoding, pixel format and options, lacking the
+ * same rectangles of the same picture, share bytes: the first encodes, the others
+ * take a copy of its bytes (see "bytes shared between viewers" below). */
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -78,7 +82,40 @@ struct job {
 	struct pg_fb snap; /* the viewer's snapshot buffer, lent to this job */
 	struct part part[NPARTS];
 	int nparts, running;
-	uint16_t pseudo; /* pseudo-rectangles and the CopyRect, in part 0's output */
+	uint16_t pseudo;	/* pseudo-rectangles and the CopyRect, in part 0's output */
+	size_t body_off;	/* where the rectangles begin in part 0's output */
+	int count;		/* rectangles in all, once joined */
+	struct pg_share *share; /* the bytes others may take, when they may */
+};
+
+/* What makes two updates the same bytes. Zeroed before it is filled (memcmp). */
+struct share_key {
+	uint64_t version; /* of the session's picture */
+	int32_t encoding;
+	int quality;
+	struct pg_enc_opts eopts;
+	uint8_t pf[16]; /* the wire form: no padding */
+	int nrects;
+	struct pg_rect rects[MAX_PENDING];
+	signed char q[MAX_PENDING];
+};
+
+/* A viewer waiting for another's bytes: its own header and pseudo-rectangles. */
+struct follower {
+	struct follower *next;
+	struct pg_viewer *v;
+	struct pg_buf out;
+	uint16_t pseudo;
+};
+
+struct pg_share {
+	int refs;  /* the session's slot, the leader's job */
+	bool busy; /* the leader's job still encodes */
+	int rc;	   /* how it ended */
+	struct share_key key;
+	struct pg_buf body; /* the rectangles, once done */
+	int count;
+	struct follower *followers;
 };
 
 void pg_update_maybe_send(struct pg_viewer *v);
@@ -397,8 +434,13 @@ static void part_run(uv_work_t *work)
 	}
 }
 
+static void share_done(struct job *j, int rc);
+static int write_pseudo(struct pg_viewer *v, struct pg_buf *out, uint16_t *count);
+
 static void job_free(struct job *j)
 {
+	if (j->share)
+		share_done(j, PG_ENOMEM); /* never queued */
 	for (int i = 0; i < j->nparts; i++)
 		pg_buf_free(&j->part[i].out);
 	free(j);
@@ -422,7 +464,171 @@ static int job_join(struct job *j)
 			return rc;
 	}
 	pg_wr16(out->data + 2, (uint16_t)n);
+	j->count = n;
 	return 0;
+}
+
+/* The update in out goes to the viewer, which takes the buffer. */
+static void send_update(struct pg_viewer *v, struct pg_buf *out, bool shared)
+{
+	v->updates++;
+	v->shared_updates += shared;
+	if (v->relay->max_bandwidth)
+		v->bw_tokens -= (double)out->len;
+	pg_debug("viewer %llu %s: update %llu, %zu bytes%s", (unsigned long long)v->id, v->peer,
+		 (unsigned long long)v->updates, out->len, shared ? " (shared)" : "");
+	pg_viewer_send_owned(v, out->data, out->len);
+	pg_buf_init(out, 0); /* given away */
+}
+
+/* ---- bytes shared between viewers ----
+ *
+ * Two viewers of a session that use the same encoding, pixel format and options
+ * usually lack the same rectangles of the same picture at the same moment (both
+ * keep up with the browser host): the first to start an update (the leader)
+ * encodes it and leaves its bytes in the session's slot with what they show (the
+ * key); another that starts the same update takes a copy of them, at once or when
+ * the leader's job ends (a follower). Such bytes must decode whatever the viewer
+ * decoded before: while the session has viewers alike, each Tight update restarts
+ * its zlib streams (their reset bits), and a viewer given another's bytes restarts
+ * its own in its next update. Raw has no state. ZRLE's one stream cannot restart,
+ * and a viewer with a banner of its own has its own pixels: neither shares. */
+
+void pg_share_put(struct pg_share *sh)
+{
+	if (!sh || --sh->refs > 0)
+		return;
+	pg_buf_free(&sh->body);
+	free(sh);
+}
+
+static bool alike(const struct pg_viewer *v, const struct pg_viewer *w)
+{
+	uint8_t a[16], b[16];
+	if (w == v || w->state != V_NORMAL || w->closing || w->banner ||
+	    w->encoding != v->encoding || memcmp(&w->eopts, &v->eopts, sizeof(v->eopts)))
+		return false;
+	pg_pixfmt_write(&v->pf, a);
+	pg_pixfmt_write(&w->pf, b);
+	return !memcmp(a, b, sizeof(a));
+}
+
+/* Whether v's update may be another viewer's bytes, or become them. */
+static bool may_share(const struct pg_viewer *v)
+{
+	struct pg_viewer **all;
+	if (v->banner || v->encoding == PG_ENC_ZRLE || !v->session)
+		return false;
+	int n = pg_session_viewers(v->session, &all);
+	for (int i = 0; i < n; i++)
+		if (alike(v, all[i]))
+			return true;
+	return false;
+}
+
+static void share_key(const struct pg_viewer *v, const struct pg_rect *r, const signed char *q,
+		      int n, struct share_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->version = pg_session_version(v->session);
+	k->encoding = v->encoding;
+	k->quality = v->q_target;
+	k->eopts = v->eopts;
+	pg_pixfmt_write(&v->pf, k->pf);
+	k->nrects = n;
+	memcpy(k->rects, r, sizeof(*r) * (size_t)n);
+	memcpy(k->q, q, (size_t)n);
+}
+
+/* The follower's update: its header and pseudo-rectangles, then the leader's. */
+static void follower_send(struct follower *f, const struct pg_share *sh)
+{
+	struct pg_viewer *v = f->v;
+	int rc = sh->rc;
+	if (!rc && f->pseudo + sh->count > 65535)
+		rc = PG_ELIMIT;
+	if (!rc)
+		rc = pg_buf_append(&f->out, sh->body.data, sh->body.len);
+	if (v->closing)
+		;
+	else if (rc < 0)
+		pg_viewer_close(v, "encoding an update failed");
+	else {
+		pg_wr16(f->out.data + 2, (uint16_t)(f->pseudo + sh->count));
+		send_update(v, &f->out, true);
+	}
+	pg_buf_free(&f->out);
+	free(f);
+}
+
+/* The leader's job ended (rc): its bytes go to the slot and to those waiting. */
+static void share_done(struct job *j, int rc)
+{
+	struct pg_share *sh = j->share;
+	const struct pg_buf *out = &j->part[0].out;
+	sh->busy = false;
+	if (!rc)
+		rc = pg_buf_append(&sh->body, out->data + j->body_off, out->len - j->body_off);
+	sh->rc = rc < 0 ? rc : 0;
+	sh->count = j->count - j->pseudo;
+	while (sh->followers) {
+		struct follower *f = sh->followers;
+		struct pg_viewer *v = f->v;
+		sh->followers = f->next;
+		v->job_running = false;
+		follower_send(f, sh);
+		if (!v->closing)
+			pg_update_maybe_send(v);
+		pg_viewer_unref(v);
+	}
+	j->share = NULL;
+	pg_share_put(sh);
+}
+
+/* v's update is the slot's (sh): take its bytes, now or when its leader is done. */
+static void follow(struct pg_viewer *v, struct pg_share *sh)
+{
+	struct follower *f = calloc(1, sizeof(*f));
+	if (!f) {
+		pg_viewer_close(v, "out of memory");
+		return;
+	}
+	f->v = v;
+	pg_buf_init(&f->out, MAX_UPDATE_BYTES);
+	if (pg_enc_update_header(&f->out, 0) < 0 || write_pseudo(v, &f->out, &f->pseudo) < 0) {
+		pg_buf_free(&f->out);
+		free(f);
+		pg_viewer_close(v, "cannot build an update");
+		return;
+	}
+	/* The viewer's decoder follows the leader's streams now, not ours. */
+	pg_encoder_restart(v->enc);
+	if (v->enc2)
+		pg_encoder_restart(v->enc2);
+	if (!sh->busy) {
+		follower_send(f, sh);
+		return;
+	}
+	v->job_running = true;
+	pg_viewer_ref(v);
+	f->next = sh->followers;
+	sh->followers = f;
+}
+
+/* v leads: a new slot for its update (key k), which its job j fills. */
+static void lead(struct pg_viewer *v, struct job *j, const struct share_key *k)
+{
+	struct pg_share **slot = pg_session_share(v->session);
+	struct pg_share *sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return; /* not shared: the update itself goes on */
+	sh->refs = 2;
+	sh->busy = true;
+	sh->key = *k;
+	pg_buf_init(&sh->body, MAX_UPDATE_BYTES);
+	pg_share_put(*slot);
+	*slot = sh;
+	j->share = sh;
 }
 
 static void part_done(uv_work_t *work, int status)
@@ -435,18 +641,14 @@ static void part_done(uv_work_t *work, int status)
 	if (--j->running > 0)
 		return;
 	v->job_running = false;
-	int rc = v->closing ? 0 : job_join(j);
+	/* Joined for followers even when the leader has gone. */
+	int rc = v->closing && !j->share ? 0 : job_join(j);
+	if (j->share)
+		share_done(j, rc);
 	if (!v->closing && rc < 0) {
 		pg_viewer_close(v, "encoding an update failed");
 	} else if (!v->closing) {
-		struct pg_buf *out = &j->part[0].out;
-		v->updates++;
-		if (v->relay->max_bandwidth)
-			v->bw_tokens -= (double)out->len;
-		pg_debug("viewer %llu %s: update %llu, %zu bytes", (unsigned long long)v->id,
-			 v->peer, (unsigned long long)v->updates, out->len);
-		pg_viewer_send_owned(v, out->data, out->len);
-		pg_buf_init(out, 0); /* given away */
+		send_update(v, &j->part[0].out, false);
 		if (!v->closing)
 			pg_update_maybe_send(v);
 	}
@@ -487,7 +689,7 @@ static int ensure_encoder(struct pg_viewer *v)
 	return 0;
 }
 
-static int write_pseudo(struct pg_viewer *v, struct job *j, struct pg_buf *out)
+static int write_pseudo(struct pg_viewer *v, struct pg_buf *out, uint16_t *count)
 {
 	const struct pg_fb *fb = pg_session_fb(v->session);
 	int rc = 0;
@@ -496,32 +698,32 @@ static int write_pseudo(struct pg_viewer *v, struct job *j, struct pg_buf *out)
 			rc = pg_enc_ext_desktop_size(out, fb->w, fb->h, 0, 0);
 		else
 			rc = pg_enc_desktop_size(out, fb->w, fb->h);
-		j->pseudo++;
+		(*count)++;
 		v->pending_resize = false;
 	}
 	if (!rc && v->pending_size_reply) {
 		/* Resizing the browser host from a viewer is not offered yet: say so,
 		 * as the spec asks, rather than leave the viewer waiting. */
 		rc = pg_enc_ext_desktop_size(out, v->vw, v->vh, 1, 1);
-		j->pseudo++;
+		(*count)++;
 		v->pending_size_reply = false;
 	}
 	if (!rc && v->pending_qemu_ack) {
 		rc = pg_enc_qemu_key_ack(out);
-		j->pseudo++;
+		(*count)++;
 		v->pending_qemu_ack = false;
 		v->qemu_key_acked = true;
 	}
 	if (!rc && v->pending_cursor) {
 		const struct pg_cursor_shape *c = pg_session_cursor(v->session);
 		rc = pg_enc_cursor(out, &v->pf, c->hot_x, c->hot_y, c->w, c->h, c->px, c->mask);
-		j->pseudo++;
+		(*count)++;
 		v->pending_cursor = false;
 	}
 	/* The copy goes before the rectangles that repair what it could not move. */
 	if (!rc && v->copy_pending) {
 		rc = pg_enc_copyrect(out, &v->copy_dst, v->copy_sx, v->copy_sy);
-		j->pseudo++;
+		(*count)++;
 		v->copies++;
 	}
 	v->copy_pending = false;
@@ -668,6 +870,37 @@ void pg_update_maybe_send(struct pg_viewer *v)
 		v->vw = fb->w;
 		v->vh = fb->h;
 	}
+	/* What the update holds, and at which quality. */
+	struct pg_rect rects[MAX_PENDING];
+	signed char q[MAX_PENDING];
+	int n = 0;
+	for (int i = 0; i < v->npending; i++) {
+		struct pg_rect r =
+		    pg_rect_intersect(v->pending[i], (struct pg_rect){0, 0, fb->w, fb->h});
+		if (pg_rect_empty(&r))
+			continue;
+		q[n] = Q_VIEWER;
+		if (adaptive(v) && tiles_fit(v) == 0) {
+			q[n] = tiles_moving(v, &r) ? Q_MOTION : v->refining ? Q_REFINE : Q_VIEWER;
+			/* Anything sent with JPEG allowed may be lossy; a refinement is not. */
+			tiles_mark(v, &r, q[n] != Q_REFINE);
+		}
+		rects[n++] = r;
+	}
+	v->refining = false;
+	struct share_key key;
+	bool share = n > 0 && may_share(v);
+	if (share) {
+		struct pg_share *sh = *pg_session_share(v->session);
+		share_key(v, rects, q, n, &key);
+		if (sh && (sh->busy || !sh->rc) && !memcmp(&sh->key, &key, sizeof(key))) {
+			v->npending = 0;
+			v->requested = false;
+			v->last_send_ms = pg_now_ms();
+			follow(v, sh);
+			return;
+		}
+	}
 	/* One snapshot buffer per viewer, reused frame after frame: only one job runs
 	 * at a time, and a fresh full-screen allocation per frame cost page faults. */
 	if (v->snap.w != fb->w || v->snap.h != fb->h) {
@@ -693,33 +926,26 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	}
 	j->nparts = NPARTS;
 	struct pg_buf *out = &j->part[0].out;
-	if (pg_enc_update_header(out, 0) < 0 || write_pseudo(v, j, out) < 0)
+	if (pg_enc_update_header(out, 0) < 0 || write_pseudo(v, out, &j->pseudo) < 0)
 		goto fail;
+	j->body_off = out->len;
 	/* The snapshot is the job's own: the loop thread may change the session's
 	 * pixels while the pool threads encode. The banner is drawn here, once, so the
 	 * two parts never write the same pixels. */
-	struct pg_rect rects[MAX_PENDING];
-	signed char q[MAX_PENDING];
-	int n = 0;
 	struct pg_rect b;
 	bool has_banner = banner_rect(v, &b);
-	for (int i = 0; i < v->npending; i++) {
-		struct pg_rect r =
-		    pg_rect_intersect(v->pending[i], (struct pg_rect){0, 0, fb->w, fb->h});
-		if (pg_rect_empty(&r))
-			continue;
-		pg_fb_copy_rect(&j->snap, fb, &r);
+	for (int i = 0; i < n; i++) {
+		pg_fb_copy_rect(&j->snap, fb, &rects[i]);
 		if (has_banner)
-			pg_overlay_draw(&j->snap, v->banner->ov, b.x, b.y, &r);
-		q[n] = Q_VIEWER;
-		if (adaptive(v) && tiles_fit(v) == 0) {
-			q[n] = tiles_moving(v, &r) ? Q_MOTION : v->refining ? Q_REFINE : Q_VIEWER;
-			/* Anything sent with JPEG allowed may be lossy; a refinement is not. */
-			tiles_mark(v, &r, q[n] != Q_REFINE);
-		}
-		rects[n++] = r;
+			pg_overlay_draw(&j->snap, v->banner->ov, b.x, b.y, &rects[i]);
 	}
-	v->refining = false;
+	if (share) {
+		/* Bytes any alike viewer can decode, whatever it decoded before. */
+		pg_encoder_restart(v->enc);
+		if (v->enc2)
+			pg_encoder_restart(v->enc2);
+		lead(v, j, &key);
+	}
 	for (int i = 0; i < NPARTS; i++) {
 		j->part[i].quality = v->q_target;
 		j->part[i].samp = v->eopts.subsampling;

@@ -81,9 +81,11 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 		return;
 	v->closing = true;
 	if (!v->quiet_close)
-		pg_info("viewer %llu %s%s%s: closed: %s (%llu updates, %llu bytes sent)",
+		pg_info("viewer %llu %s%s%s: closed: %s (%llu updates, %llu shared, %llu bytes "
+			"sent)",
 			(unsigned long long)v->id, v->peer, *v->user ? " " : "", v->user, reason,
-			(unsigned long long)v->updates, (unsigned long long)v->bytes_out);
+			(unsigned long long)v->updates, (unsigned long long)v->shared_updates,
+			(unsigned long long)v->bytes_out);
 	if (*v->user && v->session) {
 		pg_audit(v->relay, "viewer-leave", PG_AUDIT_S("user", v->user),
 			 PG_AUDIT_S("source", v->addr),

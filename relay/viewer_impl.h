@@ -171,6 +171,7 @@ struct pg_viewer {
 	uint64_t read_refill_ms, read_paused_ms;
 	bool read_limited; /* in a run of pauses (logged and audited once a run) */
 	uint64_t updates, bytes_out, bytes_in;
+	uint64_t shared_updates; /* of updates: bytes another viewer's job encoded */
 	/* The link (update.c): throughput measured while data was in flight, and the
 	 * bandwidth cap's bucket. */
 	double est_Bps;

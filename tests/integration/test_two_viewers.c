@@ -133,3 +133,41 @@ Test(two_viewers, reader_that_stops_reading)
 				  "relay VmRSS grew from %ld KiB to %ld KiB", rss0, rss1);
 	}
 }
+
+/* Two viewers alike (encoding, format, options) share the bytes of each update the same
+ * for both; the one that came later had other zlib streams before, and the first goes on
+ * with its own after the second leaves: every picture must still decode exactly. */
+Test(two_viewers, alike_viewers_share_bytes)
+{
+	static const struct it_viewer_opts o = {
+	    .bpp = 32, .encodings = "copyrect tight", .compress = 6};
+	unsigned seed = 40;
+	int port;
+
+	host = host_start(1280, 720, NULL);
+	cr_assert_not_null(host, "host did not start");
+	port = it_front_port(host, &relay, NULL);
+	cr_assert(port > 0, "relay did not start");
+	a = viewer_start(port, &o);
+	cr_assert_not_null(a, "viewer A did not connect");
+	check(viewer_wait_match(a, host, 15000, 0), "viewer A alone");
+	churn(800, &seed);
+	check(viewer_wait_match(a, host, 15000, 0), "viewer A alone, after changes");
+
+	b = viewer_start(port, &o);
+	cr_assert_not_null(b, "viewer B did not connect");
+	check(viewer_wait_match(b, host, 15000, 0), "viewer B, first update");
+	for (int round = 0; round < 3; round++) {
+		churn(700, &seed);
+		check(viewer_wait_match(a, host, 15000, 0), "viewer A beside B");
+		check(viewer_wait_match(b, host, 15000, 0), "viewer B beside A");
+	}
+	if (relay)
+		cr_assert(relay_log_contains(relay, "(shared)"),
+			  "no update was shared between two alike viewers");
+
+	viewer_stop(b);
+	b = NULL;
+	churn(800, &seed);
+	check(viewer_wait_match(a, host, 15000, 0), "viewer A alone again");
+}

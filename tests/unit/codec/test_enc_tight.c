@@ -260,3 +260,48 @@ Test(enc_tight, failure_resets_streams_in_next_rect)
 	pg_fb_free(&fb);
 	pg_encoder_del(e);
 }
+
+/* Restarting (for bytes shared between viewers) sets this lane's reset bits in the next
+ * rectangle only, and the output after it is what a fresh encoder writes. */
+Test(enc_tight, restart_resets_streams_like_a_fresh_encoder)
+{
+	struct pg_fb fb;
+	struct pg_buf a, b;
+	struct pg_enc_opts lane1 = lossless;
+	struct pg_rect r = {0, 0, 128, 64};
+
+	lane1.lane = 1;
+	struct pg_encoder *e = pg_encoder_new(PG_ENC_TIGHT, &pg_pixfmt_canonical, &lane1);
+	struct pg_encoder *fresh = pg_encoder_new(PG_ENC_TIGHT, &pg_pixfmt_canonical, &lane1);
+	cr_assert_eq(pg_fb_alloc(&fb, 128, 64), 0);
+	pgt_image(&fb, PGT_IMG_TEXT, 5);
+	pg_buf_init(&a, 1 << 20);
+	pg_buf_init(&b, 1 << 20);
+	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &a), 1);
+	pg_buf_reset(&a);
+	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &a), 1);
+	cr_assert_eq(a.data[12] & 0x0f, 0, "no reset without a restart");
+	cr_assert_eq(pg_encoder_restart(e), 0);
+	pg_buf_reset(&a);
+	cr_assert_eq(pg_encoder_encode(e, &fb, &r, &a), 1);
+	cr_assert_eq(a.data[12] & 0x0f, 0x0c, "lane 1 resets streams 2 and 3");
+	cr_assert_eq(pg_encoder_encode(fresh, &fb, &r, &b), 1);
+	cr_assert_eq(a.len, b.len);
+	cr_assert(memcmp(a.data, b.data, a.len) == 0, "restarted output differs from a fresh one");
+	pg_buf_free(&a);
+	pg_buf_free(&b);
+	pg_fb_free(&fb);
+	pg_encoder_del(e);
+	pg_encoder_del(fresh);
+}
+
+Test(enc_tight, restart_of_zrle_is_refused_and_raw_needs_none)
+{
+	struct pg_encoder *z = pg_encoder_new(PG_ENC_ZRLE, &pg_pixfmt_canonical, &lossless);
+	struct pg_encoder *raw = pg_encoder_new(PG_ENC_RAW, &pg_pixfmt_canonical, &lossless);
+
+	cr_assert_eq(pg_encoder_restart(z), PG_EUNSUP);
+	cr_assert_eq(pg_encoder_restart(raw), 0);
+	pg_encoder_del(z);
+	pg_encoder_del(raw);
+}
