@@ -141,6 +141,12 @@ const char *pg_session_label(const struct pg_session *s);
 /* The viewers of a session, for takeover. */
 int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out);
 const struct pg_fb *pg_session_fb(const struct pg_session *s);
+/* Pool threads read pg_session_fb between begin and end; meanwhile an update or a
+ * resize from the worker waits (held), and so does the worker. */
+void pg_session_read_begin(struct pg_session *s);
+void pg_session_read_end(struct pg_session *s);
+/* An update waits for the readers: start no new reader until it is in. */
+bool pg_session_held(const struct pg_session *s);
 /* One more each time the pixels of pg_session_fb change. */
 uint64_t pg_session_version(const struct pg_session *s);
 /* The session's slot for update.c's shared bytes (pg_share_put frees it). */

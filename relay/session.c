@@ -88,6 +88,13 @@ struct pg_session {
 	struct pg_chan_msg *outq; /* OUTQ_MAX small messages (KEY, POINTER) */
 	int outq_head, outq_len;
 	bool want_write;
+	int poll_ev; /* the events the poll watches */
+	/* Encoding jobs read fb on pool threads (pg_session_read_begin): meanwhile an
+	 * update's end or a resize, which would change fb, waits here, and the channel
+	 * is not read further. */
+	int readers;
+	struct pg_chan_msg *held;
+	int held_fd;
 };
 
 static void start_worker(struct pg_session *s);
@@ -109,14 +116,24 @@ static void unmap_shm(struct pg_session *s)
 	s->shm_w = s->shm_h = 0;
 }
 
+static void drop_held(struct pg_session *s)
+{
+	if (s->held && s->held_fd >= 0)
+		close(s->held_fd);
+	free(s->held);
+	s->held = NULL;
+}
+
 /* A closing session is freed once its last handle has closed. */
 static void maybe_free(struct pg_session *s)
 {
-	if (!s->closing || s->poll_open || s->proc_running || s->retry_open || s->linger_open)
+	if (!s->closing || s->poll_open || s->proc_running || s->retry_open || s->linger_open ||
+	    s->readers)
 		return;
 	free(s->viewers);
 	free(s->cursor.px);
 	free(s->cursor.mask);
+	drop_held(s);
 	pg_fb_free(&s->fb);
 	pg_share_put(s->share);
 	free(s->outq);
@@ -145,6 +162,8 @@ static void close_channel(struct pg_session *s)
 	s->ack_owed = false;
 	s->outq_len = 0;
 	s->want_write = false;
+	s->poll_ev = 0;
+	drop_held(s);
 	unmap_shm(s);
 }
 
@@ -432,14 +451,20 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 	}
 }
 
-/* The channel's poll: readable always, writable while something waits to go. */
+/* The channel's poll: readable unless a message is held, writable while something
+ * waits to go. */
 static void poll_events(struct pg_session *s)
 {
 	bool want = s->ack_owed || s->outq_len;
-	if (want == s->want_write || !s->poll_open)
-		return;
+	int ev = (s->held ? 0 : UV_READABLE) | (want ? UV_WRITABLE : 0);
 	s->want_write = want;
-	uv_poll_start(&s->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_chan);
+	if (ev == s->poll_ev || !s->poll_open || uv_is_closing((uv_handle_t *)&s->poll))
+		return;
+	s->poll_ev = ev;
+	if (ev)
+		uv_poll_start(&s->poll, ev, on_chan);
+	else
+		uv_poll_stop(&s->poll);
 }
 
 /* Send what waited, in order, until the queue is full again. */
@@ -475,7 +500,7 @@ static void on_chan(uv_poll_t *p, int status, int events)
 	struct pg_session *s = p->data;
 	if (events & UV_WRITABLE)
 		flush_out(s);
-	if (!(events & UV_READABLE) || s->chan < 0)
+	if (!(events & UV_READABLE) || s->chan < 0 || s->held)
 		return;
 	struct pg_chan_msg *m = malloc(sizeof(*m));
 	if (!m)
@@ -499,9 +524,41 @@ static void on_chan(uv_poll_t *p, int status, int events)
 			break;
 		}
 		s->heard_ms = pg_now_ms();
+		if (s->readers && (m->type == PG_CHAN_UPDATE_END || m->type == PG_CHAN_RESIZE)) {
+			/* fb is being read: this waits for pg_session_read_end. */
+			s->held = m;
+			s->held_fd = fd;
+			m = NULL;
+			poll_events(s);
+			break;
+		}
 		handle_message(s, m, fd);
 	}
 	free(m);
+}
+
+void pg_session_read_begin(struct pg_session *s)
+{
+	s->readers++;
+}
+
+void pg_session_read_end(struct pg_session *s)
+{
+	if (--s->readers > 0)
+		return;
+	if (s->held) {
+		struct pg_chan_msg *m = s->held;
+		s->held = NULL;
+		handle_message(s, m, s->held_fd);
+		free(m);
+		poll_events(s);
+	}
+	maybe_free(s);
+}
+
+bool pg_session_held(const struct pg_session *s)
+{
+	return s->held != NULL;
 }
 
 static void on_retry(uv_timer_t *t)
@@ -629,6 +686,7 @@ static void start_worker(struct pg_session *s)
 	uv_poll_init(s->relay->loop, &s->poll, s->chan);
 	s->poll.data = s;
 	s->poll_open = true;
+	s->poll_ev = UV_READABLE;
 	uv_poll_start(&s->poll, UV_READABLE, on_chan);
 
 	struct pg_chan_msg m = {.type = PG_CHAN_START};

@@ -14,9 +14,10 @@
  *   estimate of its throughput measured while data was in flight. A viewer on a
  *   thin link therefore gets fewer, fresher frames, not a picture seconds old.
  *
- * Each update is encoded from a snapshot of the damaged pixels (the loop thread may
- * change the session's picture meanwhile); a large Tight update is cut in two
- * parts encoded on two threads (two encoders whose zlib streams are disjoint).
+ * Each update is encoded from the session's picture itself, which the session leaves
+ * alone while jobs read it (an update from the worker waits meanwhile); a large Tight
+ * update is cut in two parts encoded on two threads (two encoders whose zlib
+ * streams are disjoint).
  *
  * Viewers of one session alike in encoding, pixel format and options, lacking the
  * same rectangles of the same picture, share bytes: the first encodes, the others
@@ -79,7 +80,10 @@ struct part {
 
 struct job {
 	struct pg_viewer *v;
-	struct pg_fb snap; /* the viewer's snapshot buffer, lent to this job */
+	/* The pixels encoded: the session's own, which it leaves alone until the job
+	 * ends (session set), or, under a banner, the viewer's snapshot with it. */
+	const struct pg_fb *src;
+	struct pg_session *session;
 	struct part part[NPARTS];
 	int nparts, running;
 	uint16_t pseudo;	/* pseudo-rectangles and the CopyRect, in part 0's output */
@@ -425,7 +429,7 @@ static void part_run(uv_work_t *work)
 				rc = pg_encoder_set_jpeg(p->enc, p->quality, p->samp);
 		}
 		if (rc >= 0)
-			rc = pg_encoder_encode(p->enc, &p->job->snap, &p->rects[i], &p->out);
+			rc = pg_encoder_encode(p->enc, p->job->src, &p->rects[i], &p->out);
 		if (rc < 0) {
 			p->rc = rc;
 			return;
@@ -439,11 +443,15 @@ static int write_pseudo(struct pg_viewer *v, struct pg_buf *out, uint16_t *count
 
 static void job_free(struct job *j)
 {
+	struct pg_session *s = j->session;
 	if (j->share)
 		share_done(j, PG_ENOMEM); /* never queued */
 	for (int i = 0; i < j->nparts; i++)
 		pg_buf_free(&j->part[i].out);
 	free(j);
+	/* Last: an update the session held back may come in now, and start jobs. */
+	if (s)
+		pg_session_read_end(s);
 }
 
 /* Both parts done: one update of part 0's bytes then part 1's. */
@@ -805,6 +813,36 @@ static bool may_send(struct pg_viewer *v)
 	return true;
 }
 
+/* The session's pixels are encoded where they are, unless the viewer's banner lies
+ * over the update: then the rectangles go to the viewer's snapshot buffer, with the
+ * banner drawn there (once, on the loop thread, so the two parts never write the
+ * same pixels), and the job reads that. v->snap is empty otherwise. */
+static int use_snapshot(struct pg_viewer *v, const struct pg_fb *fb, const struct pg_rect *r, int n)
+{
+	struct pg_rect b;
+	bool over = false;
+	if (banner_rect(v, &b)) {
+		for (int i = 0; i < n && !over; i++) {
+			struct pg_rect in = pg_rect_intersect(b, r[i]);
+			over = !pg_rect_empty(&in);
+		}
+	}
+	if (!over) {
+		pg_fb_free(&v->snap);
+		return 0;
+	}
+	if (v->snap.w != fb->w || v->snap.h != fb->h) {
+		pg_fb_free(&v->snap);
+		if (pg_fb_alloc(&v->snap, fb->w, fb->h) < 0)
+			return PG_ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		pg_fb_copy_rect(&v->snap, fb, &r[i]);
+		pg_overlay_draw(&v->snap, v->banner->ov, b.x, b.y, &r[i]);
+	}
+	return 0;
+}
+
 /* Cut the rectangles in two parts of about equal area for two threads, splitting
  * the rectangle that straddles the middle along a row. */
 static void split_parts(struct job *j, const struct pg_rect *r, const signed char *q, int n)
@@ -848,8 +886,8 @@ static void split_parts(struct job *j, const struct pg_rect *r, const signed cha
 void pg_update_maybe_send(struct pg_viewer *v)
 {
 	if (v->closing || v->close_pending || v->state != V_NORMAL || v->job_running ||
-	    !v->requested)
-		return;
+	    !v->requested || pg_session_held(v->session))
+		return; /* a held update, once in, calls again */
 	uint64_t refine_ms = 0;
 	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply &&
 	    !v->pending_qemu_ack && !v->copy_pending && !refine_due(v, &refine_ms)) {
@@ -901,22 +939,12 @@ void pg_update_maybe_send(struct pg_viewer *v)
 			return;
 		}
 	}
-	/* One snapshot buffer per viewer, reused frame after frame: only one job runs
-	 * at a time, and a fresh full-screen allocation per frame cost page faults. */
-	if (v->snap.w != fb->w || v->snap.h != fb->h) {
-		pg_fb_free(&v->snap);
-		if (pg_fb_alloc(&v->snap, fb->w, fb->h) < 0) {
-			pg_viewer_close(v, "out of memory");
-			return;
-		}
-	}
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		pg_viewer_close(v, "out of memory");
 		return;
 	}
 	j->v = v;
-	j->snap = v->snap;
 	j->part[0].enc = v->enc;
 	j->part[1].enc = v->enc2;
 	for (int i = 0; i < NPARTS; i++) {
@@ -929,16 +957,9 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	if (pg_enc_update_header(out, 0) < 0 || write_pseudo(v, out, &j->pseudo) < 0)
 		goto fail;
 	j->body_off = out->len;
-	/* The snapshot is the job's own: the loop thread may change the session's
-	 * pixels while the pool threads encode. The banner is drawn here, once, so the
-	 * two parts never write the same pixels. */
-	struct pg_rect b;
-	bool has_banner = banner_rect(v, &b);
-	for (int i = 0; i < n; i++) {
-		pg_fb_copy_rect(&j->snap, fb, &rects[i]);
-		if (has_banner)
-			pg_overlay_draw(&j->snap, v->banner->ov, b.x, b.y, &rects[i]);
-	}
+	if (use_snapshot(v, fb, rects, n) < 0)
+		goto fail;
+	j->src = v->snap.px ? &v->snap : fb;
 	if (share) {
 		/* Bytes any alike viewer can decode, whatever it decoded before. */
 		pg_encoder_restart(v->enc);
@@ -957,6 +978,10 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	/* The frame-rate cap counts from a frame's start: its encoding overlaps the
 	 * gap to the next, or a 20 ms encode would turn 30 frames a second into 19. */
 	v->last_send_ms = pg_now_ms();
+	if (!v->snap.px) {
+		j->session = v->session;
+		pg_session_read_begin(j->session);
+	}
 	/* The second part first: if it cannot be queued, the first takes its rectangles
 	 * before it runs. */
 	if (j->nparts == 2 &&
