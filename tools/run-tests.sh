@@ -19,7 +19,9 @@ bash "$top/tools/install-deps.sh"
 (cd "$top" && git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror)
 cmake -S "$top" -B "$build" -G Ninja -DPG_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build"
-(cd "$build" && ctest --output-on-failure --timeout 900 "$@")
+# Two tests at a time on two cores (Criterion runs each test's cases one by one);
+# the end-to-end tests and those that measure rates run alone (RUN_SERIAL).
+(cd "$build" && ctest --output-on-failure --timeout 900 -j2 "$@")
 [ $# -eq 0 ] || exit 0
 
 san="$build-asan"
@@ -33,7 +35,7 @@ rm -rf "$reports" && mkdir -p "$reports"
 export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
-(cd "$san" && ctest --output-on-failure --timeout 900 -L 'unit|integration|hostile')
+(cd "$san" && ctest --output-on-failure --timeout 900 -j2 -L 'unit|integration|hostile')
 if compgen -G "$reports/*" >/dev/null; then
 	echo "run-tests: sanitizer reports:" >&2
 	head -n 60 "$reports"/* >&2
