@@ -47,6 +47,8 @@
 #define INFLIGHT_MIN (64u << 10)
 #define PICTURE_MS   100
 #define POLL_MS	     10
+/* Frames the frame-rate cap lets go back to back. */
+#define FPS_BURST 2.0
 /* Throughput samples span at least this long. */
 #define SAMPLE_MS 20
 /* An update at least this large (pixels) is encoded in two parts at once. */
@@ -774,20 +776,36 @@ static void on_pace(uv_timer_t *t)
 	pg_update_maybe_send(t->data);
 }
 
-/* Look again in ms (the pace timer; an active one is earlier or a close deadline). */
+/* Look again in ms, or sooner if the pace timer is due sooner already: a refinement
+ * due in 300 ms must not hold back a frame the frame-rate cap allows in 10. */
 static void wait_ms(struct pg_viewer *v, uint64_t ms)
 {
-	if (!uv_is_active((uv_handle_t *)&v->timer))
-		uv_timer_start(&v->timer, on_pace, ms ? ms : 1, 0);
+	if (!ms)
+		ms = 1;
+	if (v->close_pending ||
+	    (uv_is_active((uv_handle_t *)&v->timer) && uv_timer_get_due_in(&v->timer) <= ms))
+		return;
+	uv_timer_start(&v->timer, on_pace, ms, 0);
 }
 
 /* Whether an update may start now; if not, the pace timer will look again. */
 static bool may_send(struct pg_viewer *v)
 {
 	struct pg_relay *relay = v->relay;
-	uint64_t now = pg_now_ms(), gap = 1000u / (unsigned)relay->max_fps;
-	if (v->last_send_ms && now - v->last_send_ms < gap) {
-		wait_ms(v, gap - (now - v->last_send_ms));
+	uint64_t now = pg_now_ms();
+	/* The frame-rate cap: a bucket of frames refilled at max_fps that holds
+	 * FPS_BURST, so the rate holds on average while a small change that follows a
+	 * frame closely (a key typed amid an animation) need not wait a whole frame. A
+	 * frame takes its token when it starts, so its encoding overlaps the wait for
+	 * the next, or a 20 ms encode would turn 30 frames a second into 19. */
+	double fps = relay->max_fps;
+	v->fps_tokens =
+	    v->fps_ms ? v->fps_tokens + fps * (double)(now - v->fps_ms) / 1000.0 : FPS_BURST;
+	if (v->fps_tokens > FPS_BURST)
+		v->fps_tokens = FPS_BURST;
+	v->fps_ms = now;
+	if (v->fps_tokens < 1) {
+		wait_ms(v, (uint64_t)((1 - v->fps_tokens) * 1000.0 / fps) + 1);
 		return false;
 	}
 	if (relay->max_bandwidth) {
@@ -934,7 +952,7 @@ void pg_update_maybe_send(struct pg_viewer *v)
 		if (sh && (sh->busy || !sh->rc) && !memcmp(&sh->key, &key, sizeof(key))) {
 			v->npending = 0;
 			v->requested = false;
-			v->last_send_ms = pg_now_ms();
+			v->fps_tokens -= 1;
 			follow(v, sh);
 			return;
 		}
@@ -975,9 +993,7 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	v->npending = 0;
 	v->requested = false;
 	v->job_running = true;
-	/* The frame-rate cap counts from a frame's start: its encoding overlaps the
-	 * gap to the next, or a 20 ms encode would turn 30 frames a second into 19. */
-	v->last_send_ms = pg_now_ms();
+	v->fps_tokens -= 1;
 	if (!v->snap.px) {
 		j->session = v->session;
 		pg_session_read_begin(j->session);

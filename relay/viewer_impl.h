@@ -163,7 +163,8 @@ struct pg_viewer {
 	int vw, vh; /* the size this viewer was last told */
 	bool job_running;
 	struct pg_fb snap;	  /* pixels of the update being encoded (owned; reused) */
-	uint64_t last_send_ms;	  /* when the last update began encoding */
+	double fps_tokens;	  /* the frame-rate cap's bucket (update.c) */
+	uint64_t fps_ms;	  /* when it was last filled */
 	uint64_t out_progress_ms; /* the last write completed, or output began waiting */
 	/* Bytes it may send: a viewer sending faster is read more slowly (TCP pushes
 	 * back), so no one connection can keep the loop busy parsing. */

@@ -387,3 +387,30 @@ Test(update, input_waits_for_a_busy_worker)
 	cr_assert_not(relay_log_contains(relay, "worker broke the channel protocol"));
 	check(viewer_wait_match(viewer, host, 10000, 0), "the picture after the pause");
 }
+
+/* A frame the frame-rate cap holds back goes when the cap allows it, not when the next
+ * refinement is due: the two share one timer, and a later refinement once swallowed
+ * the cap's earlier wake-up, so a typed key amid changes waited for the refinement. */
+Test(update, capped_frame_is_not_held_until_the_refinement)
+{
+	static const struct it_viewer_opts o = {
+	    .bpp = 32, .encodings = "tight", .jpeg = true, .quality = 8, .compress = 1};
+	host = host_start(W, H, NULL);
+	cr_assert_not_null(host, "host did not start");
+	relay = start_relay("max_fps = 4\nadaptive_quality = 1\nrefine_delay = 8000");
+	cr_assert_not_null(relay, "relay did not start");
+	viewer = viewer_start(relay_port(relay), &o);
+	cr_assert_not_null(viewer, "viewer did not connect");
+	check(viewer_wait_match(viewer, host, 15000, IT_PSNR), "first picture");
+	it_sleep_ms(600); /* the cap's bucket full again */
+	/* Four changes 40 ms apart at 4 frames a second: the first goes at once (and its
+	 * JPEG tiles wait for a refinement 8 s later), the last waits for the cap. */
+	for (unsigned k = 0; k < 4; k++) {
+		host_change_region(host, 100 + 40 * (int)k, 100, 64, 64, 300 + k);
+		it_sleep_ms(40);
+	}
+	int64_t t0 = it_now_ms();
+	check(viewer_wait_match(viewer, host, 4000, IT_PSNR), "the last change");
+	int64_t waited = it_now_ms() - t0;
+	cr_log_info("the last change arrived %lld ms after it was made", (long long)waited);
+}
