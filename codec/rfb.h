@@ -19,6 +19,11 @@
 #define PG_RFB_POINTER_EVENT	 5
 #define PG_RFB_CLIENT_CUT_TEXT	 6
 #define PG_RFB_SET_DESKTOP_SIZE	 251
+/* ContinuousUpdates and Fence (community rfbproto): type 150 is EnableContinuousUpdates
+ * from a client and EndOfContinuousUpdates from a server; 248 is a Fence either way. */
+#define PG_RFB_ENABLE_CU 150
+#define PG_RFB_END_OF_CU 150
+#define PG_RFB_FENCE	 248
 /* QEMU client message: a subtype byte follows. Subtype 0 is the extended key event
  * (u16 down-flag, u32 keysym, u32 keycode); pixelgate knows no other subtype. */
 #define PG_RFB_QEMU	    255
@@ -57,6 +62,16 @@
 #define PG_ENC_SUBSAMPLING_GRAY (-763)
 #define PG_ENC_EXT_CLIPBOARD	(-1063131698) /* 0xC0A1E5CE, Extended Clipboard */
 
+/* ContinuousUpdates and Fence: a server that has them says so once each (a Fence
+ * request, EndOfContinuousUpdates) when a client lists them. */
+#define PG_ENC_FENCE		  (-312)
+#define PG_ENC_CONTINUOUS_UPDATES (-313)
+/* Fence flags. A reply clears REQUEST and the bits its sender does not honour. */
+#define PG_RFB_FENCE_BLOCK_BEFORE (1u << 0)
+#define PG_RFB_FENCE_BLOCK_AFTER  (1u << 1)
+#define PG_RFB_FENCE_SYNC_NEXT	  (1u << 2)
+#define PG_RFB_FENCE_REQUEST	  (1u << 31)
+
 /* Limits on lengths a peer declares. Over a limit is an explicit error. */
 #define PG_RFB_MAX_ENCODINGS   512	   /* SetEncodings entries */
 #define PG_RFB_MAX_CUT_TEXT    (1u << 20)  /* ClientCutText / ServerCutText bytes */
@@ -67,6 +82,7 @@
 #define PG_RFB_MAX_ZLIB_IN     (16u << 20) /* compressed bytes of one ZRLE or Tight rectangle */
 #define PG_RFB_MAX_CURSOR_SIDE 256	   /* cursor width and height */
 #define PG_RFB_MAX_REASON      1024	   /* failure reason string */
+#define PG_RFB_MAX_FENCE       64	   /* Fence payload bytes, as the spec limits them */
 /* QEMU extended key event keycodes: XT scancodes, 0xe0-prefixed ones as 0x80 | code. */
 #define PG_RFB_MAX_KEYCODE 0xff
 

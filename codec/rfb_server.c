@@ -75,6 +75,28 @@ int pg_rfb_write_bell(struct pg_buf *out)
 	return pg_buf_put_u8(out, PG_RFB_BELL);
 }
 
+int pg_rfb_write_fence(struct pg_buf *out, uint32_t flags, const uint8_t *payload, size_t len)
+{
+	static const uint8_t pad[3];
+	int rc;
+
+	if (len > PG_RFB_MAX_FENCE)
+		return PG_ELIMIT;
+	rc = pg_buf_reserve(out, 9 + len);
+	if (rc < 0)
+		return rc;
+	pg_buf_put_u8(out, PG_RFB_FENCE);
+	pg_buf_append(out, pad, sizeof(pad));
+	pg_buf_put_u32(out, flags);
+	pg_buf_put_u8(out, (uint8_t)len);
+	return pg_buf_append(out, payload, len);
+}
+
+int pg_rfb_write_end_of_cu(struct pg_buf *out)
+{
+	return pg_buf_put_u8(out, PG_RFB_END_OF_CU);
+}
+
 /* Each parser below is called with len >= 1 and returns the message size, 0 for
  * "need more" or a negative code. */
 
@@ -143,6 +165,24 @@ static ssize_t parse_set_desktop_size(const uint8_t *buf, size_t len, struct pg_
 	return (ssize_t)need;
 }
 
+/* Fence: the payload is at most 64 bytes, so the spec says; more is refused before
+ * any of it is buffered. */
+static ssize_t parse_fence(const uint8_t *buf, size_t len, struct pg_cmsg *msg, const char **why)
+{
+	if (len < 9)
+		return 0;
+	if (buf[8] > PG_RFB_MAX_FENCE) {
+		*why = "Fence payload longer than PG_RFB_MAX_FENCE (64 bytes)";
+		return PG_ELIMIT;
+	}
+	if (len < 9 + (size_t)buf[8])
+		return 0;
+	msg->fence.flags = pg_rd32(buf + 4);
+	msg->fence.len = buf[8];
+	msg->fence.payload = buf + 9;
+	return 9 + (ssize_t)buf[8];
+}
+
 /* QEMU client message: only subtype 0, the extended key event, has a known length. */
 static ssize_t parse_qemu(const uint8_t *buf, size_t len, struct pg_cmsg *msg, const char **why)
 {
@@ -204,6 +244,17 @@ ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *
 		return 6;
 	case PG_RFB_CLIENT_CUT_TEXT:
 		return parse_cut_text(buf, len, msg, why);
+	case PG_RFB_ENABLE_CU:
+		if (len < 10)
+			return 0;
+		msg->cu.enable = buf[1];
+		msg->cu.x = pg_rd16(buf + 2);
+		msg->cu.y = pg_rd16(buf + 4);
+		msg->cu.w = pg_rd16(buf + 6);
+		msg->cu.h = pg_rd16(buf + 8);
+		return 10;
+	case PG_RFB_FENCE:
+		return parse_fence(buf, len, msg, why);
 	case PG_RFB_SET_DESKTOP_SIZE:
 		return parse_set_desktop_size(buf, len, msg, why);
 	case PG_RFB_QEMU:

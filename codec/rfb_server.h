@@ -52,6 +52,16 @@ struct pg_cmsg {
 			int extended;	     /* the length was negative (Extended Clipboard) */
 			const uint8_t *text; /* pointing into buf */
 		} cut;
+		/* EnableContinuousUpdates: the area as sent, not yet clipped. */
+		struct {
+			uint8_t enable;
+			uint16_t x, y, w, h;
+		} cu;
+		struct {
+			uint32_t flags;		/* PG_RFB_FENCE_* */
+			uint8_t len;		/* at most PG_RFB_MAX_FENCE */
+			const uint8_t *payload; /* pointing into buf */
+		} fence;
 		struct {
 			uint16_t w, h;
 			uint8_t screens;     /* count, at most PG_RFB_MAX_SCREENS */
@@ -63,12 +73,17 @@ struct pg_cmsg {
 /* Parse one client message from buf. Returns the bytes it spans (> 0) with *msg
  * filled (pointers into buf); 0 when buf holds only part of it; a negative PG_E
  * code with *why a static string for an unknown type or a declared length over its
- * limit. Accepts types 0, 2, 3, 4, 5, 6, 251 (SetDesktopSize) and 255 (QEMU) with
- * subtype 0 (extended key event); any other QEMU subtype is unknown (PG_EUNSUP). */
+ * limit. Accepts types 0, 2, 3, 4, 5, 6, 150 (EnableContinuousUpdates), 248 (Fence),
+ * 251 (SetDesktopSize) and 255 (QEMU) with subtype 0 (extended key event); any other
+ * QEMU subtype is unknown (PG_EUNSUP). A Fence payload over PG_RFB_MAX_FENCE is
+ * PG_ELIMIT, refused from its header. */
 ssize_t pg_rfb_parse_client_msg(const uint8_t *buf, size_t len, struct pg_cmsg *msg,
 				const char **why);
 
 /* Server messages other than FramebufferUpdate (see encoder.h for that). */
 int pg_rfb_write_bell(struct pg_buf *out);
+/* A server Fence: flags, and len (at most PG_RFB_MAX_FENCE) bytes of payload. */
+int pg_rfb_write_fence(struct pg_buf *out, uint32_t flags, const uint8_t *payload, size_t len);
+int pg_rfb_write_end_of_cu(struct pg_buf *out);
 
 #endif

@@ -5,13 +5,16 @@
  * (the session's pixels moved from one place to another, a scroll): merged, never
  * queued, so a slow viewer gets the newest pixels in one update, never a backlog.
  *
- * An update is built only when the viewer asked for one, no job of its own is
- * running, and none of these holds it back:
+ * An update is built only when the viewer asked for one (or turned continuous
+ * updates on: then it has always asked for their area, and damage outside it is held
+ * until a request or a new area covers it), no job of its own is running, and none of
+ * these holds it back:
  * - the frame-rate cap (relay.max_fps);
  * - the bandwidth cap (relay.max_bandwidth), a token bucket of bytes;
  * - what is in flight: bytes queued in libuv and in the kernel's send buffer
- *   (SIOCOUTQ) may be at most what the viewer's link carries in PICTURE_MS, by an
- *   estimate of its throughput measured while data was in flight. A viewer on a
+ *   (SIOCOUTQ) may be at most what the viewer's link carries in a round trip and two
+ *   frame intervals, when fences measured the round trip (flow.c), else in PICTURE_MS,
+ *   by an estimate of its throughput measured while data was in flight. A viewer on a
  *   thin link therefore gets fewer, fresher frames, not a picture seconds old.
  *
  * Each update is encoded from the session's picture itself, which the session leaves
@@ -38,15 +41,15 @@
 #include "relay/viewer_impl.h"
 #include "render/text.h"
 
-/* Encode the next update only when less than this is still queued in libuv. */
-#define MAX_QUEUED	 (256u << 10)
 #define MAX_UPDATE_BYTES ((size_t)PG_FB_MAX_SIDE * PG_FB_MAX_SIDE * 5)
 #define MAX_PENDING	 PG_VIEWER_MAX_PENDING
 /* In flight (libuv and kernel): at least this, else what the link carries in
- * PICTURE_MS; while more is in flight the scheduler looks again every POLL_MS. */
-#define INFLIGHT_MIN (64u << 10)
-#define PICTURE_MS   100
-#define POLL_MS	     10
+ * PICTURE_MS; while more is in flight the scheduler looks again every POLL_MS. With a
+ * round trip measured the floor is INFLIGHT_RTT_MIN (see may_send). */
+#define INFLIGHT_MIN	 (64u << 10)
+#define INFLIGHT_RTT_MIN (16u << 10)
+#define PICTURE_MS	 100
+#define POLL_MS		 10
 /* Frames the frame-rate cap lets go back to back. */
 #define FPS_BURST 2.0
 /* Throughput samples span at least this long. */
@@ -261,8 +264,10 @@ static void tiles_copy(struct pg_viewer *v, const struct pg_rect *dst, int dx, i
 }
 
 /* Lossy tiles still for refine_delay go again at the viewer's quality; returns
- * whether any were added, else sets *next_ms to when the next one is due (0: none). */
-static bool refine_due(struct pg_viewer *v, uint64_t *next_ms)
+ * whether any were added, else sets *next_ms to when the next one is due (0: none).
+ * With clip, only tiles wholly inside it: a tile sent in part stays lossy, and would
+ * be due again at once, without end. */
+static bool refine_due(struct pg_viewer *v, uint64_t *next_ms, const struct pg_rect *clip)
 {
 	uint32_t now = (uint32_t)pg_now_ms(), delay = (uint32_t)v->relay->refine_delay_ms;
 	uint32_t soonest = UINT32_MAX;
@@ -275,6 +280,13 @@ static bool refine_due(struct pg_viewer *v, uint64_t *next_ms)
 			size_t i = (size_t)y * v->tcols + x;
 			if (!v->t_lossy[i])
 				continue;
+			if (clip) {
+				struct pg_rect t = {x * TILE, y * TILE, TILE, TILE};
+				t = pg_rect_intersect(t, (struct pg_rect){0, 0, v->vw, v->vh});
+				struct pg_rect in = pg_rect_intersect(t, *clip);
+				if (in.w != t.w || in.h != t.h)
+					continue;
+			}
 			uint32_t still = now - v->t_changed[i];
 			if (still >= delay) {
 				pg_update_add(v, (struct pg_rect){x * TILE, y * TILE, TILE, TILE});
@@ -292,26 +304,63 @@ static bool refine_due(struct pg_viewer *v, uint64_t *next_ms)
 
 /* ---- what the viewer lacks ---- */
 
-void pg_update_add(struct pg_viewer *v, struct pg_rect r)
+/* Add r to a list of at most MAX_PENDING rectangles: merged into a neighbour when
+ * that costs little area, the whole list collapsing to its bounding box when full. */
+static void list_add(struct pg_rect *list, int *n, struct pg_rect r)
 {
-	r = pg_rect_intersect(r, (struct pg_rect){0, 0, v->vw, v->vh});
-	if (pg_rect_empty(&r))
-		return;
-	for (int i = 0; i < v->npending; i++) {
-		struct pg_rect *p = &v->pending[i];
+	for (int i = 0; i < *n; i++) {
+		struct pg_rect *p = &list[i];
 		struct pg_rect u = pg_rect_union(*p, r);
 		if ((long)u.w * u.h <= (long)p->w * p->h + (long)r.w * r.h + 64L * 64) {
 			*p = u;
 			return;
 		}
 	}
-	if (v->npending == MAX_PENDING) {
-		for (int i = 1; i < v->npending; i++)
-			r = pg_rect_union(r, v->pending[i]);
-		r = pg_rect_union(r, v->pending[0]);
-		v->npending = 0;
+	if (*n == MAX_PENDING) {
+		for (int i = 1; i < *n; i++)
+			r = pg_rect_union(r, list[i]);
+		r = pg_rect_union(r, list[0]);
+		*n = 0;
 	}
-	v->pending[v->npending++] = r;
+	list[(*n)++] = r;
+}
+
+void pg_update_add(struct pg_viewer *v, struct pg_rect r)
+{
+	r = pg_rect_intersect(r, (struct pg_rect){0, 0, v->vw, v->vh});
+	if (pg_rect_empty(&r))
+		return;
+	list_add(v->pending, &v->npending, r);
+}
+
+void pg_update_unhold(struct pg_viewer *v)
+{
+	for (int i = 0; i < v->noutside; i++)
+		pg_update_add(v, v->outside[i]);
+	v->noutside = 0;
+}
+
+/* The parts of a outside b (at most four bands), held for a later request. */
+static void hold_outside(struct pg_viewer *v, struct pg_rect a, struct pg_rect b)
+{
+	struct pg_rect i = pg_rect_intersect(a, b), out[4];
+	int n = 0;
+	if (pg_rect_empty(&a))
+		return;
+	if (pg_rect_empty(&i)) {
+		list_add(v->outside, &v->noutside, a);
+		return;
+	}
+	if (i.y > a.y)
+		out[n++] = (struct pg_rect){a.x, a.y, a.w, i.y - a.y};
+	if (i.y + i.h < a.y + a.h)
+		out[n++] = (struct pg_rect){a.x, i.y + i.h, a.w, a.y + a.h - i.y - i.h};
+	if (i.x > a.x)
+		out[n++] = (struct pg_rect){a.x, i.y, i.x - a.x, i.h};
+	if (i.x + i.w < a.x + a.w)
+		out[n++] = (struct pg_rect){i.x + i.w, i.y, a.x + a.w - i.x - i.w, i.h};
+	for (int k = 0; k < n; k++)
+		list_add(v->outside, &v->noutside, out[k]);
 }
 
 /* The banner a viewer's updates draw over its picture, in picture coordinates. */
@@ -379,10 +428,12 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 		pg_update_add(v, *dst);
 		return;
 	}
-	struct pg_rect moved[MAX_PENDING + 1];
+	struct pg_rect moved[2 * MAX_PENDING + 1];
 	int n = 0;
 	for (int i = 0; i < v->npending; i++)
 		moved[n++] = pg_rect_intersect(v->pending[i], src);
+	for (int i = 0; i < v->noutside; i++)
+		moved[n++] = pg_rect_intersect(v->outside[i], src);
 	struct pg_rect b;
 	if (banner_rect(v, &b)) {
 		moved[n++] = pg_rect_intersect(b, src);
@@ -485,10 +536,13 @@ static void send_update(struct pg_viewer *v, struct pg_buf *out, bool shared)
 	v->shared_updates += shared;
 	if (v->relay->max_bandwidth)
 		v->bw_tokens -= (double)out->len;
-	pg_debug("viewer %llu %s: update %llu, %zu bytes%s", (unsigned long long)v->id, v->peer,
-		 (unsigned long long)v->updates, out->len, shared ? " (shared)" : "");
+	pg_debug("viewer %llu %s: update %llu, %zu bytes%s%s", (unsigned long long)v->id, v->peer,
+		 (unsigned long long)v->updates, out->len, shared ? " (shared)" : "",
+		 v->cu_on ? " (continuous)" : "");
 	pg_viewer_send_owned(v, out->data, out->len);
 	pg_buf_init(out, 0); /* given away */
+	/* Replies that waited for this update, then a round-trip fence. */
+	pg_flow_update_sent(v);
 }
 
 /* ---- bytes shared between viewers ----
@@ -742,12 +796,12 @@ static int write_pseudo(struct pg_viewer *v, struct pg_buf *out, uint16_t *count
 
 /* ---- when the next update may go ---- */
 
-/* Bytes handed to the socket that the viewer has not yet acknowledged. */
-static size_t kernel_unsent(struct pg_viewer *v)
+size_t pg_update_kernel_queued(struct pg_viewer *v, bool unsent)
 {
 	uv_os_fd_t fd;
 	int n = 0;
-	if (uv_fileno((uv_handle_t *)&v->tcp, &fd) < 0 || ioctl(fd, SIOCOUTQ, &n) < 0 || n < 0)
+	if (uv_fileno((uv_handle_t *)&v->tcp, &fd) < 0 ||
+	    ioctl(fd, unsent ? SIOCOUTQNSD : SIOCOUTQ, &n) < 0 || n < 0)
 		return 0;
 	return (size_t)n;
 }
@@ -756,7 +810,8 @@ static size_t kernel_unsent(struct pg_viewer *v)
  * data stayed in flight (at both ends), so it measures the link, not our demand. */
 static size_t measure_inflight(struct pg_viewer *v, uint64_t now)
 {
-	size_t inflight = uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) + kernel_unsent(v);
+	size_t inflight = uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) +
+			  pg_update_kernel_queued(v, false);
 	uint64_t acked = v->bytes_out > inflight ? v->bytes_out - inflight : 0;
 	if (!v->est_ms || now - v->est_ms >= SAMPLE_MS) {
 		if (v->est_ms && v->est_busy && inflight && acked >= v->est_acked) {
@@ -824,6 +879,22 @@ static bool may_send(struct pg_viewer *v)
 	double budget = v->est_Bps * PICTURE_MS / 1000.0;
 	if (budget < INFLIGHT_MIN)
 		budget = INFLIGHT_MIN;
+	/* With a round trip measured (fences, flow.c), in flight need only be what keeps
+	 * the link busy: what it carries in one round trip (the least of the last windows,
+	 * the wire's, not our own queue's), plus two frame intervals for the next update's
+	 * encoding to overlap the sending, and never less than INFLIGHT_RTT_MIN. More only
+	 * makes the next picture wait behind older ones: on a 1 Mbit/s link with a 30 ms
+	 * round trip that is 16 KiB (130 ms) rather than 64 KiB (half a second). Never more
+	 * than the rule without a round trip. The margin also lets the throughput estimate
+	 * grow: a budget above one round trip's worth keeps the link fuller than the
+	 * estimate, so the next sample is higher, up to what the link carries. */
+	if (v->rtt_samples && v->est_Bps > 0) {
+		double rtt_budget = v->est_Bps * ((double)v->rtt_base_ms + 2000.0 / fps) / 1000.0;
+		if (rtt_budget < INFLIGHT_RTT_MIN)
+			rtt_budget = INFLIGHT_RTT_MIN;
+		if (rtt_budget < budget)
+			budget = rtt_budget;
+	}
 	if (v->est_Bps > 0 && (double)inflight > budget) {
 		wait_ms(v, POLL_MS);
 		return false;
@@ -901,19 +972,39 @@ static void split_parts(struct job *j, const struct pg_rect *r, const signed cha
 	j->nparts = b->nrects ? 2 : 1;
 }
 
+/* Something to send: with clip (continuous updates, nothing requested), damage only
+ * counts inside it. */
+static bool has_work(const struct pg_viewer *v, const struct pg_rect *clip)
+{
+	if (v->pending_resize || v->pending_cursor || v->pending_size_reply ||
+	    v->pending_qemu_ack || v->copy_pending)
+		return true;
+	if (!clip)
+		return v->npending > 0;
+	for (int i = 0; i < v->npending; i++) {
+		struct pg_rect r = pg_rect_intersect(v->pending[i], *clip);
+		if (!pg_rect_empty(&r))
+			return true;
+	}
+	return false;
+}
+
 void pg_update_maybe_send(struct pg_viewer *v)
 {
 	if (v->closing || v->close_pending || v->state != V_NORMAL || v->job_running ||
-	    !v->requested || pg_session_held(v->session))
+	    (!v->requested && !v->cu_on) || pg_session_held(v->session))
 		return; /* a held update, once in, calls again */
+	/* A request takes everything; continuous updates alone take their area. */
+	const struct pg_rect *clip = v->requested ? NULL : &v->cu_rect;
+	if (!clip)
+		pg_update_unhold(v);
 	uint64_t refine_ms = 0;
-	if (!v->npending && !v->pending_resize && !v->pending_cursor && !v->pending_size_reply &&
-	    !v->pending_qemu_ack && !v->copy_pending && !refine_due(v, &refine_ms)) {
+	if (!has_work(v, clip) && !(refine_due(v, &refine_ms, clip) && has_work(v, clip))) {
 		if (refine_ms)
 			wait_ms(v, refine_ms);
 		return;
 	}
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > PG_VIEWER_MAX_QUEUED)
 		return; /* on_write calls again when the queue drains */
 	if (!may_send(v))
 		return;
@@ -933,6 +1024,10 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	for (int i = 0; i < v->npending; i++) {
 		struct pg_rect r =
 		    pg_rect_intersect(v->pending[i], (struct pg_rect){0, 0, fb->w, fb->h});
+		if (clip) {
+			hold_outside(v, r, *clip);
+			r = pg_rect_intersect(r, *clip);
+		}
 		if (pg_rect_empty(&r))
 			continue;
 		q[n] = Q_VIEWER;
@@ -1047,8 +1142,15 @@ void pg_viewer_resized(struct pg_viewer *v)
 	const struct pg_fb *fb = pg_session_fb(v->session);
 	v->copy_pending = false;
 	if (v->has_ext_desktop_size || v->has_desktop_size) {
+		/* Continuous updates over the whole picture go on over the whole new one
+		 * (the viewer says so again soon: noVNC and TigerVNC do). */
+		if (v->cu_on && v->cu_rect.x == 0 && v->cu_rect.y == 0 && v->cu_rect.w == v->vw &&
+		    v->cu_rect.h == v->vh)
+			v->cu_rect = (struct pg_rect){0, 0, fb->w, fb->h};
+		v->cu_rect = pg_rect_intersect(v->cu_rect, (struct pg_rect){0, 0, fb->w, fb->h});
 		v->pending_resize = true;
 		v->npending = 0;
+		v->noutside = 0;
 		/* The viewer learns the new size with the next update; pending damage
 		 * is kept in the new size's coordinates from now on. */
 		v->vw = fb->w;

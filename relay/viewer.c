@@ -15,6 +15,7 @@
 #include "auth/tls.h"
 #include "relay/log.h"
 #include "relay/relay.h"
+#include "relay/tcpinfo.h"
 #include "relay/viewer_impl.h"
 #include "render/text.h"
 
@@ -22,8 +23,6 @@
 #define READ_CHUNK	 (64u << 10)
 /* Plaintext goes through TLS in pieces this size, so its output buffer stays small. */
 #define TLS_CHUNK (64u << 10)
-/* Encode the next update only when less than this is still queued for the viewer. */
-#define MAX_QUEUED (256u << 10)
 /* What one viewer may send: a pointer moving at 240 events a second is 1.4 KiB, the
  * largest clipboard text 1 MiB; a flood beyond this is read only this fast. */
 #define READ_RATE  (1u << 20) /* bytes a second, sustained */
@@ -80,12 +79,17 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 	if (v->closing)
 		return;
 	v->closing = true;
-	if (!v->quiet_close)
+	if (!v->quiet_close) {
+		char rtt[80] = "";
+		if (v->rtt_samples)
+			snprintf(rtt, sizeof(rtt), ", round trip %.0f ms, least %u ms", v->rtt_ms,
+				 v->rtt_min_ms);
 		pg_info("viewer %llu %s%s%s: closed: %s (%llu updates, %llu shared, %llu bytes "
-			"sent)",
+			"sent%s)",
 			(unsigned long long)v->id, v->peer, *v->user ? " " : "", v->user, reason,
 			(unsigned long long)v->updates, (unsigned long long)v->shared_updates,
-			(unsigned long long)v->bytes_out);
+			(unsigned long long)v->bytes_out, rtt);
+	}
 	if (*v->user && v->session) {
 		pg_audit(v->relay, "viewer-leave", PG_AUDIT_S("user", v->user),
 			 PG_AUDIT_S("source", v->addr),
@@ -138,7 +142,10 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	if (v->closing)
 		return;
-	v->out_progress_ms = pg_now_ms();
+	/* Handed to the kernel is progress only where TCP cannot say what the viewer
+	 * acknowledged (pg_viewer_check_stalled). */
+	if (!v->acked_known)
+		v->out_progress_ms = pg_now_ms();
 	if (status < 0) {
 		pg_viewer_close(v, uv_strerror(status));
 		return;
@@ -155,7 +162,9 @@ static void on_write(uv_write_t *req, int status)
 			pg_viewer_close(v, v->close_reason);
 		return;
 	}
-	pg_update_maybe_send(v);
+	pg_flow_output_drained(v);
+	if (!v->closing)
+		pg_update_maybe_send(v);
 }
 
 static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
@@ -258,7 +267,7 @@ void pg_viewer_bell(struct pg_viewer *v)
 	/* A bell is not worth queuing behind a viewer that does not read: a host that
 	 * rings without end would grow the queue a few bytes at a time. */
 	if (v->state != V_NORMAL ||
-	    uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > MAX_QUEUED)
+	    uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) > PG_VIEWER_MAX_QUEUED)
 		return;
 	uint8_t b = PG_RFB_BELL;
 	pg_viewer_send(v, &b, 1);
@@ -279,7 +288,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	int32_t chosen = 0, unknown[64];
 	int nunknown = 0;
 	uint32_t hash = 2166136261u;
-	bool have = false, ext_clip = false;
+	bool have = false, ext_clip = false, fence = false, cu = false;
 	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1, 0};
 	v->has_cursor = v->has_desktop_size = v->has_ext_desktop_size = v->has_copyrect = false;
 	for (unsigned i = 0; i < m->encodings.count; i++) {
@@ -308,6 +317,10 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 			v->has_ext_desktop_size = true;
 		} else if (e == PG_ENC_EXT_CLIPBOARD) {
 			ext_clip = true;
+		} else if (e == PG_ENC_FENCE) {
+			fence = true;
+		} else if (e == PG_ENC_CONTINUOUS_UPDATES) {
+			cu = true;
 		} else if (e == PG_ENC_QEMU_EXT_KEY) {
 			/* Once a connection: the viewer may then send keycodes. */
 			v->pending_qemu_ack = !v->qemu_key_acked;
@@ -323,6 +336,7 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	v->unknown_enc_hash = hash;
 	if (ext_clip)
 		pg_guard_ext_clipboard(v);
+	pg_flow_encodings(v, fence, cu);
 	v->enc_dirty = true; /* encoding, quality or compression may have changed */
 	v->encoding = chosen;
 	if (v->has_cursor && pg_session_cursor(v->session)->w)
@@ -377,6 +391,10 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		set_encodings(v, m);
 		return 0;
 	case PG_RFB_FB_UPDATE_REQUEST:
+		/* With continuous updates on an incremental request asks for nothing more
+		 * (rfbproto); a full one is answered, inside their area or not. */
+		if (v->cu_on && m->fbreq.incremental)
+			return 0;
 		if (!m->fbreq.incremental)
 			pg_update_add(
 			    v, (struct pg_rect){m->fbreq.x, m->fbreq.y, m->fbreq.w, m->fbreq.h});
@@ -407,6 +425,16 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 		v->pending_size_reply = v->has_ext_desktop_size;
 		pg_update_maybe_send(v);
 		return 0;
+	case PG_RFB_ENABLE_CU:
+		if (!v->cu_announced) {
+			blocked(v, m->type, pg_guard_message_name(m->type),
+				"EnableContinuousUpdates before the relay offered them (no "
+				"ContinuousUpdates pseudo-encoding in SetEncodings)");
+			return -1;
+		}
+		return pg_flow_enable_cu(v, m);
+	case PG_RFB_FENCE:
+		return pg_flow_fence(v, m);
 	default:
 		blocked(v, m->type, pg_guard_message_name(m->type), "unexpected message type");
 		return -1;
@@ -419,7 +447,7 @@ void pg_viewer_process_input(struct pg_viewer *v)
 	if (v->in_process)
 		return;
 	v->in_process = true;
-	while (!v->closing && off < v->in.len) {
+	while (!v->closing && !v->input_held && off < v->in.len) {
 		const uint8_t *p = v->in.data + off;
 		size_t len = v->in.len - off;
 		ssize_t n;
@@ -429,8 +457,15 @@ void pg_viewer_process_input(struct pg_viewer *v)
 		} else {
 			struct pg_cmsg m;
 			n = pg_rfb_parse_client_msg(p, len, &m, &why);
-			if (n > 0 && handle_msg(v, &m) < 0)
-				break;
+			if (n > 0) {
+				int rc = handle_msg(v, &m);
+				if (rc < 0)
+					break;
+				if (rc > 0)
+					n = 0; /* it waits, unread, until input is released */
+				else
+					pg_flow_after_msg(v);
+			}
 		}
 		if (n == 0)
 			break;
@@ -513,8 +548,30 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_read_resume(uv_timer_t *t)
 {
 	struct pg_viewer *v = t->data;
-	if (!v->closing && !v->close_pending)
+	if (!v->closing && !v->close_pending && !v->input_held)
 		uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
+}
+
+void pg_viewer_hold_input(struct pg_viewer *v)
+{
+	if (v->input_held || v->closing)
+		return;
+	v->input_held = true;
+	/* What arrives meanwhile would only fill the buffers: TCP holds it instead. */
+	uv_read_stop((uv_stream_t *)&v->tcp);
+}
+
+void pg_viewer_release_input(struct pg_viewer *v)
+{
+	if (!v->input_held || v->closing)
+		return;
+	v->input_held = false;
+	if (!v->close_pending && !uv_is_active((uv_handle_t *)&v->read_timer))
+		uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
+	if (v->ws)
+		pg_web_input(v);
+	else
+		pg_viewer_process_input(v);
 }
 
 /* Charge n bytes to the viewer's input bucket; over it, stop reading until the
@@ -701,26 +758,44 @@ void pg_viewer_raise_fd_limit(struct pg_relay *relay)
 			(unsigned long long)rl.rlim_cur, need);
 }
 
+/* Progress is what the viewer acknowledged (TCP_INFO): writes that complete into a
+ * kernel buffer it never drains are none. Stalled: output waits, in libuv or in the
+ * kernel, and nothing was acknowledged for send_timeout. */
 void pg_viewer_check_stalled(struct pg_relay *relay)
 {
 	uint64_t now = pg_now_ms();
 	struct pg_viewer *next;
 	for (struct pg_viewer *v = relay->viewer_list; v; v = next) {
 		next = v->next;
+		uv_os_fd_t fd;
+		uint64_t acked;
+		if (v->closing || v->close_pending)
+			continue;
+		if (uv_fileno((uv_handle_t *)&v->tcp, &fd) == 0 &&
+		    pg_tcp_bytes_acked(fd, &acked) == 0) {
+			if (!v->acked_known || acked != v->acked)
+				v->out_progress_ms = now;
+			v->acked_known = true;
+			v->acked = acked;
+		}
 		size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp);
-		if (v->closing || v->close_pending || !queued ||
-		    now - v->out_progress_ms < (uint64_t)relay->send_timeout_ms)
+		size_t unsent = queued + pg_update_kernel_queued(v, false);
+		if (!unsent) {
+			v->out_progress_ms = now;
+			continue;
+		}
+		if (now - v->out_progress_ms < (uint64_t)relay->send_timeout_ms)
 			continue;
 		/* Its pending picture is already one (see maybe_send), but a peer that
 		 * reads nothing for this long holds memory and a slot for nobody. */
 		char reason[160];
 		snprintf(reason, sizeof(reason),
-			 "not reading: %zu bytes unsent for %d s (relay.send_timeout)", queued,
+			 "not reading: %zu bytes unsent for %d s (relay.send_timeout)", unsent,
 			 relay->send_timeout_ms / 1000);
 		if (v->state == V_NORMAL)
 			pg_audit(relay, "viewer-stalled",
 				 PG_AUDIT_S("user", *v->user ? v->user : "-"),
-				 PG_AUDIT_S("source", v->addr), PG_AUDIT_U("bytes_unsent", queued),
+				 PG_AUDIT_S("source", v->addr), PG_AUDIT_U("bytes_unsent", unsent),
 				 PG_AUDIT_I("send_timeout", relay->send_timeout_ms / 1000),
 				 PG_AUDIT_U("bytes_to_viewer", v->bytes_out));
 		pg_viewer_close(v, reason);

@@ -12,9 +12,15 @@
 #include "codec/buf.h"
 #include "codec/encoder.h"
 #include "codec/pixfmt.h"
+#include "codec/rfb.h"
 #include "relay/relay.h"
 
 #define PG_VIEWER_MAX_PENDING 16
+/* Encode the next update only when less than this is still queued for the viewer; fence
+ * replies and the like wait (the viewer's input with them) while more is. */
+#define PG_VIEWER_MAX_QUEUED (256u << 10)
+/* Replies that wait for the update being encoded: a few fences' worth. */
+#define PG_VIEWER_AFTER_JOB 512
 
 enum pg_viewer_state {
 	V_WEB_TLS,	/* web listener: the TLS handshake, first thing */
@@ -36,6 +42,7 @@ struct pg_http_req;
 struct pg_ws;
 struct pg_policy;
 struct pg_overlay;
+struct pg_cmsg;
 
 /* A warning drawn into the picture: shared by the viewer and the encoding jobs that
  * draw it, counted on the loop thread. */
@@ -83,7 +90,8 @@ struct pg_viewer {
 	struct pg_vencrypt_server venc;
 	uint8_t challenge[16]; /* legacy VNC authentication */
 	bool closing;
-	bool close_pending;	/* closes once its output is written */
+	bool input_held;    /* messages wait (flow.c: a fence's BlockAfter, or unread replies) */
+	bool close_pending; /* closes once its output is written */
 	char close_reason[300]; /* for close_pending */
 	bool quiet_close;	/* refused in a flood: not logged one by one */
 	bool in_process;	/* inside pg_viewer_process_input: do not re-enter it */
@@ -159,13 +167,43 @@ struct pg_viewer {
 	bool requested;
 	struct pg_rect pending[PG_VIEWER_MAX_PENDING];
 	int npending;
+	/* ContinuousUpdates (flow.c, update.c): while on, the viewer has always asked for
+	 * cu_rect; damage outside it is held until a request or a new area covers it. */
+	bool cu_announced, cu_on;
+	struct pg_rect cu_rect;
+	struct pg_rect outside[PG_VIEWER_MAX_PENDING];
+	int noutside;
+	/* Fence (flow.c): replies and EndOfContinuousUpdates that go after the update being
+	 * encoded, so they stay in order with it; a SyncNext request whose reply waits for
+	 * the message after it. */
+	bool has_fence, fence_announced;
+	uint8_t after_job[PG_VIEWER_AFTER_JOB];
+	size_t after_len;
+	uint32_t replies_unread; /* written while the viewer left much unread */
+	bool sync_pending, sync_armed;
+	uint32_t sync_flags;
+	uint8_t sync_len, sync_data[PG_RFB_MAX_FENCE];
+	/* Round trips, from the relay's own fence requests (one out at a time): smoothed,
+	 * the least seen, and the least of the last two windows (what pacing uses). */
+	bool ping_out;
+	uint32_t ping_seq;
+	uint64_t ping_ms;
+	size_t ping_ahead; /* bytes queued but not yet on the wire when it went */
+	uint64_t rtt_samples;
+	double rtt_ms;
+	uint32_t rtt_min_ms, rtt_base_ms, rtt_win_min[2];
+	uint64_t rtt_win_ms;
 	bool pending_resize, pending_cursor, pending_size_reply;
 	int vw, vh; /* the size this viewer was last told */
 	bool job_running;
-	struct pg_fb snap;	  /* pixels of the update being encoded (owned; reused) */
-	double fps_tokens;	  /* the frame-rate cap's bucket (update.c) */
-	uint64_t fps_ms;	  /* when it was last filled */
-	uint64_t out_progress_ms; /* the last write completed, or output began waiting */
+	struct pg_fb snap; /* pixels of the update being encoded (owned; reused) */
+	double fps_tokens; /* the frame-rate cap's bucket (update.c) */
+	uint64_t fps_ms;   /* when it was last filled */
+	/* The last progress (pg_viewer_check_stalled): bytes acknowledged, no output
+	 * waiting, or, where TCP does not say, a write completed. */
+	uint64_t out_progress_ms;
+	uint64_t acked; /* bytes the viewer acknowledged, when acked_known */
+	bool acked_known;
 	/* Bytes it may send: a viewer sending faster is read more slowly (TCP pushes
 	 * back), so no one connection can keep the loop busy parsing. */
 	double read_tokens;
@@ -205,6 +243,10 @@ void pg_viewer_send_tls(struct pg_viewer *v, uint8_t *data, size_t len);
 /* Stop reading and close once the queued output is written (at most 10 s). */
 void pg_viewer_close_after_send(struct pg_viewer *v, const char *reason);
 void pg_viewer_process_input(struct pg_viewer *v);
+/* Stop taking the viewer's messages (they wait in its buffers, and reading stops), and
+ * take them again. */
+void pg_viewer_hold_input(struct pg_viewer *v);
+void pg_viewer_release_input(struct pg_viewer *v);
 /* A job on the thread pool holds the viewer; pg_viewer_unref after it ends frees a
  * closed viewer whose handles are closed. */
 void pg_viewer_ref(struct pg_viewer *v);
@@ -215,7 +257,32 @@ void pg_viewer_unref(struct pg_viewer *v);
 void pg_update_add(struct pg_viewer *v, struct pg_rect r);
 /* Start encoding an update if the viewer asked, and its caps and link allow. */
 void pg_update_maybe_send(struct pg_viewer *v);
+/* Damage held outside the continuous-updates area is pending again. */
+void pg_update_unhold(struct pg_viewer *v);
 void pg_update_free(struct pg_viewer *v);
+
+/* Bytes handed to the socket and not yet acknowledged (SIOCOUTQ), or not yet sent
+ * (SIOCOUTQNSD, with unsent true). */
+size_t pg_update_kernel_queued(struct pg_viewer *v, bool unsent);
+
+/* flow.c: ContinuousUpdates and Fence. */
+/* SetEncodings listed (or not) the Fence and ContinuousUpdates pseudo-encodings: each
+ * is announced once a connection (a fence request, EndOfContinuousUpdates). */
+void pg_flow_encodings(struct pg_viewer *v, bool fence, bool cu);
+/* A Fence from the viewer: a request is answered in order (after the update being
+ * encoded), a reply may be a round trip. Returns 0, or 1 when the message must wait
+ * (the caller keeps it and stops; input is held until it can go). */
+int pg_flow_fence(struct pg_viewer *v, const struct pg_cmsg *m);
+/* EnableContinuousUpdates, from a viewer that was told of them: 0, or 1 as for a
+ * fence. */
+int pg_flow_enable_cu(struct pg_viewer *v, const struct pg_cmsg *m);
+/* After each message handled: the reply to a SyncNext fence follows the message after
+ * it. */
+void pg_flow_after_msg(struct pg_viewer *v);
+/* An update was queued: what waited for it follows, then a round-trip fence. */
+void pg_flow_update_sent(struct pg_viewer *v);
+/* Output was written: held input may go again. */
+void pg_flow_output_drained(struct pg_viewer *v);
 
 /* handshake.c: the states before V_NORMAL. Returns bytes consumed, 0 for more, or a
  * negative code with *why. */
@@ -246,7 +313,6 @@ void pg_web_free(struct pg_viewer *v);
 void pg_web_goodbye(struct pg_viewer *v, const char *reason);
 
 /* guard.c: the policy, applied to one viewer. */
-struct pg_cmsg;
 /* Resolve the viewer's policy and check it may have a session now (allowed_networks,
  * max_sessions_per_user). Returns 0, or -1 with *told for the viewer and *logged. */
 int pg_guard_admit(struct pg_viewer *v, const char **told, char *logged, size_t logged_size);

@@ -9,7 +9,7 @@
  *
  * Cases other tests already prove, and which are not repeated here: file transfer and
  * unknown message types (integration/test_bad_viewer.c: UltraVNC 7, TightVNC 130-136,
- * 150, 200, QEMU subtypes, with message-blocked records), 24 bits per pixel, colour
+ * 200, QEMU subtypes, with message-blocked records), 24 bits per pixel, colour
  * maps and red max 300 (test_bad_viewer.c), garbage and wrong major versions and the
  * security types not offered (test_handshake.c, for the log lines), an idle flood from
  * one address with VeNCrypt logins (test_auth.c), a stalled reader's memory over a

@@ -240,10 +240,10 @@ Test(bad_viewer, cut_text_length_ffffffff)
 
 Test(bad_viewer, unknown_message_types)
 {
-	/* UltraVNC FileTransfer (7), TightVNC FileListRequest (130), EnableContinuousUpdates
-	 * (150), a type nobody defined (200) and QEMU audio (255 subtype 1; subtype 0, the
-	 * extended key event, is known); each with a plausible body. */
-	static const uint8_t types[] = {7, 130, 150, 200, 255};
+	/* UltraVNC FileTransfer (7), TightVNC FileListRequest (130), a type nobody defined
+	 * (200) and QEMU audio (255 subtype 1; subtype 0, the extended key event, is
+	 * known); each with a plausible body. */
+	static const uint8_t types[] = {7, 130, 200, 255};
 	uint8_t m[32];
 
 	start();
@@ -258,6 +258,17 @@ Test(bad_viewer, unknown_message_types)
 		snprintf(what, sizeof(what), "message type %u", types[i]);
 		expect_closed(what, m, sizeof(m), "bad input: unknown client message type");
 	}
+}
+
+/* EnableContinuousUpdates parses, but only a viewer the relay offered them to (it listed
+ * the ContinuousUpdates pseudo-encoding) may send it. */
+Test(bad_viewer, continuous_updates_not_offered)
+{
+	static const uint8_t m[] = {150, 1, 0, 0, 0, 0, 0, 100, 0, 100};
+
+	start();
+	expect_closed("EnableContinuousUpdates not offered", m, sizeof(m),
+		      "EnableContinuousUpdates before the relay offered them");
 }
 
 /* Read one FramebufferUpdate of Raw rectangles in the canonical format (the relay's

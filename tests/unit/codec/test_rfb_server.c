@@ -103,6 +103,10 @@ static const struct fixture fixtures[] = {
      40},
     /* Zenkaku_Hankaku (0xff2a) on the key left of 1, XT 0x29 */
     {"QEMU extended key event", {255, 0, 0, 1, 0, 0, 0xff, 0x2a, 0, 0, 0, 0x29}, 12},
+    {"EnableContinuousUpdates", {150, 1, 0, 10, 0, 20, 1, 0, 0, 200}, 10},
+    /* Request | BlockBefore, 3 bytes of payload */
+    {"Fence", {248, 0, 0, 0, 0x80, 0, 0, 1, 3, 'a', 'b', 'c'}, 12},
+    {"Fence empty", {248, 0, 0, 0, 0, 0, 0, 0, 0}, 9},
 };
 
 Test(rfb_server, every_prefix_needs_more)
@@ -191,6 +195,38 @@ Test(rfb_server, fields)
 	cr_assert(m.qemu_key.down == 1 && m.qemu_key.keysym == 0xff2a);
 	cr_assert_eq(m.qemu_key.keycode, 0x29);
 	pgt_guard_free(&g);
+
+	p = pgt_guard_place(&g, fixtures[11].bytes, 10);
+	cr_assert_eq(pg_rfb_parse_client_msg(p, 10, &m, &why), 10);
+	cr_assert_eq(m.type, PG_RFB_ENABLE_CU);
+	cr_assert(m.cu.enable == 1 && m.cu.x == 10 && m.cu.y == 20);
+	cr_assert(m.cu.w == 256 && m.cu.h == 200);
+	pgt_guard_free(&g);
+
+	p = pgt_guard_place(&g, fixtures[12].bytes, 12);
+	cr_assert_eq(pg_rfb_parse_client_msg(p, 12, &m, &why), 12);
+	cr_assert_eq(m.type, PG_RFB_FENCE);
+	cr_assert_eq(m.fence.flags, PG_RFB_FENCE_REQUEST | PG_RFB_FENCE_BLOCK_BEFORE);
+	cr_assert(m.fence.len == 3 && m.fence.payload == p + 9);
+	pgt_guard_free(&g);
+}
+
+Test(rfb_server, fence_and_end_of_cu_written)
+{
+	static const uint8_t want[] = {248, 0, 0, 0, 0x80, 0, 0, 3, 2, 'h', 'i', 150};
+	uint8_t big[PG_RFB_MAX_FENCE + 1] = {0};
+	struct pg_buf b;
+
+	pg_buf_init(&b, 1 << 10);
+	cr_assert_eq(pg_rfb_write_fence(&b, 0x80000003u, (const uint8_t *)"hi", 2), 0);
+	cr_assert_eq(pg_rfb_write_end_of_cu(&b), 0);
+	cr_assert_eq(b.len, sizeof(want));
+	cr_assert(memcmp(b.data, want, sizeof(want)) == 0);
+	pg_buf_reset(&b);
+	cr_assert_eq(pg_rfb_write_fence(&b, 0, big, sizeof(big)), PG_ELIMIT);
+	cr_assert_eq(pg_rfb_write_fence(&b, 0, big, PG_RFB_MAX_FENCE), 0);
+	cr_assert_eq(b.len, 9 + PG_RFB_MAX_FENCE);
+	pg_buf_free(&b);
 }
 
 Test(rfb_server, qemu_key_values_as_sent)
@@ -225,6 +261,7 @@ Test(rfb_server, limits_fail_before_buffering)
 	uint8_t enc[4] = {2, 0, (PG_RFB_MAX_ENCODINGS + 1) >> 8, (PG_RFB_MAX_ENCODINGS + 1) & 255};
 	uint8_t cut[8] = {6, 0, 0, 0};
 	uint8_t ds[8] = {251, 0, 0, 100, 0, 100, PG_RFB_MAX_SCREENS + 1, 0};
+	uint8_t fence[9] = {248, 0, 0, 0, 0x80, 0, 0, 0, PG_RFB_MAX_FENCE + 1};
 	struct pg_cmsg m;
 
 	limit(enc, 4, PG_ELIMIT, "PG_RFB_MAX_ENCODINGS");
@@ -235,6 +272,9 @@ Test(rfb_server, limits_fail_before_buffering)
 	pg_wr32(cut + 4, 0x80000000u);
 	limit(cut, 8, PG_ELIMIT, "PG_RFB_MAX_CUT_TEXT");
 	limit(ds, 8, PG_ELIMIT, "PG_RFB_MAX_SCREENS");
+	limit(fence, 9, PG_ELIMIT, "PG_RFB_MAX_FENCE");
+	fence[8] = 255;
+	limit(fence, 9, PG_ELIMIT, "PG_RFB_MAX_FENCE");
 	/* -1 .. -3: an extended payload too short for its own flags */
 	for (uint32_t n = 1; n < 4; n++) {
 		pg_wr32(cut + 4, 0u - n);
@@ -251,11 +291,13 @@ Test(rfb_server, limits_fail_before_buffering)
 	cr_assert_eq(parse_guarded(cut, 8, &m, NULL), 0);
 	ds[6] = PG_RFB_MAX_SCREENS;
 	cr_assert_eq(parse_guarded(ds, 8, &m, NULL), 0);
+	fence[8] = PG_RFB_MAX_FENCE;
+	cr_assert_eq(parse_guarded(fence, 9, &m, NULL), 0);
 }
 
 Test(rfb_server, unknown_types_refused)
 {
-	static const uint8_t types[] = {1, 7, 8, 150, 200, 250, 252};
+	static const uint8_t types[] = {1, 7, 8, 149, 200, 247, 250, 252};
 	for (size_t i = 0; i < sizeof(types); i++)
 		limit(&types[i], 1, PG_EUNSUP, "unknown client message type");
 	cr_assert_eq(pg_rfb_parse_client_msg(NULL, 0, &(struct pg_cmsg){0}, NULL), 0);
