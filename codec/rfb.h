@@ -24,6 +24,17 @@
 #define PG_RFB_QEMU	    255
 #define PG_RFB_QEMU_EXT_KEY 0
 #define PG_RFB_QEMU_KEY_LEN 12 /* bytes of an extended key event, header included */
+/* TigerVNC's ContinuousUpdates: EnableContinuousUpdates (client, u8 enable, u16 x,
+ * y, w, h) and EndOfContinuousUpdates (server, nothing follows) share the type. */
+#define PG_RFB_ENABLE_CU 150
+#define PG_RFB_END_OF_CU 150
+/* Fence, both ways: 3 padding bytes, u32 flags, u8 length, length bytes of payload
+ * (at most PG_RFB_MAX_FENCE). A request is answered with its payload. */
+#define PG_RFB_FENCE		  248
+#define PG_RFB_FENCE_BLOCK_BEFORE 0x00000001u
+#define PG_RFB_FENCE_BLOCK_AFTER  0x00000002u
+#define PG_RFB_FENCE_SYNC_NEXT	  0x00000004u
+#define PG_RFB_FENCE_REQUEST	  0x80000000u
 
 /* Server to client messages */
 #define PG_RFB_FB_UPDATE       0
@@ -39,15 +50,17 @@
 #define PG_ENC_TIGHT	7
 #define PG_ENC_ZRLE	16
 /* Pseudo-encodings */
-#define PG_ENC_JPEG_QUALITY_0	(-32) /* -32 .. -23: quality 0 .. 9 */
-#define PG_ENC_JPEG_QUALITY_9	(-23)
-#define PG_ENC_DESKTOP_SIZE	(-223)
-#define PG_ENC_LAST_RECT	(-224)
-#define PG_ENC_CURSOR		(-239)
-#define PG_ENC_DESKTOP_NAME	(-307)
-#define PG_ENC_EXT_DESKTOP_SIZE (-308)
-#define PG_ENC_COMPRESS_LEVEL_0 (-256) /* -256 .. -247: level 0 .. 9 */
-#define PG_ENC_COMPRESS_LEVEL_9 (-247)
+#define PG_ENC_JPEG_QUALITY_0	  (-32) /* -32 .. -23: quality 0 .. 9 */
+#define PG_ENC_JPEG_QUALITY_9	  (-23)
+#define PG_ENC_DESKTOP_SIZE	  (-223)
+#define PG_ENC_LAST_RECT	  (-224)
+#define PG_ENC_CURSOR		  (-239)
+#define PG_ENC_DESKTOP_NAME	  (-307)
+#define PG_ENC_EXT_DESKTOP_SIZE	  (-308)
+#define PG_ENC_FENCE		  (-312)
+#define PG_ENC_CONTINUOUS_UPDATES (-313)
+#define PG_ENC_COMPRESS_LEVEL_0	  (-256) /* -256 .. -247: level 0 .. 9 */
+#define PG_ENC_COMPRESS_LEVEL_9	  (-247)
 /* QEMU Extended Key Event: a client lists it when it can send keycodes; a server that
  * wants them answers with one pseudo-rectangle of it (all zero, no body). */
 #define PG_ENC_QEMU_EXT_KEY	(-258)
@@ -67,6 +80,7 @@
 #define PG_RFB_MAX_ZLIB_IN     (16u << 20) /* compressed bytes of one ZRLE or Tight rectangle */
 #define PG_RFB_MAX_CURSOR_SIDE 256	   /* cursor width and height */
 #define PG_RFB_MAX_REASON      1024	   /* failure reason string */
+#define PG_RFB_MAX_FENCE       64	   /* Fence payload bytes (the spec's maximum) */
 /* QEMU extended key event keycodes: XT scancodes, 0xe0-prefixed ones as 0x80 | code. */
 #define PG_RFB_MAX_KEYCODE 0xff
 
