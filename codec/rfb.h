@@ -19,16 +19,24 @@
 #define PG_RFB_POINTER_EVENT	 5
 #define PG_RFB_CLIENT_CUT_TEXT	 6
 #define PG_RFB_SET_DESKTOP_SIZE	 251
-/* ContinuousUpdates and Fence (community rfbproto): type 150 is EnableContinuousUpdates
- * from a client and EndOfContinuousUpdates from a server; 248 is a Fence either way. */
-#define PG_RFB_ENABLE_CU 150
-#define PG_RFB_END_OF_CU 150
-#define PG_RFB_FENCE	 248
 /* QEMU client message: a subtype byte follows. Subtype 0 is the extended key event
  * (u16 down-flag, u32 keysym, u32 keycode); pixelgate knows no other subtype. */
 #define PG_RFB_QEMU	    255
 #define PG_RFB_QEMU_EXT_KEY 0
 #define PG_RFB_QEMU_KEY_LEN 12 /* bytes of an extended key event, header included */
+/* ContinuousUpdates (community rfbproto): EnableContinuousUpdates (client, u8 enable,
+ * u16 x, y, w, h) and EndOfContinuousUpdates (server, nothing follows) share the type;
+ * a server that has them says so once (EndOfContinuousUpdates) when a client lists
+ * them, and for Fence sends a Fence request. */
+#define PG_RFB_ENABLE_CU 150
+#define PG_RFB_END_OF_CU 150
+/* Fence, both ways: 3 padding bytes, u32 flags, u8 length, length bytes of payload
+ * (at most PG_RFB_MAX_FENCE). A request is answered with its payload. */
+#define PG_RFB_FENCE		  248
+#define PG_RFB_FENCE_BLOCK_BEFORE 0x00000001u
+#define PG_RFB_FENCE_BLOCK_AFTER  0x00000002u
+#define PG_RFB_FENCE_SYNC_NEXT	  0x00000004u
+#define PG_RFB_FENCE_REQUEST	  0x80000000u /* a reply clears it */
 
 /* Server to client messages */
 #define PG_RFB_FB_UPDATE       0
@@ -44,15 +52,17 @@
 #define PG_ENC_TIGHT	7
 #define PG_ENC_ZRLE	16
 /* Pseudo-encodings */
-#define PG_ENC_JPEG_QUALITY_0	(-32) /* -32 .. -23: quality 0 .. 9 */
-#define PG_ENC_JPEG_QUALITY_9	(-23)
-#define PG_ENC_DESKTOP_SIZE	(-223)
-#define PG_ENC_LAST_RECT	(-224)
-#define PG_ENC_CURSOR		(-239)
-#define PG_ENC_DESKTOP_NAME	(-307)
-#define PG_ENC_EXT_DESKTOP_SIZE (-308)
-#define PG_ENC_COMPRESS_LEVEL_0 (-256) /* -256 .. -247: level 0 .. 9 */
-#define PG_ENC_COMPRESS_LEVEL_9 (-247)
+#define PG_ENC_JPEG_QUALITY_0	  (-32) /* -32 .. -23: quality 0 .. 9 */
+#define PG_ENC_JPEG_QUALITY_9	  (-23)
+#define PG_ENC_DESKTOP_SIZE	  (-223)
+#define PG_ENC_LAST_RECT	  (-224)
+#define PG_ENC_CURSOR		  (-239)
+#define PG_ENC_DESKTOP_NAME	  (-307)
+#define PG_ENC_EXT_DESKTOP_SIZE	  (-308)
+#define PG_ENC_FENCE		  (-312)
+#define PG_ENC_CONTINUOUS_UPDATES (-313)
+#define PG_ENC_COMPRESS_LEVEL_0	  (-256) /* -256 .. -247: level 0 .. 9 */
+#define PG_ENC_COMPRESS_LEVEL_9	  (-247)
 /* QEMU Extended Key Event: a client lists it when it can send keycodes; a server that
  * wants them answers with one pseudo-rectangle of it (all zero, no body). */
 #define PG_ENC_QEMU_EXT_KEY	(-258)
@@ -61,16 +71,6 @@
 #define PG_ENC_SUBSAMPLING_1X	(-768) /* -768 .. -763: TigerVNC subsampling */
 #define PG_ENC_SUBSAMPLING_GRAY (-763)
 #define PG_ENC_EXT_CLIPBOARD	(-1063131698) /* 0xC0A1E5CE, Extended Clipboard */
-
-/* ContinuousUpdates and Fence: a server that has them says so once each (a Fence
- * request, EndOfContinuousUpdates) when a client lists them. */
-#define PG_ENC_FENCE		  (-312)
-#define PG_ENC_CONTINUOUS_UPDATES (-313)
-/* Fence flags. A reply clears REQUEST and the bits its sender does not honour. */
-#define PG_RFB_FENCE_BLOCK_BEFORE (1u << 0)
-#define PG_RFB_FENCE_BLOCK_AFTER  (1u << 1)
-#define PG_RFB_FENCE_SYNC_NEXT	  (1u << 2)
-#define PG_RFB_FENCE_REQUEST	  (1u << 31)
 
 /* Limits on lengths a peer declares. Over a limit is an explicit error. */
 #define PG_RFB_MAX_ENCODINGS   512	   /* SetEncodings entries */

@@ -48,6 +48,12 @@ struct pg_rfb_client {
 	bool ready;
 	uint8_t external; /* the security type the caller runs, while in ST_EXTERNAL */
 	bool qemu_key;	  /* the host acknowledged QEMU extended key events */
+	/* Continuous updates: the host announced them (EndOfContinuousUpdates), they
+	 * are on (EnableContinuousUpdates sent), or the host ended them after they were
+	 * on: then requests carry on as without them, for the rest of the connection. */
+	bool cu_offered, cu_on, cu_ended;
+	bool pipelined; /* request the next update when one begins */
+	bool updated;	/* a FramebufferUpdate ended */
 	struct pg_buf out;
 	struct pg_fb fb;
 	bool own_fb; /* no resize callback: the client keeps the framebuffer */
@@ -227,6 +233,41 @@ static int queue_request(struct pg_rfb_client *c, int incremental)
 	pg_wr16(m + 6, (uint16_t)c->fb.w);
 	pg_wr16(m + 8, (uint16_t)c->fb.h);
 	return pg_buf_append(&c->out, m, sizeof(m));
+}
+
+/* EnableContinuousUpdates for the whole framebuffer. */
+static int queue_cu(struct pg_rfb_client *c)
+{
+	uint8_t m[10] = {PG_RFB_ENABLE_CU, 1};
+	pg_wr16(m + 6, (uint16_t)c->fb.w);
+	pg_wr16(m + 8, (uint16_t)c->fb.h);
+	if (pg_buf_append(&c->out, m, sizeof(m)) < 0)
+		return (int)fail(c, PG_ELIMIT, "output to the host over %u bytes unsent", OUT_MAX);
+	return 0;
+}
+
+/* Continuous updates go on once the host announced them and the first update (the
+ * full one asked for at ServerInit) ended, as TigerVNC's viewer does; never again
+ * after the host ended them. From then on the host sends as its congestion control
+ * allows, paced by our answers to its fences: no request per update. */
+static int start_cu(struct pg_rfb_client *c)
+{
+	if (!c->cu_offered || c->cu_on || c->cu_ended || !c->updated)
+		return 0;
+	if (queue_cu(c) < 0)
+		return -1;
+	c->cu_on = true;
+	return 0;
+}
+
+int pg_rfb_client_continuous(const struct pg_rfb_client *c)
+{
+	return c->cu_on;
+}
+
+void pg_rfb_client_set_pipelined(struct pg_rfb_client *c, int on)
+{
+	c->pipelined = on != 0;
 }
 
 int pg_rfb_client_request(struct pg_rfb_client *c, int incremental)
@@ -521,9 +562,13 @@ static ssize_t st_serverinit(struct pg_rfb_client *c, const uint8_t *p, size_t n
 static ssize_t end_update(struct pg_rfb_client *c, ssize_t used)
 {
 	c->st = ST_MSG;
+	c->updated = true;
 	if (c->cb.update_end)
 		c->cb.update_end(c->cb.ud);
-	if (queue_request(c, 1) < 0)
+	if (start_cu(c) < 0)
+		return c->dead_code;
+	/* Pipelined, the next request went out when this update began. */
+	if (!c->cu_on && !c->pipelined && queue_request(c, 1) < 0)
 		return fail(c, PG_ELIMIT, "output to the host over %u bytes unsent", OUT_MAX);
 	return used;
 }
@@ -545,9 +590,63 @@ static ssize_t resized(struct pg_rfb_client *c, const char *what, int w, int h)
 		return 0;
 	if (set_size(c, what, w, h) < 0)
 		return c->dead_code;
+	/* Continuous updates cover the area they were enabled for: make it the new
+	 * size, as TigerVNC's viewer does. */
+	if (c->cu_on && queue_cu(c) < 0)
+		return c->dead_code;
 	if (queue_request(c, 0) < 0)
 		return fail(c, PG_ELIMIT, "output to the host over %u bytes unsent", OUT_MAX);
 	return 0;
+}
+
+static ssize_t end_of_cu(struct pg_rfb_client *c)
+{
+	/* Unasked for (TigerVNC's server refuses continuous updates to a client
+	 * without fences), it changes nothing. */
+	if (!requested(c, PG_ENC_CONTINUOUS_UPDATES) || !requested(c, PG_ENC_FENCE))
+		return 1;
+	if (!c->cu_on) {
+		/* The announcement. */
+		c->cu_offered = true;
+		return start_cu(c) < 0 ? c->dead_code : 1;
+	}
+	/* The host ended them (we never ask it to): back to requests for good, so a
+	 * host cannot make a loop of enabling them again. */
+	c->cu_on = false;
+	c->cu_ended = true;
+	if (queue_request(c, 1) < 0)
+		return fail(c, PG_ELIMIT, "output to the host over %u bytes unsent", OUT_MAX);
+	return 1;
+}
+
+static ssize_t fence(struct pg_rfb_client *c, const uint8_t *p, size_t n)
+{
+	if (n < 9)
+		return 0;
+	uint32_t flags = pg_rd32(p + 4);
+	unsigned len = p[8];
+	if (len > PG_RFB_MAX_FENCE)
+		return fail(c, PG_EPROTO, "Fence: payload length %u over the limit of %d", len,
+			    PG_RFB_MAX_FENCE);
+	if (n - 9 < len)
+		return 0;
+	/* A request is answered at once with its payload. Messages are handled in
+	 * order, so everything before it has taken effect (BlockBefore) and nothing
+	 * after it has begun (BlockAfter); SyncNext is not claimed. An answer (we ask
+	 * nothing), or a fence we did not list, changes nothing. */
+	if ((flags & PG_RFB_FENCE_REQUEST) && requested(c, PG_ENC_FENCE)) {
+		uint8_t m[9 + PG_RFB_MAX_FENCE] = {PG_RFB_FENCE};
+		pg_wr32(m + 4, flags & (PG_RFB_FENCE_BLOCK_BEFORE | PG_RFB_FENCE_BLOCK_AFTER));
+		m[8] = (uint8_t)len;
+		memcpy(m + 9, p + 9, len);
+		/* A host that sends fences and reads nothing runs into OUT_MAX. */
+		if (pg_buf_append(&c->out, m, 9 + len) < 0)
+			return fail(c, PG_ELIMIT,
+				    "Fence: output to the host over %u bytes unsent (a host that "
+				    "asks and does not read)",
+				    OUT_MAX);
+	}
+	return 9 + (ssize_t)len;
 }
 
 static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
@@ -564,6 +663,10 @@ static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 			return fail(c, PG_ELIMIT,
 				    "FramebufferUpdate: %u rectangles exceed the limit %u",
 				    c->rects, c->lim.max_rects);
+		/* Pipelined, the host encodes the next update while we decode this one. */
+		if (c->pipelined && !c->cu_on && queue_request(c, 1) < 0)
+			return fail(c, PG_ELIMIT, "output to the host over %u bytes unsent",
+				    OUT_MAX);
 		if (c->rects == 0)
 			return end_update(c, 4);
 		c->st = ST_RECT_HDR;
@@ -598,6 +701,10 @@ static ssize_t st_msg(struct pg_rfb_client *c, const uint8_t *p, size_t n)
 			c->cb.cut_text(c->cb.ud, p + 8, body);
 		return 8 + (ssize_t)body;
 	}
+	case PG_RFB_END_OF_CU:
+		return end_of_cu(c);
+	case PG_RFB_FENCE:
+		return fence(c, p, n);
 	default:
 		return fail(c, PG_EUNSUP, "server message type %u unknown", p[0]);
 	}

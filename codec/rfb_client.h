@@ -103,7 +103,15 @@ int pg_rfb_client_external_done(struct pg_rfb_client *c, int vnc_auth);
 /* After ServerInit the client queues SetPixelFormat (canonical), SetEncodings (only
  * what the decoders handle, the Extended Clipboard and QEMU Extended Key Event) and
  * a full FramebufferUpdateRequest; after each FramebufferUpdate it queues an
- * incremental request for the whole screen.
+ * incremental request for the whole screen (when the update begins, if pipelined).
+ *
+ * Fence and ContinuousUpdates (TigerVNC's) are not in the default list; with both
+ * listed (pg_rfb_client_set_encodings), Fence requests are answered with their
+ * payload, and a host that announces continuous updates (EndOfContinuousUpdates)
+ * gets EnableContinuousUpdates for the whole framebuffer once the first update
+ * ended, again after every resize, and no more incremental requests: it sends as
+ * its congestion control allows. A host that ends them gets requests again, for
+ * good. Unlisted, both messages are read and ignored.
  *
  * Bytes waiting to be written to the host; the caller consumes what it wrote. Once
  * ready, the caller may also append whole client messages of its own: the Extended
@@ -121,6 +129,12 @@ int pg_rfb_client_key_code(struct pg_rfb_client *c, int down, uint32_t keysym, u
 int pg_rfb_client_qemu_key(const struct pg_rfb_client *c);
 int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y);
 int pg_rfb_client_request(struct pg_rfb_client *c, int incremental);
+/* True while continuous updates are on (EnableContinuousUpdates sent). */
+int pg_rfb_client_continuous(const struct pg_rfb_client *c);
+/* Without continuous updates, request the next update as soon as one begins, as
+ * TigerVNC's viewer does, so the host encodes it while this one is decoded; off by
+ * default (the request follows the update's end). */
+void pg_rfb_client_set_pipelined(struct pg_rfb_client *c, int on);
 /* Legacy ClientCutText: len bytes of Latin-1 with LF line ends, sent as they are.
  * 0; PG_EUNSUP before ready (nothing queued); PG_ELIMIT over PG_RFB_MAX_CUT_TEXT or
  * when the output is full; PG_ENOMEM. */

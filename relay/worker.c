@@ -2,10 +2,11 @@
  *
  * The main process starts one per session with the channel on fd 3 and sends
  * PG_CHAN_START. The worker connects, speaks RFB as a client (codec/rfb_client),
- * decodes into a private framebuffer, and publishes finished updates into a sealed
- * shared-memory framebuffer: after PG_CHAN_UPDATE_END it leaves that memory alone
- * until the main process answers PG_CHAN_UPDATE_ACK, so the main process never
- * reads a half-written picture. Updates that finish meanwhile are merged and
+ * asks for the next update as soon as one begins (so the host encodes it while this
+ * one is decoded), decodes into a private framebuffer, and publishes finished
+ * updates into a sealed shared-memory framebuffer: after PG_CHAN_UPDATE_END it
+ * leaves that memory alone until the main process answers PG_CHAN_UPDATE_ACK, so
+ * the main process never reads a half-written picture. Updates that finish meanwhile are merged and
  * published at the next ACK: the main process gets the newest pixels, not a queue.
  * A publish sends only what differs from shared memory (codec/diff): at most one
  * copy (the host's CopyRect, or a scroll found in a repaint), then the changed tiles.
@@ -435,6 +436,9 @@ static void on_update_end(void *ud)
 {
 	struct worker *w = ud;
 	w->in_update = false;
+	/* Progress. Pipelined, the next update may already be arriving: the input
+	 * need never be empty between updates, so check_progress times from here. */
+	w->busy_since = 0;
 	w->dirty = 1;
 	if (!w->waiting_ack)
 		publish(w);
@@ -1163,6 +1167,11 @@ int main(int argc, char **argv)
 	struct pg_rfb_client_limits lim = {.max_width = w.max_width, .max_height = w.max_height};
 	pg_rfb_client_set_limits(w.rfb, &lim);
 	ask_encoding(w.rfb, m.u.start.encoding);
+	/* The next request goes when an update begins, so the host encodes the next
+	 * update while the worker decodes this one. Not continuous updates: TigerVNC's
+	 * server paces them with fences, and counts the worker's decoding time as
+	 * network delay (docs/performance.md). */
+	pg_rfb_client_set_pipelined(w.rfb, 1);
 
 	int announced = 0;
 	struct timespec start;

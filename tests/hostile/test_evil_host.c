@@ -460,9 +460,12 @@ Test(evil_host, server_cut_text_lengths)
 Test(evil_host, colour_map_and_unknown_messages)
 {
 	static const uint8_t cmap[] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
-	static const uint8_t t200[] = {200, 0, 0, 0}, t255[] = {255, 0, 0, 0}, t150[] = {150};
+	static const uint8_t t200[] = {200, 0, 0, 0}, t255[] = {255, 0, 0, 0}, t151[] = {151};
+	/* A Fence (never asked for) with a payload over the spec's 64 bytes: refused
+	 * from its header. */
+	static const uint8_t fence65[9] = {248, 0, 0, 0, 0x80, 0, 0, 0, 65};
 	static struct attack a = {
-	    4,
+	    5,
 	    {{true, cmap, sizeof(cmap), 0,
 	      "browser host: SetColourMapEntries: host uses a colour map, pixelgate asked for "
 	      "true colour",
@@ -471,8 +474,11 @@ Test(evil_host, colour_map_and_unknown_messages)
 	      "type 200 unknown"},
 	     {true, t255, sizeof(t255), 0, "browser host: server message type 255 unknown",
 	      "type 255 unknown"},
-	     {true, t150, sizeof(t150), 0, "browser host: server message type 150 unknown",
-	      "type 150 unknown"}}};
+	     {true, t151, sizeof(t151), 0, "browser host: server message type 151 unknown",
+	      "type 151 unknown"},
+	     {true, fence65, sizeof(fence65), 0,
+	      "browser host: Fence: payload length 65 over the limit of 64",
+	      "Fence: payload length 65"}}};
 	run_attack(&a);
 }
 

@@ -56,6 +56,7 @@ struct opts {
 	const char *user_password_file;
 	const char *encodings;
 	int quality, compress;
+	bool cursor; /* ask for cursor shapes: the host leaves the pointer out */
 	double warmup, duration;
 	double first_timeout; /* seconds to the first picture */
 	bool stamp;
@@ -68,6 +69,7 @@ struct opts {
 	double key_hz;
 	uint32_t key_sym;
 	int pointer_x, pointer_y;
+	bool pointer_set; /* --pointer given: the pointer goes there first */
 	int type_n;
 	int click_x, click_y;
 	struct pg_rect watch_rect;
@@ -665,6 +667,10 @@ static void usage(FILE *f)
 		   "                         tight,copyrect,zrle,raw: TigerVNC's order)\n"
 		   "  --quality N            JPEG quality level 0..9, -1 none (default 8)\n"
 		   "  --compress N           compress level 0..9 (default 2)\n"
+		   "  --cursor               ask for cursor shapes (the Cursor pseudo-encoding),\n"
+		   "                         so the host does not draw the pointer into pixels\n"
+		   "                         (Xtigervnc: only once the viewer put the pointer\n"
+		   "                         where it is, see --pointer)\n"
 		   "  --warmup S --duration S  seconds before and of the measured window\n"
 		   "  --stamp                read pg-synth-host's time stamp on each update\n"
 		   "  --rtt N [--rtt-at X,Y] [--rtt-gap MS]\n"
@@ -703,8 +709,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	    {"pointer", 1, NULL, 'X'},	 {"tj-ref", 1, NULL, 'j'},
 	    {"cpu", 1, NULL, 'U'},	 {"dump", 1, NULL, 'D'},
 	    {"settle", 1, NULL, 'S'},	 {"first-timeout", 1, NULL, 'F'},
-	    {"start-key", 1, NULL, 'k'}, {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"start-key", 1, NULL, 'k'}, {"cursor", 0, NULL, 'M'},
+	    {"help", 0, NULL, 'h'},	 {NULL, 0, NULL, 0},
 	};
 	int c;
 	char *colon;
@@ -747,6 +753,9 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'z':
 			o->compress = atoi(optarg);
 			break;
+		case 'M':
+			o->cursor = true;
+			break;
 		case 'W':
 			o->warmup = atof(optarg);
 			break;
@@ -785,6 +794,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'X':
 			parse_xy(optarg, &o->pointer_x, &o->pointer_y);
+			o->pointer_set = true;
 			break;
 		case 'j':
 			o->tj_ref = atoi(optarg);
@@ -854,6 +864,8 @@ static size_t build_encodings(const struct opts *o, int32_t *list)
 	list[n++] = PG_ENC_EXT_DESKTOP_SIZE;
 	list[n++] = PG_ENC_LAST_RECT;
 	list[n++] = PG_ENC_QEMU_EXT_KEY;
+	if (o->cursor)
+		list[n++] = PG_ENC_CURSOR;
 	if (o->quality >= 0 && o->quality <= 9)
 		list[n++] = PG_ENC_JPEG_QUALITY_0 + o->quality;
 	if (o->compress >= 0 && o->compress <= 9)
@@ -948,10 +960,17 @@ int main(int argc, char **argv)
 			feed(&v);
 		}
 	}
-	if (v.o.start_key) {
+	if (v.o.start_key || v.o.pointer_set) {
+		/* Xtigervnc draws the pointer into the pixels of a client that asked for
+		 * cursor shapes too while the pointer is not where that client last put
+		 * it, as in the first update, and takes it out only when the pointer
+		 * moves: a viewer that only watches moves it a pixel and back. */
+		pg_rfb_client_pointer(v.rfb, 0, v.o.pointer_x ^ 1, v.o.pointer_y);
 		pg_rfb_client_pointer(v.rfb, 0, v.o.pointer_x, v.o.pointer_y);
-		pg_rfb_client_key(v.rfb, 1, v.o.start_key);
-		pg_rfb_client_key(v.rfb, 0, v.o.start_key);
+		if (v.o.start_key) {
+			pg_rfb_client_key(v.rfb, 1, v.o.start_key);
+			pg_rfb_client_key(v.rfb, 0, v.o.start_key);
+		}
 		flush_out(&v);
 	}
 	pump_until(&v, now_us() + (int64_t)(v.o.warmup * 1e6), NULL);
