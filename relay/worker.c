@@ -95,6 +95,7 @@ struct worker {
 	/* The largest CopyRect of the updates not yet published (the others are plain
 	 * damage), and the change detector's scratch, sized with w->fb. */
 	bool has_copy;
+	int ncopies; /* the host's CopyRects since the last publish */
 	struct pg_rect copy_dst;
 	int copy_x, copy_y;
 	struct pg_diff *diff;
@@ -292,18 +293,27 @@ static void send_rect(uint32_t type, const struct pg_rect *r)
 #define SCROLL_MIN_W 256
 #define SCROLL_MIN_H 256
 
-/* The one move this update starts with: the host's largest CopyRect, else a scroll
- * found in the largest damaged rectangle. Only a prediction: whatever it gets wrong,
- * the tile comparison after it repairs. */
+/* The one move this update starts with: the host's CopyRect when it sent one, else a
+ * scroll found across the damage or in its largest rectangle. Several host updates
+ * since the last publish (the main process was busy) may each carry a CopyRect; none
+ * of them alone is the net move (three 4-pixel scrolls are one of 12), so then the
+ * scroll is looked for, and the largest CopyRect is the fallback. Only a prediction:
+ * whatever it gets wrong, the tile comparison after it repairs. */
+static bool host_copy(struct worker *w, struct pg_rect *dst, int *src_x, int *src_y)
+{
+	if (!w->has_copy)
+		return false;
+	*dst = w->copy_dst;
+	*src_x = w->copy_x;
+	*src_y = w->copy_y;
+	return true;
+}
+
 static bool choose_copy(struct worker *w, const struct pg_fb *shm, struct pg_rect *dst, int *src_x,
 			int *src_y)
 {
-	if (w->has_copy) {
-		*dst = w->copy_dst;
-		*src_x = w->copy_x;
-		*src_y = w->copy_y;
-		return true;
-	}
+	if (w->ncopies == 1)
+		return host_copy(w, dst, src_x, src_y);
 	/* A browser's scroll reaches the worker as many rectangles (Xtigervnc sends
 	 * what changed: lines of text, blocks, the scroll bar), so look across all of
 	 * them first, then in the largest alone. */
@@ -322,7 +332,7 @@ static bool choose_copy(struct worker *w, const struct pg_fb *shm, struct pg_rec
 	if (!found && big && (big->w != all.w || big->h != all.h))
 		found = pg_diff_scroll(w->diff, shm, &w->fb, big, dst, src_y);
 	*src_x = dst->x;
-	return found;
+	return found || host_copy(w, dst, src_x, src_y);
 }
 
 /* shm holds the picture the main process has; make it w->fb's, sending only what
@@ -377,6 +387,7 @@ static void publish(struct worker *w)
 	}
 	w->ndamage = 0;
 	w->has_copy = false;
+	w->ncopies = 0;
 	w->dirty = 0;
 	w->waiting_ack = 1;
 	send_simple(PG_CHAN_UPDATE_END);
@@ -406,6 +417,7 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 	w->resize_pending = true;
 	w->ndamage = 0;
 	w->has_copy = false;
+	w->ncopies = 0;
 	add_damage(w, (struct pg_rect){0, 0, width, height});
 	w->dirty = 1;
 	*out = fb;
@@ -424,6 +436,7 @@ static void on_copy(void *ud, const struct pg_rect *dst, int src_x, int src_y)
 	struct worker *w = ud;
 	w->in_update = true;
 	add_damage(w, *dst);
+	w->ncopies++;
 	if (!w->has_copy || (long)dst->w * dst->h > (long)w->copy_dst.w * w->copy_dst.h) {
 		w->has_copy = true;
 		w->copy_dst = *dst;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "codec/buf.h"
 #include "harness_util.h"
 
 #define W 320
@@ -61,23 +62,6 @@ static void teardown(void)
 }
 
 TestSuite(continuous, .fini = teardown, .timeout = 90);
-
-static void put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 struct rect {
 	int x, y, w, h;
@@ -135,10 +119,10 @@ static void set_encodings(const int32_t *pseudo, int n)
 
 	b[0] = 2;
 	b[1] = 0;
-	put16(b + 2, (unsigned)n + 1);
-	put32(b + 4, 0);
+	pg_wr16(b + 2, (unsigned)n + 1);
+	pg_wr32(b + 4, 0);
 	for (int i = 0; i < n; i++)
-		put32(b + 8 + 4 * i, (uint32_t)pseudo[i]);
+		pg_wr32(b + 8 + 4 * i, (uint32_t)pseudo[i]);
 	send_all(b, 8 + 4 * (size_t)n);
 }
 
@@ -146,10 +130,10 @@ static void enable_cu(bool on, int x, int y, int w, int h)
 {
 	uint8_t b[10] = {150, on};
 
-	put16(b + 2, (unsigned)x);
-	put16(b + 4, (unsigned)y);
-	put16(b + 6, (unsigned)w);
-	put16(b + 8, (unsigned)h);
+	pg_wr16(b + 2, (unsigned)x);
+	pg_wr16(b + 4, (unsigned)y);
+	pg_wr16(b + 6, (unsigned)w);
+	pg_wr16(b + 8, (unsigned)h);
 	send_all(b, sizeof(b));
 }
 
@@ -157,7 +141,7 @@ static void send_fence(uint32_t flags, const void *payload, uint8_t len)
 {
 	uint8_t b[9 + 255] = {248};
 
-	put32(b + 4, flags);
+	pg_wr32(b + 4, flags);
 	b[8] = len;
 	if (len)
 		memcpy(b + 9, payload, len);
@@ -191,8 +175,8 @@ static void next_msg(struct msg *m, int ms)
 			cr_assert(raw_client_read(fd, b, 12), "rectangle header missing");
 			struct rect r = {b[0] << 8 | b[1], b[2] << 8 | b[3], b[4] << 8 | b[5],
 					 b[6] << 8 | b[7]};
-			cr_assert_eq(get32(b + 8), 0, "rectangle in encoding %d, not Raw",
-				     (int)get32(b + 8));
+			cr_assert_eq(pg_rd32(b + 8), 0, "rectangle in encoding %d, not Raw",
+				     (int)pg_rd32(b + 8));
 			cr_assert(r.w > 0 && r.h > 0 && r.x + r.w <= W && r.y + r.h <= H,
 				  "rectangle %dx%d at %d,%d outside the screen", r.w, r.h, r.x,
 				  r.y);
@@ -205,7 +189,7 @@ static void next_msg(struct msg *m, int ms)
 		break;
 	case 248:
 		cr_assert(raw_client_read(fd, b, 8));
-		m->flags = get32(b + 3);
+		m->flags = pg_rd32(b + 3);
 		m->len = b[7];
 		cr_assert(m->len <= 64, "the relay sent a fence of %u bytes", m->len);
 		cr_assert(raw_client_read(fd, m->payload, m->len));
@@ -458,7 +442,7 @@ Test(continuous, long_fence_cuts_the_viewer_off)
 	int port = raw_client_local_port(fd);
 	set_encodings(fence_only, 1);
 	cr_assert(await(WANT_PING, &m, 5000));
-	put32(b + 4, FENCE_REQUEST);
+	pg_wr32(b + 4, FENCE_REQUEST);
 	b[8] = 65;
 	memset(b + 9, 'x', 65);
 	raw_client_send(fd, b, sizeof(b)); /* the relay may close before reading it all */
@@ -499,7 +483,7 @@ Test(continuous, unread_fence_replies_stop_the_reading)
 		uint8_t *p = flood + (size_t)i * ONE;
 		memset(p, 0, 9);
 		p[0] = 248;
-		put32(p + 4, FENCE_REQUEST | FENCE_BLOCK_BEFORE);
+		pg_wr32(p + 4, FENCE_REQUEST | FENCE_BLOCK_BEFORE);
 		p[8] = 64;
 		memset(p + 9, 'f', 64);
 	}

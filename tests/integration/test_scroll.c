@@ -266,7 +266,7 @@ static uint32_t *snapshot(rfbClient *c)
 }
 
 struct stats {
-	long updates, copies;
+	long updates, copies, big; /* big: after the first, over half the screen */
 	long long pixels, first_pixels;
 };
 
@@ -285,10 +285,12 @@ static struct stats relay_stats(void)
 		long long px;
 		if (!at || sscanf(at, "update of %d rectangles (%lld pixels)", &n, &px) != 2)
 			continue;
-		if (!s.updates++)
+		if (!s.updates++) {
 			s.first_pixels = px;
-		else
+		} else {
 			s.pixels += px;
+			s.big += px > (long long)W * H / 2;
+		}
 		s.copies += strstr(at, "after a copy") != NULL;
 	}
 	fclose(f);
@@ -401,4 +403,44 @@ Test(scroll, copyrects_reach_viewer_from_host)
 Test(scroll, copyrects_reach_viewer_from_repaints)
 {
 	expect_copyrects(true);
+}
+
+/* The main process stalls (here: stopped for 100 ms at a time) while the host goes on
+ * scrolling at 120 frames a second: the worker, waiting for its ACK, takes a dozen
+ * CopyRects into one publish. None of them is the net move; the worker must find it,
+ * or each such publish repaints the whole scrolled area. */
+Test(scroll, copies_merged_while_the_relay_is_busy)
+{
+	if (it_direct_mode())
+		cr_skip_test("relay-only: the worker merges the host's updates");
+	host_fps = "120";
+	int port = start_host(false);
+	cr_assert(port > 0, "pg-synth-host did not start");
+	int front = it_front_port_for(port, &relay, NULL);
+	cr_assert(front > 0, "relay did not start");
+	viewer = connect_viewer(front);
+	cr_assert_not_null(viewer, "viewer did not connect");
+	cr_assert(pump(viewer, 500), "viewer lost the connection");
+	int stalls = 0;
+	for (int64_t end = it_now_ms() + 3000; it_now_ms() < end; stalls++) {
+		kill(relay_pid(relay), SIGSTOP);
+		it_sleep_ms(100);
+		kill(relay_pid(relay), SIGCONT);
+		cr_assert(pump(viewer, 100), "viewer lost the connection while scrolling");
+	}
+	stop_host();
+	pump(viewer, 1500);
+	uint32_t *pic = snapshot(viewer);
+	long frame = -1;
+	bool exact = is_a_frame(pic, &frame);
+	free(pic);
+	if (!exact)
+		relay_dump_log(relay, 4000);
+	cr_assert(exact, "the viewer's picture is none of the host's frames");
+	struct stats s = relay_stats();
+	cr_log_info("%d stalls: %ld updates, %ld with a copy, %ld over half the screen", stalls,
+		    s.updates, s.copies, s.big);
+	cr_assert_gt(s.updates, 10, "only %ld updates", s.updates);
+	cr_assert_leq(s.big, 2, "%ld of %ld updates repainted over half the screen", s.big,
+		      s.updates);
 }
