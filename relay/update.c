@@ -1089,7 +1089,7 @@ void pg_update_maybe_send(struct pg_viewer *v)
 	v->requested = false;
 	v->job_running = true;
 	v->fps_tokens -= 1;
-	if (!v->snap.px) {
+	if (j->src == fb) {
 		j->session = v->session;
 		pg_session_read_begin(j->session);
 	}

@@ -297,6 +297,22 @@ static struct stats relay_stats(void)
 	return s;
 }
 
+/* Stop the host and let what was on its way arrive (the relay keeps the last picture):
+ * the viewer's picture must be exactly one of the host's frames. Returns which. */
+static long expect_a_frame_after_stop(void)
+{
+	stop_host();
+	pump(viewer, 1500);
+	uint32_t *pic = snapshot(viewer);
+	long frame = -1;
+	bool exact = is_a_frame(pic, &frame);
+	free(pic);
+	if (!exact && relay)
+		relay_dump_log(relay, 4000);
+	cr_assert(exact, "the viewer's picture is none of the host's frames");
+	return frame;
+}
+
 /* Scroll for a while through the relay, stop the host, and check what the viewer keeps
  * and what the worker published. */
 static void run_with(bool no_copyrect, const char *const *relay_args)
@@ -312,16 +328,7 @@ static void run_with(bool no_copyrect, const char *const *relay_args)
 	viewer = connect_viewer(front);
 	cr_assert_not_null(viewer, "viewer did not connect");
 	cr_assert(pump(viewer, 3000), "viewer lost the connection while scrolling");
-	stop_host();
-	/* The relay keeps the last picture; whatever was on its way arrives. */
-	pump(viewer, 1500);
-	uint32_t *pic = snapshot(viewer);
-	long frame = -1;
-	bool exact = is_a_frame(pic, &frame);
-	free(pic);
-	if (!exact && relay)
-		relay_dump_log(relay, 4000);
-	cr_assert(exact, "the viewer's picture is none of the host's frames");
+	long frame = expect_a_frame_after_stop();
 	cr_log_info("%s: viewer ended on frame %ld after %d updates (%d CopyRects)",
 		    no_copyrect ? "--no-copyrect" : "CopyRect", frame, counts.updates,
 		    counts.copyrects);
@@ -428,15 +435,7 @@ Test(scroll, copies_merged_while_the_relay_is_busy)
 		kill(relay_pid(relay), SIGCONT);
 		cr_assert(pump(viewer, 100), "viewer lost the connection while scrolling");
 	}
-	stop_host();
-	pump(viewer, 1500);
-	uint32_t *pic = snapshot(viewer);
-	long frame = -1;
-	bool exact = is_a_frame(pic, &frame);
-	free(pic);
-	if (!exact)
-		relay_dump_log(relay, 4000);
-	cr_assert(exact, "the viewer's picture is none of the host's frames");
+	expect_a_frame_after_stop();
 	struct stats s = relay_stats();
 	cr_log_info("%d stalls: %ld updates, %ld with a copy, %ld over half the screen", stalls,
 		    s.updates, s.copies, s.big);
