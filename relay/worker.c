@@ -95,7 +95,8 @@ struct worker {
 	/* The largest CopyRect of the updates not yet published (the others are plain
 	 * damage), and the change detector's scratch, sized with w->fb. */
 	bool has_copy;
-	int ncopies; /* the host's CopyRects since the last publish */
+	int ncopies;	 /* the host's CopyRects since the last publish */
+	bool copy_first; /* the first of them came before any damage */
 	struct pg_rect copy_dst;
 	int copy_x, copy_y;
 	struct pg_diff *diff;
@@ -294,11 +295,13 @@ static void send_rect(uint32_t type, const struct pg_rect *r)
 #define SCROLL_MIN_H 256
 
 /* The one move this update starts with: the host's CopyRect when it sent one, else a
- * scroll found across the damage or in its largest rectangle. Several host updates
- * since the last publish (the main process was busy) may each carry a CopyRect; none
- * of them alone is the net move (three 4-pixel scrolls are one of 12), so then the
- * scroll is looked for, and the largest CopyRect is the fallback. Only a prediction:
- * whatever it gets wrong, the tile comparison after it repairs. */
+ * scroll found across the damage or in its largest rectangle. The host's CopyRect
+ * moves the host's previous picture, which is the published one only if nothing came
+ * before it since the publish. Several host updates since then (the main process was
+ * busy) may each carry a CopyRect, or a repaint may precede one; no CopyRect alone is
+ * then the net move (three 4-pixel scrolls are one of 12), so the scroll is looked
+ * for, and the largest CopyRect is the fallback. Only a prediction: whatever it gets
+ * wrong, the tile comparison after it repairs. */
 static bool host_copy(struct worker *w, struct pg_rect *dst, int *src_x, int *src_y)
 {
 	if (!w->has_copy)
@@ -312,7 +315,7 @@ static bool host_copy(struct worker *w, struct pg_rect *dst, int *src_x, int *sr
 static bool choose_copy(struct worker *w, const struct pg_fb *shm, struct pg_rect *dst, int *src_x,
 			int *src_y)
 {
-	if (w->ncopies == 1)
+	if (w->ncopies == 1 && w->copy_first)
 		return host_copy(w, dst, src_x, src_y);
 	/* A browser's scroll reaches the worker as many rectangles (Xtigervnc sends
 	 * what changed: lines of text, blocks, the scroll bar), so look across all of
@@ -435,6 +438,8 @@ static void on_copy(void *ud, const struct pg_rect *dst, int src_x, int src_y)
 {
 	struct worker *w = ud;
 	w->in_update = true;
+	if (!w->ncopies)
+		w->copy_first = !w->ndamage;
 	add_damage(w, *dst);
 	w->ncopies++;
 	if (!w->has_copy || (long)dst->w * dst->h > (long)w->copy_dst.w * w->copy_dst.h) {
