@@ -305,16 +305,15 @@ static void handle_update_end(struct pg_session *s)
 		     s->ndamage, pixels, s->copy_dst.w, s->copy_dst.h);
 	else
 		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels)", s->ndamage, pixels);
-	/* Tell the worker first: it can decode the next update while viewers encode.
-	 * A full queue (the worker is busy) only delays the ACK. */
-	s->ack_owed = true;
-	flush_out(s);
-	if (s->chan < 0)
-		return;
 	int n = s->ndamage;
 	bool copy = s->has_copy;
 	s->ndamage = 0;
 	s->has_copy = false;
+	/* Tell the worker first: it can decode the next update while viewers encode.
+	 * A full queue (the worker is busy) only delays the ACK. A worker gone by now
+	 * (its host closed) takes nothing from viewers: s->fb holds this update. */
+	s->ack_owed = true;
+	flush_out(s);
 	/* Backwards, as for_each_viewer walks, for the same reason. Each viewer
 	 * applies the move before the damage, as the worker did. */
 	for (int j = s->nviewers - 1; j >= 0; j--) {
@@ -480,6 +479,13 @@ static void flush_out(struct pg_session *s)
 			return;
 		}
 		s->ack_owed = false;
+		if (rc == -EPIPE || rc == -ECONNRESET) {
+			/* The worker exited (its host closed, say): on_exit reports
+			 * why and reconnects; that is no broken protocol. */
+			slog(PG_LOG_DEBUG, s, "upstream worker closed its channel");
+			close_channel(s);
+			return;
+		}
 		if (rc < 0) {
 			worker_misbehaved(s, "channel write failed");
 			return;
