@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,19 @@
 #define HASH_LEN   32
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
+/* PG_AUDIT_SYNC_BEHIND: a thread of its own syncs what the writer wrote, as many
+ * records per fdatasync as came meanwhile, so a slow disk never holds the writer
+ * (the relay's event loop). All fields under mu. */
+struct syncer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started, stop;
+	bool pending; /* records written since the last sync began */
+	int fd;	      /* the file the writer appends to */
+	int err;      /* a failed sync, not yet reported */
+};
+
 struct pg_audit {
 	char *path;
 	char *ident; /* openlog keeps the pointer, so it lives as long as we do */
@@ -29,6 +43,7 @@ struct pg_audit {
 	/* A write failed: the file may end in a partial line, so the next record first
 	 * looks at the file's end again. */
 	bool dirty;
+	struct syncer sy;
 };
 
 static const char *const reserved_keys[] = {"ts", "seq", "event", "prev"};
@@ -331,6 +346,80 @@ static int read_tail(int fd, struct tail *t)
 	return 0;
 }
 
+static void *syncer_main(void *arg)
+{
+	struct syncer *sy = arg;
+	pthread_mutex_lock(&sy->mu);
+	for (;;) {
+		while (!sy->pending && !sy->stop)
+			pthread_cond_wait(&sy->cv, &sy->mu);
+		if (!sy->pending)
+			break;
+		/* Everything written before this point is covered by the sync below.
+		 * A dup keeps the file open should the writer reopen meanwhile. */
+		sy->pending = false;
+		int fd = dup(sy->fd);
+		pthread_mutex_unlock(&sy->mu);
+		int e = fd < 0 ? errno : fdatasync(fd) ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_lock(&sy->mu);
+		if (e && !sy->err)
+			sy->err = e;
+	}
+	pthread_mutex_unlock(&sy->mu);
+	return NULL;
+}
+
+static int syncer_start(struct pg_audit *a)
+{
+	struct syncer *sy = &a->sy;
+	if (sy->started)
+		return 0;
+	sy->fd = a->fd;
+	sy->stop = sy->pending = false;
+	sy->err = 0;
+	int e = pthread_create(&sy->thread, NULL, syncer_main, sy);
+	if (e)
+		return -e;
+	sy->started = true;
+	return 0;
+}
+
+/* Let the thread sync what is written, then end it. */
+static void syncer_stop(struct pg_audit *a)
+{
+	struct syncer *sy = &a->sy;
+	if (!sy->started)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->stop = true;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+	pthread_join(sy->thread, NULL);
+	sy->started = false;
+}
+
+/* The writer's side: ask for a sync, and take the error of an earlier one. */
+static int syncer_kick(struct pg_audit *a)
+{
+	struct syncer *sy = &a->sy;
+	pthread_mutex_lock(&sy->mu);
+	sy->pending = true;
+	int e = sy->err;
+	sy->err = 0;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+	return -e;
+}
+
+static void syncer_set_fd(struct pg_audit *a, int fd)
+{
+	pthread_mutex_lock(&a->sy.mu);
+	a->sy.fd = fd;
+	pthread_mutex_unlock(&a->sy.mu);
+}
+
 /* Build, write (one write(), O_APPEND) and sync one record; on success advance the
  * chain. Names are checked by the callers. */
 static int write_record(struct pg_audit *a, bool need_newline, const char *event,
@@ -395,7 +484,12 @@ static int write_record(struct pg_audit *a, bool need_newline, const char *event
 	a->next_seq++;
 	if (a->ident)
 		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line);
-	rc = a->sync == PG_AUDIT_SYNC_EVERY && fdatasync(a->fd) ? -errno : 0;
+	if (a->sync == PG_AUDIT_SYNC_EVERY)
+		rc = fdatasync(a->fd) ? -errno : 0;
+	else if (a->sync == PG_AUDIT_SYNC_BEHIND && a->sy.started)
+		rc = syncer_kick(a);
+	else
+		rc = 0;
 out:
 	free(buf);
 	free(line);
@@ -483,6 +577,8 @@ struct pg_audit *pg_audit_open(const char *path, const char *syslog_ident, char 
 		goto fail_free;
 	}
 	a->sync = PG_AUDIT_SYNC_EVERY;
+	pthread_mutex_init(&a->sy.mu, NULL);
+	pthread_cond_init(&a->sy.cv, NULL);
 	a->fd = open_file(path, err, errlen);
 	if (a->fd < 0)
 		goto fail_free;
@@ -518,6 +614,8 @@ fail:
 	return NULL;
 fail_free:
 	if (a) {
+		pthread_mutex_destroy(&a->sy.mu);
+		pthread_cond_destroy(&a->sy.cv);
 		free(a->path);
 		free(a->ident);
 	}
@@ -527,10 +625,21 @@ fail_free:
 
 int pg_audit_set_sync(struct pg_audit *a, enum pg_audit_sync mode)
 {
-	if (!a || (mode != PG_AUDIT_SYNC_EVERY && mode != PG_AUDIT_SYNC_NONE))
+	if (!a || (mode != PG_AUDIT_SYNC_EVERY && mode != PG_AUDIT_SYNC_NONE &&
+		   mode != PG_AUDIT_SYNC_BEHIND))
 		return -EINVAL;
+	if (mode == PG_AUDIT_SYNC_BEHIND) {
+		int rc = syncer_start(a);
+		if (rc)
+			return rc;
+	}
 	a->sync = mode;
 	return 0;
+}
+
+enum pg_audit_sync pg_audit_get_sync(const struct pg_audit *a)
+{
+	return a ? a->sync : PG_AUDIT_SYNC_EVERY;
 }
 
 int pg_audit_reopen(struct pg_audit *a, char *err, size_t errlen)
@@ -547,7 +656,12 @@ int pg_audit_reopen(struct pg_audit *a, char *err, size_t errlen)
 		flock(old, LOCK_EX | LOCK_NB);
 		return fd;
 	}
+	/* What the old file holds reaches its disk before it is let go. */
+	if (a->sync != PG_AUDIT_SYNC_NONE)
+		fdatasync(old);
 	a->fd = fd;
+	if (a->sy.started)
+		syncer_set_fd(a, fd);
 	close(old);
 	a->dirty = false;
 	return continue_chain(a, err, errlen);
@@ -591,6 +705,9 @@ void pg_audit_close(struct pg_audit *a)
 {
 	if (!a)
 		return;
+	syncer_stop(a);
+	pthread_mutex_destroy(&a->sy.mu);
+	pthread_cond_destroy(&a->sy.cv);
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->ident)

@@ -65,6 +65,12 @@ struct pg_audit_field {
 enum pg_audit_sync {
 	PG_AUDIT_SYNC_EVERY, /* fdatasync after every record (the default) */
 	PG_AUDIT_SYNC_NONE,  /* leave it to the kernel: a crash may lose the last records */
+	/* Written at once, synced by a thread of the log's own as soon as the disk
+	 * allows, all records written meanwhile in one fdatasync: a slow disk never
+	 * holds the caller. A process crash loses nothing (the lines are in the
+	 * kernel's cache); a power loss may lose those of the last sync or so. A
+	 * failed sync is returned by the next pg_audit_event. */
+	PG_AUDIT_SYNC_BEHIND,
 };
 
 struct pg_audit;
@@ -82,8 +88,11 @@ struct pg_audit;
 struct pg_audit *pg_audit_open(const char *path, const char *syslog_ident, char *err,
 			       size_t errlen);
 
-/* Choose when records reach the disk. Returns 0, or -EINVAL. */
+/* Choose when records reach the disk. Returns 0, -EINVAL, or the error of starting
+ * the syncing thread (BEHIND). The thread, once started, stays until
+ * pg_audit_close, which waits for its last sync. */
 int pg_audit_set_sync(struct pg_audit *a, enum pg_audit_sync mode);
+enum pg_audit_sync pg_audit_get_sync(const struct pg_audit *a);
 
 /* Append one record: ts, seq, event, the n fields in order, prev. event and every
  * key are checked: -EINVAL for a malformed name, a reserved key (ts, seq, event,

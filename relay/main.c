@@ -449,6 +449,15 @@ static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool
 			pg_config_error(errs, "[relay] audit_file: %s", err);
 			return -1;
 		}
+		/* Synced on a thread of its own: a disk busy with other writes must
+		 * not stall the event loop, and so every viewer, for each record. */
+		int rc = pg_audit_set_sync(relay->audit, PG_AUDIT_SYNC_BEHIND);
+		if (rc) {
+			pg_config_error(errs,
+					"[relay] audit_file: cannot start its syncing thread: %s",
+					strerror(-rc));
+			return -1;
+		}
 	}
 	relay->lockout = pg_lockout_new(NULL);
 	if (!relay->lockout)

@@ -225,15 +225,16 @@ struct pg_viewer {
  * framing when they are on. */
 void pg_viewer_send_owned(struct pg_viewer *v, uint8_t *data, size_t len);
 /* pg_audit for a viewer that has not logged in: rate-limited (see relay.h), and
- * without an fdatasync of its own, which on a busy disk would stall the loop for
- * every viewer; the next synced record (a login, a summary) makes it durable. */
+ * without a sync of its own; the next synced record (a login, a summary) makes it
+ * durable. */
 #define pg_audit_preauth(v, event, ...)                                                            \
 	do {                                                                                       \
 		if ((v)->relay->audit && pg_viewer_preauth_admit((v), (event))) {                  \
+			enum pg_audit_sync sync_ = pg_audit_get_sync((v)->relay->audit);           \
 			pg_audit_set_sync((v)->relay->audit, PG_AUDIT_SYNC_NONE);                  \
 			pg_relay_audit_result(                                                     \
 			    PG_AUDIT_EVENT((v)->relay->audit, (event), __VA_ARGS__), (event));     \
-			pg_audit_set_sync((v)->relay->audit, PG_AUDIT_SYNC_EVERY);                 \
+			pg_audit_set_sync((v)->relay->audit, sync_);                               \
 		}                                                                                  \
 	} while (0)
 bool pg_viewer_preauth_admit(struct pg_viewer *v, const char *event);
