@@ -106,7 +106,7 @@ start_host() {
 	printf -v "${name^^}_PID" %s $!
 	printf -v "${name^^}_PORT" %s "$port"
 	for ((i = 0; i < 100; i++)); do
-		grep -q "listening on" "$WORK/$name.log" && break
+		grep -qs "listening on" "$WORK/$name.log" && break
 		sleep 0.1
 	done
 	grep -q "listening on 127.0.0.1:$port" "$WORK/$name.log" ||
