@@ -255,7 +255,7 @@ wait_status() {
 # viewer_args USER SECONDS DUMP [SETTLE]: pg-bench-viewer's arguments to view
 # through HAProxy as USER for SECONDS after the first picture, then dump the
 # picture it has SETTLE seconds later (default 0.3) as DUMP (PPM). Lossless
-# encodings, so the dump must equal the host's frame byte for byte.
+# encodings, so a complete picture equals the host's frame byte for byte.
 viewer_args() {
 	echo --connect "127.0.0.1:$FRONT_PORT" --user "$1" --user-password-file "$WORK/$1.password" \
 		--encodings zrle,raw --quality -1 --warmup 0 --duration "$2" --first-timeout 10 \
@@ -267,42 +267,63 @@ logins() {
 	grep -c "'$2' logged in" "$WORK/$1.log" 2>/dev/null || true
 }
 
-# check_picture LABEL USER DUMP: DUMP is exactly USER's host's first frame, and
-# not the other user's.
+# check_picture LABEL USER DUMP: 0 when DUMP is exactly USER's host's first
+# frame; 1 (and a failure) when it is the other user's host or has its size;
+# 2 when it is neither yet (no picture, or the picture still incomplete).
 check_picture() {
 	local label=$1 user=$2 dump=$3 other
 	[[ $user == alice ]] && other=bob || other=alice
-	if [[ ! -s "$dump" ]]; then
-		fail "$label $user's viewer dumped no picture"
-		return 1
-	fi
-	# Each user's host shows a picture of its own (and its own size).
+	[[ -s "$dump" ]] || return 2
+	# Each user's host shows a picture of its own, in a size of its own.
 	if cmp -s "$dump" "$WORK/host_${other:0:1}.ppm" ||
 		[[ "$(head -c 20 "$dump" | sed -n 2p)" == "$(head -c 20 "$WORK/host_${other:0:1}.ppm" | sed -n 2p)" ]]; then
 		fail "$label $user got $other's browser host"
 		cp -f "$dump" "$ART_DIR/$ART_NAME-$user-wrong-host.ppm"
 		return 1
 	fi
-	if cmp -s "$dump" "$WORK/host_${user:0:1}.ppm"; then
-		return 0
+	cmp -s "$dump" "$WORK/host_${user:0:1}.ppm" && return 0
+	return 2
+}
+
+# see_own_host USER LABEL SECONDS NAME: short sessions through HAProxy as USER
+# (a 0.05 s window, then the picture 0.3 s later), one after another for at most
+# SECONDS, until one gets exactly USER's host's picture. A viewer that cannot
+# connect yet, or whose picture is not complete, is followed by another; one that
+# shows the other user's host fails at once. NAME.json is the last report;
+# NAME-looks gets how many sessions it took.
+see_own_host() {
+	local user=$1 label=$2 end=$((SECONDS + $3)) name=$4 n=0 rc=2 dump="$WORK/$4.ppm"
+	while ((SECONDS < end)); do
+		n=$((n + 1))
+		rm -f -- "$dump"
+		# shellcheck disable=SC2046
+		if timeout 20 "$BUILD_DIR/pg-bench-viewer" $(viewer_args "$user" 0.05 "$dump" 0.3) \
+			>"$WORK/$name.json" 2>"$WORK/$name.log"; then
+			rc=0
+			check_picture "$label" "$user" "$dump" || rc=$?
+			((rc == 1)) && return 1
+			if ((rc == 0)); then
+				echo "$n" >"$WORK/$name-looks"
+				return 0
+			fi
+			log "$label $user's picture is not their host's yet (session $n); looking again"
+		fi
+		sleep 0.2
+	done
+	if [[ -s "$dump" ]]; then
+		cp -f "$dump" "$ART_DIR/$ART_NAME-$user-picture.ppm"
+		fail "$label $user's picture is not their host's after $3 s ($(head -c 20 "$dump" | sed -n 2p)); see $ART_DIR/$ART_NAME-$user-picture.ppm"
+	else
+		fail "$label $user could not view through haproxy within $3 s: $(tail -n 2 "$WORK/$name.log" | tr '\n' ' ')"
 	fi
-	fail "$label $user's picture differs from their host's ($(head -c 20 "$dump" | sed -n 2p))"
-	cp -f "$dump" "$ART_DIR/$ART_NAME-$user-picture.ppm"
 	return 1
 }
 
-# look USER LABEL: one short session through HAProxy; USER's own picture?
+# look USER LABEL: USER's own host's picture through HAProxy?
 look() {
-	local user=$1 label=$2 out="$WORK/$1-look.json"
-	rm -f -- "$WORK/$user-look.ppm"
-	# shellcheck disable=SC2046
-	if ! timeout 30 "$BUILD_DIR/pg-bench-viewer" $(viewer_args "$user" 0.5 "$WORK/$user-look.ppm") \
-		>"$out" 2>"$WORK/$user-look.log"; then
-		fail "$label $user could not view through haproxy: $(tail -n 2 "$WORK/$user-look.log" | tr '\n' ' ')"
-		return 1
-	fi
-	check_picture "$label" "$user" "$WORK/$user-look.ppm" || return 1
-	pass "$label $user sees their own host through haproxy ($(jq -r '"\(.width)x\(.height)"' "$out" 2>/dev/null || echo picture), identical to its frame)"
+	local user=$1 label=$2
+	see_own_host "$user" "$label" 15 "$user-look" || return 1
+	pass "$label $user sees their own host through haproxy ($(jq -r '"\(.width)x\(.height)"' "$WORK/$user-look.json" 2>/dev/null || echo picture), identical to its frame; session $(cat "$WORK/$user-look-looks") of the look)"
 }
 
 # open_session USER: a long session through HAProxy in the background; waits
@@ -332,40 +353,24 @@ open_session() {
 }
 
 # reconnect USER DEAD T_KILL LABEL: USER's viewer lost its relay: it reconnects
-# through HAProxy (a new pg-bench-viewer every 0.2 s, for at most 30 s, as a
-# viewer's reconnect would) and must land on the other relay with its own host.
-# USER-t-reconnect gets the milliseconds from T_KILL until that viewer is done,
-# which is its first picture plus a fixed 350 ms (a 0.05 s window, then 0.3 s
-# before the dump: the first update after a reconnect may not yet hold the
-# whole picture).
+# through HAProxy at once and again every 0.2 s (see_own_host, for at most 30 s),
+# as a viewer's reconnect would, and must land on the other relay with its own
+# host. USER-t-reconnect gets the milliseconds from T_KILL until a viewer had
+# exactly that host's picture, which includes the 0.35 s each short session
+# waits before it takes its picture.
 reconnect() {
-	local user=$1 dead=$2 t_kill=$3 label=$4 end alive host_port t_pic
+	local user=$1 dead=$2 t_kill=$3 label=$4 alive host_port t_pic
 	[[ $dead == r1 ]] && alive=r2 || alive=r1
 	[[ $user == alice ]] && host_port=$HOST_A_PORT || host_port=$HOST_B_PORT
-	end=$((SECONDS + 30))
-	t_pic=""
-	while ((SECONDS < end)); do
-		rm -f -- "$WORK/$user-re.ppm"
-		# shellcheck disable=SC2046
-		if timeout 20 "$BUILD_DIR/pg-bench-viewer" $(viewer_args "$user" 0.05 "$WORK/$user-re.ppm" 0.3) \
-			>"$WORK/$user-re.json" 2>"$WORK/$user-re.log"; then
-			t_pic=$(($(now_ms) - t_kill))
-			break
-		fi
-		sleep 0.2
-	done
-	if [[ -z $t_pic ]]; then
-		fail "$label $user could not reconnect through haproxy within 30 s: $(tail -n 2 "$WORK/$user-re.log" | tr '\n' ' ')"
-		return 1
-	fi
-	check_picture "$label" "$user" "$WORK/$user-re.ppm" || return 1
-	# The surviving relay logged their login and opened a session to the host.
+	see_own_host "$user" "$label" 30 "$user-re" || return 1
+	t_pic=$(($(now_ms) - t_kill))
+	# The surviving relay logged the login and opened a session to the host.
 	if ! grep -q "'$user' logged in" "$WORK/$alive.log" ||
 		! grep -q "session 127.0.0.1:$host_port: connected to browser host" "$WORK/$alive.log"; then
 		fail "$label $alive's log does not show $user's session with 127.0.0.1:$host_port"
 		return 1
 	fi
-	pass "$label $user reconnected through haproxy to $alive and got their host 127.0.0.1:$host_port back, by ${t_pic} ms after the kill (the same picture; $alive's log: $(grep -o "session 127.0.0.1:$host_port: connected to browser host[^)]*)" "$WORK/$alive.log" | tail -n 1))"
+	pass "$label $user reconnected through haproxy to $alive and got their host 127.0.0.1:$host_port back by ${t_pic} ms after the kill (the same picture, in session $(cat "$WORK/$user-re-looks") after the kill; $alive's log: $(grep -o "session 127.0.0.1:$host_port: connected to browser host[^)]*)" "$WORK/$alive.log" | tail -n 1))"
 	echo "$t_pic" >"$WORK/$user-t-reconnect"
 }
 
