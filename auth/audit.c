@@ -29,6 +29,7 @@ struct syncer {
 	pthread_cond_t cv;
 	bool started, stop;
 	bool pending; /* records written since the last sync began */
+	bool busy;    /* a sync of fd runs */
 	int fd;	      /* the file the writer appends to */
 	int err;      /* a failed sync, not yet reported */
 };
@@ -356,14 +357,15 @@ static void *syncer_main(void *arg)
 		if (!sy->pending)
 			break;
 		/* Everything written before this point is covered by the sync below.
-		 * A dup keeps the file open should the writer reopen meanwhile. */
+		 * While busy, the writer does not close the file (syncer_set_fd). */
 		sy->pending = false;
-		int fd = dup(sy->fd);
+		sy->busy = true;
+		int fd = sy->fd;
 		pthread_mutex_unlock(&sy->mu);
-		int e = fd < 0 ? errno : fdatasync(fd) ? errno : 0;
-		if (fd >= 0)
-			close(fd);
+		int e = fdatasync(fd) ? errno : 0;
 		pthread_mutex_lock(&sy->mu);
+		sy->busy = false;
+		pthread_cond_broadcast(&sy->cv);
 		if (e && !sy->err)
 			sy->err = e;
 	}
@@ -377,7 +379,7 @@ static int syncer_start(struct pg_audit *a)
 	if (sy->started)
 		return 0;
 	sy->fd = a->fd;
-	sy->stop = sy->pending = false;
+	sy->stop = sy->pending = sy->busy = false;
 	sy->err = 0;
 	int e = pthread_create(&sy->thread, NULL, syncer_main, sy);
 	if (e)
@@ -413,11 +415,15 @@ static int syncer_kick(struct pg_audit *a)
 	return -e;
 }
 
+/* The writer moves to a new file; the old one may be closed once this returns. */
 static void syncer_set_fd(struct pg_audit *a, int fd)
 {
-	pthread_mutex_lock(&a->sy.mu);
-	a->sy.fd = fd;
-	pthread_mutex_unlock(&a->sy.mu);
+	struct syncer *sy = &a->sy;
+	pthread_mutex_lock(&sy->mu);
+	while (sy->busy)
+		pthread_cond_wait(&sy->cv, &sy->mu);
+	sy->fd = fd;
+	pthread_mutex_unlock(&sy->mu);
 }
 
 /* Build, write (one write(), O_APPEND) and sync one record; on success advance the

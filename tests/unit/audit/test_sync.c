@@ -163,3 +163,32 @@ Test(audit_sync, modes_are_checked)
 	cr_assert_eq(get(&calls), before);
 	pg_audit_close(a);
 }
+
+/* logrotate renames the file and SIGHUP reopens it right after a slow sync of the
+ * old one: both files are whole, and each was synced. */
+Test(audit_sync, behind_reopen_keeps_both_files_whole)
+{
+	struct pg_audit *a = open_log();
+	char err[256];
+	cr_assert_eq(pg_audit_set_sync(a, PG_AUDIT_SYNC_BEHIND), 0);
+	int before = get(&calls);
+	writer = pthread_self();
+	set_hold(true);
+	cr_assert_eq(PG_AUDIT_EVENT(a, "test", PG_AUDIT_I("n", 1)), 0);
+	for (int i = 0; i < 200 && !get(&in_sync); i++)
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	cr_assert_eq(get(&in_sync), 1);
+	cr_assert_eq(rename(au_path("audit.log"), au_path("audit.log.1")), 0);
+	set_hold(false); /* else the reopen waits for it (syncer_set_fd), 10 s here */
+	cr_assert_eq(pg_audit_reopen(a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(PG_AUDIT_EVENT(a, "test", PG_AUDIT_I("n", 2)), 0);
+	pg_audit_close(a);
+	cr_assert_geq(get(&calls) - before, 3, "the old file, its reopen and the new one");
+	size_t n;
+	char **lines = au_read_lines(au_path("audit.log.1"), &n);
+	au_free_lines(lines, n);
+	cr_assert_eq(n, 2);
+	lines = au_read_lines(au_path("audit.log"), &n);
+	au_free_lines(lines, n);
+	cr_assert_eq(n, 2, "chain-continued and the record");
+}
