@@ -28,6 +28,9 @@ packages=(
 	fcitx5 fcitx5-mozc fcitx5-frontend-gtk3 dbus-daemon locales x11-xkb-utils
 	# the browser viewer's end-to-end test trusts its test CA through NSS
 	libnss3-tools
+	# the Debian package: cpack's Depends (dpkg-shlibdeps), and its test's clean
+	# root (debootstrap, with the archive's keys)
+	dpkg-dev debootstrap debian-archive-keyring
 )
 
 # npm comes with some nodejs packages (NodeSource) and separately with Debian's.
