@@ -50,12 +50,13 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# Beyond the libraries: postinst's adduser. The relay's font for warnings drawn
+# Beyond the libraries: postinst's adduser, and procps for the unit's
+# /bin/kill (ExecReload), which a minimal Debian lacks. The relay's font for warnings drawn
 # into the picture is recommended. The browser host's programs are only
 # suggested: a relay host, on its own segment, should not get Chromium and an
 # X server with apt's default of installing Recommends; a browser host machine
 # installs them explicitly (docs/deployment.md).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, procps")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-noto-cjk")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS
     "tigervnc-standalone-server, tigervnc-tools, chromium, xauth, x11-utils, xdotool, xvfb, x11vnc, fcitx5, fcitx5-mozc, fcitx5-frontend-gtk3, dbus-daemon, locales, x11-xkb-utils")

@@ -124,11 +124,11 @@ else
 fi
 # dpkg-shlibdeps found the libraries, and adduser for postinst is there.
 missing=""
-for d in adduser libc6 libuv1 libssl3 libturbojpeg0 libseccomp2 libjansson4; do
+for d in adduser procps libc6 libuv1 libssl3 libturbojpeg0 libseccomp2 libjansson4; do
 	[[ ", $depends," == *", $d "* || ", $depends," == *", $d,"* ]] || missing+=" $d"
 done
 if [[ -z "$missing" ]]; then
-	pass "(2) Depends has adduser and the shared libraries"
+	pass "(2) Depends has adduser, procps and the shared libraries"
 else
 	fail "(2) Depends lacks$missing: $depends"
 fi
@@ -384,24 +384,184 @@ audit_mode=$(in_root stat -c '%U %a' /var/log/pixelgate/audit.jsonl 2>&1)
 [[ "$audit_mode" == "pixelgate 600" ]] && pass "(4) audit.jsonl is pixelgate's, mode 600" ||
 	fail "(4) audit.jsonl: $audit_mode"
 
-# (5) Remove, then purge -------------------------------------------------------
+# (5) Under systemd: the units' hardening for real -----------------------------
+#
+# The root boots in systemd-nspawn (sharing the host's network), and its systemd
+# starts pixelgate.service, enabled by postinst, with every restriction of the
+# unit: the relay must run, its workers must still lock themselves down (user
+# namespace, seccomp) and decode a real RFB server's pixels (pg-synth-host on
+# the host, libvncserver), reload must refuse a bad file, and stop must be clean.
+
+NSPAWN_PID=""
+LEADER=""
+# in_box CMD...: CMD inside the booted container.
+in_box() {
+	nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+stop_box() {
+	local i
+	[[ -n "$NSPAWN_PID" ]] || return 0
+	# SIGTERM: nspawn asks the container's systemd to shut down.
+	kill -TERM "$NSPAWN_PID" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -KILL "$NSPAWN_PID" 2>/dev/null
+	wait "$NSPAWN_PID" 2>/dev/null
+	NSPAWN_PID=""
+}
+synth_stop() {
+	[[ -z "${SYNTH_PID:-}" ]] || stop_child "$SYNTH_PID" pg-synth-host
+	SYNTH_PID=""
+}
+trap_exit 'stop_box; synth_stop; finish'
+
+need systemd-nspawn nsenter
+unmount_root || abort "cannot unmount /proc and /dev from the root before booting it"
+BOX_PORT=$(free_port "$PORT" "$WEB_PORT") || abort "no free port"
+SYNTH_PORT=$(free_port "$PORT" "$WEB_PORT" "$BOX_PORT") || abort "no free port"
+SYNTH_PID=""
+if [[ -x "$BUILD_DIR/pg-synth-host" ]]; then
+	setsid "$BUILD_DIR/pg-synth-host" --port "$SYNTH_PORT" --mode static --name package-test \
+		</dev/null >"$WORK/synth.log" 2>&1 &
+	SYNTH_PID=$!
+fi
+cat >"$ROOT/etc/pixelgate/pixelgate.conf" <<CONF
+[relay]
+listen = 127.0.0.1:$BOX_PORT
+security = none
+audit_file = /var/log/pixelgate/audit-box.jsonl
+control_socket = /run/pixelgate/control.sock
+[upstream]
+address = 127.0.0.1:$SYNTH_PORT
+CONF
+t=$SECONDS
+nspawn=(systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit --console=passive)
+if [[ -d /run/systemd/system ]]; then
+	# A host that runs systemd: a scope of its own for the container.
+	nspawn=(systemd-run --scope --quiet -p Delegate=yes "${nspawn[@]}")
+fi
+setsid "${nspawn[@]}" </dev/null >"$WORK/nspawn.log" 2>&1 &
+NSPAWN_PID=$!
+end=$((SECONDS + 60))
+state=""
+while ((SECONDS < end)); do
+	kill -0 "$NSPAWN_PID" 2>/dev/null || abort "systemd-nspawn exited: $(tail -n 5 "$WORK/nspawn.log")"
+	# The container's systemd, nspawn's child.
+	[[ -n "$LEADER" ]] || LEADER=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n 1)
+	if [[ -n "$LEADER" ]]; then
+		state=$(in_box systemctl is-system-running 2>/dev/null)
+		[[ "$state" == running || "$state" == degraded ]] && break
+	fi
+	sleep 0.5
+done
+[[ "$state" == running || "$state" == degraded ]] ||
+	abort "the root did not boot in systemd-nspawn within 60 s ($state): $(tail -n 5 "$WORK/nspawn.log")"
+pass "(5) the root booted in systemd-nspawn in $((SECONDS - t)) s ($state)"
+end=$((SECONDS + 30))
+while ((SECONDS < end)) && ! port_open "$BOX_PORT"; do
+	sleep 0.2
+done
+in_box journalctl -u pixelgate --no-pager >"$WORK/journal.log" 2>&1
+if [[ "$(in_box systemctl is-active pixelgate.service)" == active ]] && port_open "$BOX_PORT"; then
+	pass "(5) pixelgate.service started at boot with all its hardening, on 127.0.0.1:$BOX_PORT"
+else
+	in_box systemctl status pixelgate.service --no-pager >"$WORK/status.log" 2>&1
+	abort "pixelgate.service is not running: $(tail -n 8 "$WORK/journal.log")"
+fi
+if grep -q "sandbox tried here: namespaces yes" "$WORK/journal.log"; then
+	pass "(5) ExecStartPre --check: workers get their namespaces under the unit"
+else
+	fail "(5) workers lack namespaces under the unit: $(grep -m1 'sandbox' "$WORK/journal.log")"
+fi
+# The relay's pid on this side: the pixelgate process in the container's PID
+# namespace.
+relay_pid=$(pgrep -f '^/usr/bin/pixelgate --config /etc/pixelgate/pixelgate.conf$' |
+	while read -r p; do
+		[[ "$(readlink "/proc/$p/ns/pid")" == "$(readlink "/proc/$LEADER/ns/pid")" ]] && echo "$p"
+	done | head -n 1)
+
+# A viewer with security type None: the session starts a worker, which connects
+# to pg-synth-host and decodes its pixels for the relay.
+if [[ -n "$SYNTH_PID" && -n "$relay_pid" ]]; then
+	exec 4<>"/dev/tcp/127.0.0.1/$BOX_PORT"
+	head -c 12 <&4 >/dev/null
+	printf 'RFB 003.008\n' >&4
+	n=$(head -c 1 <&4 | od -An -tu1 | tr -d ' ')
+	head -c "${n:-0}" <&4 >/dev/null
+	printf '\001' >&4
+	result=$(head -c 4 <&4 | od -An -tu1 | tr -d ' ')
+	printf '\001' >&4
+	read -r w h nlen < <(head -c 24 <&4 | od -An -tu1 -v | tr -s ' \n' ' ' |
+		awk '{ print $1 * 256 + $2, $3 * 256 + $4, $21 * 16777216 + $22 * 65536 + $23 * 256 + $24 }')
+	head -c "${nlen:-0}" <&4 >/dev/null
+	# FramebufferUpdateRequest for the whole screen.
+	printf "\\003\\000\\000\\000\\000\\000\\$(printf %03o $((w >> 8)))\\$(printf %03o $((w & 255)))\\$(printf %03o $((h >> 8)))\\$(printf %03o $((h & 255)))" >&4
+	got=$(timeout 10 head -c 65536 <&4 | wc -c)
+	worker=$(pgrep -P "$relay_pid" -f pixelgate-worker | head -n 1)
+	if [[ "$result" == 0000 && "$w" -gt 0 && "$got" -ge 65536 ]]; then
+		pass "(5) a viewer got ${w}x$h and $got bytes of the host's pixels through the sandboxed worker"
+	else
+		fail "(5) session through the unit: result '$result', ${w}x$h, $got bytes"
+	fi
+	if [[ -n "$worker" ]] && grep -q '^Seccomp:[[:space:]]*2' "/proc/$worker/status" &&
+		grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$worker/status" &&
+		[[ "$(readlink "/proc/$worker/ns/user")" != "$(readlink "/proc/$relay_pid/ns/user")" ]] &&
+		[[ "$(readlink "/proc/$worker/ns/net")" != "$(readlink "/proc/$relay_pid/ns/net")" ]]; then
+		pass "(5) its worker: seccomp filter, no_new_privs, own user and network namespaces, root $(readlink "/proc/$worker/root")"
+	else
+		fail "(5) worker '${worker}': $(grep -E 'Seccomp:|NoNewPrivs' "/proc/$worker/status" 2>&1 | tr '\n' ' ')"
+	fi
+	exec 4>&-
+fi
+
+# Reload: a bad file fails the reload, visibly, and the relay keeps running.
+echo "max_fps = lots" >>"$ROOT/etc/pixelgate/pixelgate.conf"
+if ! in_box systemctl reload pixelgate.service >/dev/null 2>&1 &&
+	[[ "$(in_box systemctl is-active pixelgate.service)" == active ]]; then
+	pass "(5) systemctl reload refuses a bad configuration; the relay keeps running"
+else
+	fail "(5) reload with a bad configuration did not fail, or stopped the relay"
+fi
+sed -i '$d' "$ROOT/etc/pixelgate/pixelgate.conf"
+if in_box systemctl reload pixelgate.service >/dev/null 2>&1; then
+	pass "(5) systemctl reload applies a good one"
+else
+	fail "(5) systemctl reload of a good configuration failed"
+fi
+t=$SECONDS
+in_box systemctl stop pixelgate.service
+if [[ "$(in_box systemctl is-active pixelgate.service)" == inactive ]] &&
+	grep -q '"relay-stop"' "$ROOT/var/log/pixelgate/audit-box.jsonl" 2>/dev/null; then
+	pass "(5) systemctl stop: stopped in $((SECONDS - t)) s, relay-stop audited"
+else
+	fail "(5) systemctl stop: $(in_box systemctl is-active pixelgate.service)"
+fi
+in_box journalctl -u pixelgate --no-pager >"$WORK/journal.log" 2>&1
+stop_box
+synth_stop
+mount -t proc proc "$ROOT/proc" || abort "cannot mount /proc in the root"
+mount --bind /dev "$ROOT/dev" || abort "cannot bind /dev into the root"
+
+# (6) Remove, then purge -------------------------------------------------------
 
 timeout 120 chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
 	apt-get remove -y -q pixelgate >"$WORK/apt-remove.log" 2>&1 ||
-	fail "(5) apt-get remove failed: $(tail -n 5 "$WORK/apt-remove.log")"
+	fail "(6) apt-get remove failed: $(tail -n 5 "$WORK/apt-remove.log")"
 if [[ ! -e "$ROOT/usr/bin/pixelgate" && -f "$ROOT/etc/pixelgate/pixelgate.conf" &&
 	-d "$ROOT/var/log/pixelgate" ]]; then
-	pass "(5) remove: programs gone; configuration and audit trail kept"
+	pass "(6) remove: programs gone; configuration and audit trail kept"
 else
-	fail "(5) after remove: $(ls -d "$ROOT"/usr/bin/pixelgate "$ROOT"/etc/pixelgate/* "$ROOT"/var/log/pixelgate 2>&1 | tr '\n' ' ')"
+	fail "(6) after remove: $(ls -d "$ROOT"/usr/bin/pixelgate "$ROOT"/etc/pixelgate/* "$ROOT"/var/log/pixelgate 2>&1 | tr '\n' ' ')"
 fi
 timeout 120 chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
 	apt-get purge -y -q pixelgate >"$WORK/apt-purge.log" 2>&1 ||
-	fail "(5) apt-get purge failed: $(tail -n 5 "$WORK/apt-purge.log")"
+	fail "(6) apt-get purge failed: $(tail -n 5 "$WORK/apt-purge.log")"
 if [[ ! -e "$ROOT/etc/pixelgate/pixelgate.conf" && ! -e "$ROOT/var/lib/pixelgate" &&
 	! -e "$ROOT/var/log/pixelgate" ]] && ! in_root dpkg-statoverride --list | grep -q pixelgate; then
-	pass "(5) purge: configuration, state, audit trail and mode overrides gone"
+	pass "(6) purge: configuration, state, audit trail and mode overrides gone"
 else
-	fail "(5) after purge: $(ls -d "$ROOT"/etc/pixelgate/* "$ROOT"/var/lib/pixelgate "$ROOT"/var/log/pixelgate 2>&1 | tr '\n' ' ')"
+	fail "(6) after purge: $(ls -d "$ROOT"/etc/pixelgate/* "$ROOT"/var/lib/pixelgate "$ROOT"/var/log/pixelgate 2>&1 | tr '\n' ' ')"
 fi
 log "total $((SECONDS - T0)) s"
