@@ -29,8 +29,8 @@ packages=(
 	# the browser viewer's end-to-end test trusts its test CA through NSS
 	libnss3-tools
 	# the Debian package: cpack's Depends (dpkg-shlibdeps), and its test's clean
-	# root (debootstrap, with the archive's keys)
-	dpkg-dev debootstrap debian-archive-keyring
+	# root (debootstrap, with the archive's keys) booted with systemd-nspawn
+	dpkg-dev debootstrap debian-archive-keyring systemd-container
 )
 
 # npm comes with some nodejs packages (NodeSource) and separately with Debian's.
