@@ -12,18 +12,31 @@
 
 set(PG_PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-# systemd units. Debian 12 keeps package units in /lib/systemd/system.
+# systemd units (Debian 12 keeps package units in /lib/systemd/system), the
+# example configuration, a conffile (packaging/debian/conffiles) of mode 0640 that
+# postinst makes root:pixelgate (dpkg-statoverride), and /etc/pixelgate/hosts/ for
+# browser host settings, which only root (systemd) reads. These paths are
+# absolute and the units name /usr/bin: they are installed only for the prefix
+# /usr, which is what the package uses. `cmake --install` to another prefix
+# (/usr/local by default) leaves /etc and /lib alone unless
+# -DPG_INSTALL_SYSTEM_FILES=ON.
+option(PG_INSTALL_SYSTEM_FILES
+       "install /etc/pixelgate and the systemd units whatever the prefix" OFF)
 set(PG_SYSTEMD_UNITDIR /lib/systemd/system CACHE PATH "where the systemd units are installed")
-install(FILES ${PG_PKG_DIR}/pixelgate.service ${PG_PKG_DIR}/pixelgate-browser-host@.service
-        DESTINATION ${PG_SYSTEMD_UNITDIR})
-
-# The example configuration: a conffile (packaging/debian/conffiles), mode 0640;
-# postinst makes it root:pixelgate (dpkg-statoverride). Browser host settings go
-# to /etc/pixelgate/hosts/, which only root (systemd) reads.
-install(FILES ${PG_PKG_DIR}/pixelgate.conf DESTINATION /etc/pixelgate
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
-install(DIRECTORY DESTINATION /etc/pixelgate/hosts
-        DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+install(CODE "
+  if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\" OR ${PG_INSTALL_SYSTEM_FILES})
+    file(INSTALL DESTINATION \"${PG_SYSTEMD_UNITDIR}\" TYPE FILE
+         FILES \"${PG_PKG_DIR}/pixelgate.service\" \"${PG_PKG_DIR}/pixelgate-browser-host@.service\")
+    file(INSTALL DESTINATION /etc/pixelgate TYPE FILE
+         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
+         FILES \"${PG_PKG_DIR}/pixelgate.conf\")
+    file(MAKE_DIRECTORY \"\$ENV{DESTDIR}/etc/pixelgate/hosts\")
+    file(CHMOD \"\$ENV{DESTDIR}/etc/pixelgate/hosts\"
+         PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+  else()
+    message(STATUS \"Not installing /etc/pixelgate and the systemd units: the prefix is \"
+                   \"\${CMAKE_INSTALL_PREFIX}, not /usr (-DPG_INSTALL_SYSTEM_FILES=ON to force)\")
+  endif()")
 install(FILES ${PG_PKG_DIR}/pixelgate.conf ${PG_PKG_DIR}/browser-host.conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
