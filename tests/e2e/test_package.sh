@@ -25,6 +25,8 @@ FAILED=0
 WORK=""
 ROOT=""
 RELAY_PID=""
+NSPAWN_PID=""
+SYNTH_PID=""
 
 build_dir_arg "$@"
 if ((EUID != 0)); then
@@ -47,6 +49,20 @@ unmount_root() {
 	! awk -v r="$ROOT" '$2 == r || index($2, r "/") == 1 { f = 1 } END { exit !f }' /proc/mounts
 }
 
+# Stops the booted container (section 5): SIGTERM asks its systemd to shut down.
+stop_box() {
+	local i
+	[[ -n "$NSPAWN_PID" ]] || return 0
+	kill -TERM "$NSPAWN_PID" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -KILL "$NSPAWN_PID" 2>/dev/null
+	wait "$NSPAWN_PID" 2>/dev/null
+	NSPAWN_PID=""
+}
+
 finish() {
 	local rc=$? f
 	trap - EXIT INT TERM
@@ -56,6 +72,8 @@ finish() {
 		FAILED=1
 	fi
 	stop_child "$RELAY_PID" pixelgate
+	stop_box
+	stop_child "$SYNTH_PID" pg-synth-host
 	if ((FAILED)) && [[ -n "$WORK" ]]; then
 		mkdir -p -- "$ART_DIR"
 		for f in "$WORK"/*.log "$ROOT"/tmp/pg-test/*.log "$ROOT"/var/log/pixelgate/audit.jsonl; do
@@ -392,36 +410,16 @@ audit_mode=$(in_root stat -c '%U %a' /var/log/pixelgate/audit.jsonl 2>&1)
 # namespace, seccomp) and decode a real RFB server's pixels (pg-synth-host on
 # the host, libvncserver), reload must refuse a bad file, and stop must be clean.
 
-NSPAWN_PID=""
 LEADER=""
 # in_box CMD...: CMD inside the booted container.
 in_box() {
 	nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
-stop_box() {
-	local i
-	[[ -n "$NSPAWN_PID" ]] || return 0
-	# SIGTERM: nspawn asks the container's systemd to shut down.
-	kill -TERM "$NSPAWN_PID" 2>/dev/null
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$NSPAWN_PID" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill -KILL "$NSPAWN_PID" 2>/dev/null
-	wait "$NSPAWN_PID" 2>/dev/null
-	NSPAWN_PID=""
-}
-synth_stop() {
-	[[ -z "${SYNTH_PID:-}" ]] || stop_child "$SYNTH_PID" pg-synth-host
-	SYNTH_PID=""
-}
-trap_exit 'stop_box; synth_stop; finish'
 
 need systemd-nspawn nsenter
 unmount_root || abort "cannot unmount /proc and /dev from the root before booting it"
 BOX_PORT=$(free_port "$PORT" "$WEB_PORT") || abort "no free port"
 SYNTH_PORT=$(free_port "$PORT" "$WEB_PORT" "$BOX_PORT") || abort "no free port"
-SYNTH_PID=""
 if [[ -x "$BUILD_DIR/pg-synth-host" ]]; then
 	setsid "$BUILD_DIR/pg-synth-host" --port "$SYNTH_PORT" --mode static --name package-test \
 		</dev/null >"$WORK/synth.log" 2>&1 &
@@ -485,20 +483,24 @@ relay_pid=$(pgrep -f '^/usr/bin/pixelgate --config /etc/pixelgate/pixelgate.conf
 # A viewer with security type None: the session starts a worker, which connects
 # to pg-synth-host and decodes its pixels for the relay.
 if [[ -n "$SYNTH_PID" && -n "$relay_pid" ]]; then
+	# Every read bounded: a relay that stops answering fails the step.
 	exec 4<>"/dev/tcp/127.0.0.1/$BOX_PORT"
-	head -c 12 <&4 >/dev/null
+	timeout 10 head -c 12 <&4 >/dev/null
 	printf 'RFB 003.008\n' >&4
-	n=$(head -c 1 <&4 | od -An -tu1 | tr -d ' ')
-	head -c "${n:-0}" <&4 >/dev/null
+	n=$(timeout 10 head -c 1 <&4 | od -An -tu1 | tr -d ' ')
+	timeout 10 head -c "${n:-0}" <&4 >/dev/null
 	printf '\001' >&4
-	result=$(head -c 4 <&4 | od -An -tu1 | tr -d ' ')
+	result=$(timeout 10 head -c 4 <&4 | od -An -tu1 | tr -d ' ')
 	printf '\001' >&4
-	read -r w h nlen < <(head -c 24 <&4 | od -An -tu1 -v | tr -s ' \n' ' ' |
-		awk '{ print $1 * 256 + $2, $3 * 256 + $4, $21 * 16777216 + $22 * 65536 + $23 * 256 + $24 }')
-	head -c "${nlen:-0}" <&4 >/dev/null
-	# FramebufferUpdateRequest for the whole screen.
-	printf "\\003\\000\\000\\000\\000\\000\\$(printf %03o $((w >> 8)))\\$(printf %03o $((w & 255)))\\$(printf %03o $((h >> 8)))\\$(printf %03o $((h & 255)))" >&4
-	got=$(timeout 10 head -c 65536 <&4 | wc -c)
+	read -r w h nlen < <(timeout 10 head -c 24 <&4 | od -An -tu1 -v | tr -s ' \n' ' ' |
+		awk 'NF >= 24 { print $1 * 256 + $2, $3 * 256 + $4, $21 * 16777216 + $22 * 65536 + $23 * 256 + $24 }')
+	got=0
+	if [[ "${w:-0}" -gt 0 && "${h:-0}" -gt 0 ]]; then
+		timeout 10 head -c "${nlen:-0}" <&4 >/dev/null
+		# FramebufferUpdateRequest for the whole screen.
+		printf "\\003\\000\\000\\000\\000\\000\\$(printf %03o $((w >> 8)))\\$(printf %03o $((w & 255)))\\$(printf %03o $((h >> 8)))\\$(printf %03o $((h & 255)))" >&4
+		got=$(timeout 10 head -c 65536 <&4 | wc -c)
+	fi
 	worker=$(pgrep -P "$relay_pid" -f pixelgate-worker | head -n 1)
 	if [[ "$result" == 0000 && "$w" -gt 0 && "$got" -ge 65536 ]]; then
 		pass "(5) a viewer got ${w}x$h and $got bytes of the host's pixels through the sandboxed worker"
@@ -540,7 +542,8 @@ else
 fi
 in_box journalctl -u pixelgate --no-pager >"$WORK/journal.log" 2>&1
 stop_box
-synth_stop
+stop_child "$SYNTH_PID" pg-synth-host
+SYNTH_PID=""
 mount -t proc proc "$ROOT/proc" || abort "cannot mount /proc in the root"
 mount --bind /dev "$ROOT/dev" || abort "cannot bind /dev into the root"
 
