@@ -248,8 +248,10 @@ else
 	timeout 300 chroot "$ROOT" apt-get update -q >"$WORK/apt-update.log" 2>&1 ||
 		abort "apt-get update in the new root failed: $(tail -n 5 "$WORK/apt-update.log")"
 	in_root apt-get clean
-	tar -cpf "$TARBALL.tmp" -C "$ROOT" . && mv -f -- "$TARBALL.tmp" "$TARBALL" ||
+	if ! tar -cpf "$TARBALL.tmp" -C "$ROOT" . || ! mv -f -- "$TARBALL.tmp" "$TARBALL"; then
+		rm -f -- "$TARBALL.tmp"
 		abort "cannot write $TARBALL"
+	fi
 	pass "(3) clean $SUITE root made with debootstrap in $((SECONDS - t)) s"
 fi
 cp -f /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
@@ -399,8 +401,11 @@ else
 	fail "(4) audit trail after the stop: $(head -n 3 "$WORK/audit.log" 2>/dev/null)"
 fi
 audit_mode=$(in_root stat -c '%U %a' /var/log/pixelgate/audit.jsonl 2>&1)
-[[ "$audit_mode" == "pixelgate 600" ]] && pass "(4) audit.jsonl is pixelgate's, mode 600" ||
+if [[ "$audit_mode" == "pixelgate 600" ]]; then
+	pass "(4) audit.jsonl is pixelgate's, mode 600"
+else
 	fail "(4) audit.jsonl: $audit_mode"
+fi
 
 # (5) Under systemd: the units' hardening for real -----------------------------
 #
