@@ -27,6 +27,9 @@ ROOT=""
 RELAY_PID=""
 NSPAWN_PID=""
 SYNTH_PID=""
+# The script's own output, for finish: a signal that arrives during a command
+# whose output goes to /dev/null runs the exit handler with that redirection.
+exec {OUT_FD}>&1 {ERR_FD}>&2
 
 build_dir_arg "$@"
 if ((EUID != 0)); then
@@ -67,6 +70,7 @@ finish() {
 	local rc=$? f
 	trap - EXIT INT TERM
 	set +e
+	exec 1>&"$OUT_FD" 2>&"$ERR_FD"
 	if ((rc != 0 && FAILED == 0)); then
 		log "error: stopped early (exit status $rc)"
 		FAILED=1
@@ -103,9 +107,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg-package.XXXXXX")
 mkdir -p -- "$CACHE" "$ART_DIR"
 rm -f -- "$ART_DIR/$ART_NAME"-*
 
-# in_root CMD...: CMD in the installed root, with a clean environment.
+# in_root CMD...: CMD in the installed root, with a clean environment, for at
+# most 60 s.
 in_root() {
-	chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+	timeout 60 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
 		DEBIAN_FRONTEND=noninteractive "$@"
 }
 
@@ -113,7 +118,7 @@ in_root() {
 
 log "building the package with cpack"
 t=$SECONDS
-(cd -- "$BUILD_DIR" && timeout 300 cpack -G DEB -B "$WORK/cpack") >"$WORK/cpack.log" 2>&1 ||
+(cd -- "$BUILD_DIR" && timeout 180 cpack -G DEB -B "$WORK/cpack") >"$WORK/cpack.log" 2>&1 ||
 	abort "cpack failed: $(tail -n 5 "$WORK/cpack.log")"
 DEB=$(ls "$WORK"/cpack/pixelgate_*_amd64.deb 2>/dev/null | head -n 1)
 [[ -f "$DEB" ]] || abort "cpack made no pixelgate_<version>_amd64.deb: $(ls "$WORK/cpack")"
@@ -241,11 +246,11 @@ if [[ -f "$TARBALL" ]]; then
 	pass "(3) clean $SUITE root unpacked from the cache in $((SECONDS - t)) s"
 else
 	log "debootstrap --variant=minbase $SUITE from $MIRROR (cached afterwards)"
-	timeout 900 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOT" "$MIRROR" \
+	timeout 480 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOT" "$MIRROR" \
 		>"$WORK/debootstrap.log" 2>&1 ||
 		abort "debootstrap failed: $(tail -n 5 "$WORK/debootstrap.log")"
 	cp -f /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-	timeout 300 chroot "$ROOT" apt-get update -q >"$WORK/apt-update.log" 2>&1 ||
+	timeout 180 chroot "$ROOT" apt-get update -q >"$WORK/apt-update.log" 2>&1 ||
 		abort "apt-get update in the new root failed: $(tail -n 5 "$WORK/apt-update.log")"
 	in_root apt-get clean
 	if ! tar -cpf "$TARBALL.tmp" -C "$ROOT" . || ! mv -f -- "$TARBALL.tmp" "$TARBALL"; then
@@ -267,7 +272,7 @@ cp -f -- "$DEB" "$ROOT/tmp/${DEB##*/}"
 mkdir -p -- "$CACHE/debs"
 cp -f -- "$CACHE"/debs/*.deb "$ROOT/var/cache/apt/archives/" 2>/dev/null || true
 t=$SECONDS
-timeout 600 chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+timeout 300 chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -q --no-install-recommends "/tmp/${DEB##*/}" >"$WORK/apt-install.log" 2>&1 ||
 	abort "apt-get install of the package failed: $(tail -n 8 "$WORK/apt-install.log")"
 cp -f -- "$ROOT"/var/cache/apt/archives/*.deb "$CACHE/debs/" 2>/dev/null || true
@@ -416,9 +421,9 @@ fi
 # the host, libvncserver), reload must refuse a bad file, and stop must be clean.
 
 LEADER=""
-# in_box CMD...: CMD inside the booted container.
+# in_box CMD...: CMD inside the booted container, for at most 60 s.
 in_box() {
-	nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
+	timeout 60 nsenter -t "$LEADER" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 
 need systemd-nspawn nsenter
