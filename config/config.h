@@ -53,7 +53,9 @@
 	  "font for warnings drawn into the picture (Japanese glyphs needed)")                     \
 	S(web, listen, "",                                                                         \
 	  "address:port of the HTTPS viewer page (browsers, noVNC); off when empty")               \
-	S(web, root, "", "folder of the viewer page (default: web/ next to the pixelgate binary)") \
+	S(web, root, "",                                                                           \
+	  "folder of the viewer page (default: web/ next to the pixelgate binary, else the "       \
+	  "installed share/pixelgate/web)")                                                        \
 	S(web, origins, "",                                                                        \
 	  "Origins allowed to open the viewer's WebSocket, comma-separated (default: https:// "    \
 	  "and "                                                                                   \

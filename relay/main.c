@@ -116,6 +116,17 @@ static int find_next_to_self(const char *name, char *out, size_t size)
 	return 0;
 }
 
+/* Where `cmake --install` (and so the Debian package) puts the helpers and the
+ * viewer page, relative to the folder of the relay's binary: ../lib/pixelgate and
+ * ../share/pixelgate/web for /usr/bin/pixelgate. Relative, so an install under any
+ * prefix finds its own files. */
+#ifndef PG_BIN_TO_HELPERS
+#define PG_BIN_TO_HELPERS "../lib/pixelgate"
+#endif
+#ifndef PG_BIN_TO_WEB
+#define PG_BIN_TO_WEB "../share/pixelgate/web"
+#endif
+
 static int find_worker(char *out, size_t size)
 {
 	const char *env = getenv("PIXELGATE_WORKER");
@@ -123,10 +134,25 @@ static int find_worker(char *out, size_t size)
 		snprintf(out, size, "%s", env);
 		return access(out, X_OK);
 	}
-	/* The worker is installed next to the relay binary. */
+	/* Next to the relay binary (the build folder), else where the install put it. */
 	if (find_next_to_self("pixelgate-worker", out, size) < 0)
 		return -1;
+	if (access(out, X_OK) == 0)
+		return 0;
+	if (find_next_to_self(PG_BIN_TO_HELPERS "/pixelgate-worker", out, size) < 0)
+		return -1;
 	return access(out, X_OK);
+}
+
+/* The viewer page when [web] root is not set: web/ next to the binary (the build
+ * folder), else the installed one. */
+static void find_web_root(char *out, size_t size)
+{
+	if (find_next_to_self("web", out, size) == 0 && access(out, F_OK) == 0)
+		return;
+	if (find_next_to_self(PG_BIN_TO_WEB, out, size) == 0 && access(out, F_OK) == 0)
+		return;
+	snprintf(out, size, "web");
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -852,8 +878,8 @@ int main(int argc, char **argv)
 		char root[PATH_MAX];
 		if (*cfg->web_root)
 			snprintf(root, sizeof(root), "%s", cfg->web_root);
-		else if (find_next_to_self("web", root, sizeof(root)) < 0)
-			snprintf(root, sizeof(root), "web");
+		else
+			find_web_root(root, sizeof(root));
 		if (pg_static_load(root, &relay->web_static, err, sizeof(err)) < 0) {
 			pg_err("[web] root: %s", err);
 			return 1;

@@ -30,6 +30,9 @@ packages=(
 	libnss3-tools
 	# several relays behind a load balancer (tests/e2e/test_haproxy.sh)
 	haproxy
+	# the Debian package: cpack's Depends (dpkg-shlibdeps), and its test's clean
+	# root (debootstrap, with the archive's keys) booted with systemd-nspawn
+	dpkg-dev debootstrap debian-archive-keyring systemd-container
 )
 
 # npm comes with some nodejs packages (NodeSource) and separately with Debian's.

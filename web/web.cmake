@@ -97,5 +97,5 @@ if(PG_WEB)
 
   add_custom_target(pg_web ALL DEPENDS ${PG_WEB_OUT}/app.js ${pg_web_static})
 
-  install(DIRECTORY ${PG_WEB_OUT}/ DESTINATION share/pixelgate/web)
+  install(DIRECTORY ${PG_WEB_OUT}/ DESTINATION ${PG_INSTALL_DATADIR}/web)
 endif()
