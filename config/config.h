@@ -44,6 +44,8 @@
 	I(relay, max_handshakes, 256, 1, 100000, "connections still logging in, at once")          \
 	I(relay, max_handshakes_per_source, 32, 1, 100000,                                         \
 	  "connections still logging in from one address, at once")                                \
+	S(relay, proxy_protocol_from, "",                                                          \
+	  "CIDRs of load balancers whose connections start with a PROXY v2 header")                \
 	S(relay, log_level, "info", "error, warn, info or debug")                                  \
 	S(relay, control_socket, "",                                                               \
 	  "Unix socket for admin commands (pixelgate --reload); off when empty")                   \

@@ -159,7 +159,7 @@ static char *trim(char *s)
 	return s;
 }
 
-static int parse_cidr(const char *s, struct pg_policy_net *net)
+int pg_policy_parse_cidr(const char *s, struct pg_policy_net *net)
 {
 	char buf[64];
 	const char *slash = strchr(s, '/');
@@ -216,7 +216,7 @@ static int set_networks(struct pg_policy_section *s, const char *value, const ch
 					where, sec, PG_POLICY_MAX_NETS);
 			return -1;
 		}
-		int rc = parse_cidr(tok, &s->nets[s->nnets]);
+		int rc = pg_policy_parse_cidr(tok, &s->nets[s->nnets]);
 		if (rc < 0) {
 			pg_config_error(
 			    err,
@@ -660,11 +660,9 @@ int pg_policy_effective(const struct pg_policy_config *pc, const char *groups_cs
 	return 0;
 }
 
-bool pg_policy_allows_address(const struct pg_policy *p, const struct sockaddr *addr)
+bool pg_policy_nets_have(const struct pg_policy_net *nets, int n, const struct sockaddr *addr)
 {
 	struct pg_policy_net a = {0};
-	if (p->any_network)
-		return true;
 	if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
 		a.family = 4;
@@ -682,10 +680,15 @@ bool pg_policy_allows_address(const struct pg_policy *p, const struct sockaddr *
 		return false;
 	}
 	a.prefix = a.family == 4 ? 32 : 128;
-	for (int i = 0; i < p->nnets; i++)
-		if (net_contains(&p->nets[i], &a))
+	for (int i = 0; i < n; i++)
+		if (net_contains(&nets[i], &a))
 			return true;
 	return false;
+}
+
+bool pg_policy_allows_address(const struct pg_policy *p, const struct sockaddr *addr)
+{
+	return p->any_network || pg_policy_nets_have(p->nets, p->nnets, addr);
 }
 
 static void print_nets(FILE *f, bool any, const struct pg_policy_net *nets, int n)

@@ -140,6 +140,10 @@ int pg_policy_effective(const struct pg_policy_config *pc, const char *groups_cs
 /* True when addr (AF_INET or AF_INET6; v4-mapped v6 counts as v4) is in the policy's
  * allowed_networks. */
 bool pg_policy_allows_address(const struct pg_policy *p, const struct sockaddr *addr);
+/* One address or CIDR ("10.0.0.0/8", "::1"): 0, -1 when it is neither, -2 when host
+ * bits are set beyond the prefix. Whether addr is in one of nets. */
+int pg_policy_parse_cidr(const char *s, struct pg_policy_net *net);
+bool pg_policy_nets_have(const struct pg_policy_net *nets, int n, const struct sockaddr *addr);
 
 /* The effective policy of users without a policy group and of each group's members
  * (for pixelgate -n), as INI with comments. */

@@ -461,6 +461,39 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	pg_log_set_level(cfg->relay_log_level);
 }
 
+/* [relay] proxy_protocol_from: comma-separated CIDRs, or empty. */
+static int parse_proxy_nets(struct pg_relay *relay, const char *value,
+			    struct pg_config_errors *errs)
+{
+	char buf[4096], *save = NULL;
+	relay->nproxy_nets = 0;
+	if (strlen(value) >= sizeof(buf)) {
+		pg_config_error(errs, "[relay] proxy_protocol_from is too long");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (char *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (relay->nproxy_nets == PG_POLICY_MAX_NETS) {
+			pg_config_error(errs, "[relay] proxy_protocol_from: more than %d networks",
+					PG_POLICY_MAX_NETS);
+			return -1;
+		}
+		int rc = pg_policy_parse_cidr(tok, &relay->proxy_nets[relay->nproxy_nets]);
+		if (rc < 0) {
+			pg_config_error(
+			    errs,
+			    "[relay] proxy_protocol_from: '%s' %s (expected comma-separated "
+			    "addresses or CIDRs of the load balancers, such as 10.0.0.5/32)",
+			    tok,
+			    rc == -2 ? "has host bits set beyond its prefix"
+				     : "is not an address or CIDR");
+			return -1;
+		}
+		relay->nproxy_nets++;
+	}
+	return 0;
+}
+
 /* What does not change without a restart: the listener, viewer TLS, the audit trail. */
 static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool open_audit,
 		       struct pg_config_errors *errs)
@@ -485,6 +518,8 @@ static int setup_fixed(struct pg_relay *relay, const struct pg_config *cfg, bool
 			return -1;
 		}
 	}
+	if (parse_proxy_nets(relay, cfg->relay_proxy_protocol_from, errs) < 0)
+		return -1;
 	relay->lockout = pg_lockout_new(NULL);
 	if (!relay->lockout)
 		return -1;
@@ -645,6 +680,8 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 	    {"relay.audit_syslog", a->relay_audit_syslog, b->relay_audit_syslog},
 	    {"relay.control_socket", a->relay_control_socket, b->relay_control_socket},
 	    {"relay.font", a->relay_font, b->relay_font},
+	    {"relay.proxy_protocol_from", a->relay_proxy_protocol_from,
+	     b->relay_proxy_protocol_from},
 	    {"web.listen", a->web_listen, b->web_listen},
 	    {"web.root", a->web_root, b->web_root},
 	};

@@ -9,6 +9,7 @@
 
 #include "codec/fb.h"
 #include "config/config.h"
+#include "config/policy.h"
 
 struct pg_session;
 struct pg_share;
@@ -67,6 +68,10 @@ struct pg_relay {
 	int refine_delay_ms;
 	int max_viewers;
 	int max_handshakes, max_handshakes_per_source;
+	/* [relay] proxy_protocol_from: connections from these start with a PROXY v2
+	 * header naming the real client (http/proxy.h). */
+	int nproxy_nets;
+	struct pg_policy_net proxy_nets[PG_POLICY_MAX_NETS];
 	int reconnect_max_ms;
 	int auth_timeout_ms;
 	int send_timeout_ms; /* a viewer whose output stays unread this long is closed */

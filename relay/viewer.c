@@ -16,6 +16,7 @@
 #include "relay/log.h"
 #include "relay/relay.h"
 #include "relay/tcpinfo.h"
+#include "http/proxy.h"
 #include "relay/viewer_impl.h"
 #include "render/text.h"
 
@@ -607,6 +608,24 @@ static void meter_input(struct pg_viewer *v, size_t n)
 			 PG_AUDIT_S("input", "bytes"));
 }
 
+static void proxy_input(struct pg_viewer *v);
+
+/* What arrived in v->raw goes through TLS, then to the web layer or RFB. */
+static void tls_input(struct pg_viewer *v)
+{
+	if (read_tls(v) < 0) {
+		pg_viewer_close(v, pg_tls_peer_closed(v->tls) ? "viewer disconnected"
+							      : pg_tls_error(v->tls));
+		return;
+	}
+	if (v->state == V_TLS || v->state == V_WEB_TLS || v->closing)
+		return;
+	if (v->web)
+		pg_web_input(v);
+	else
+		pg_viewer_process_input(v);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct pg_viewer *v = s->data;
@@ -633,21 +652,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	meter_input(v, (size_t)nread);
 	if (v->tls) {
 		v->raw.len += (size_t)nread;
-		if (read_tls(v) < 0) {
-			pg_viewer_close(v, pg_tls_peer_closed(v->tls) ? "viewer disconnected"
-								      : pg_tls_error(v->tls));
-			return;
-		}
-		if (v->state == V_TLS || v->state == V_WEB_TLS || v->closing)
-			return;
-		if (v->web) {
-			pg_web_input(v);
-			return;
-		}
-	} else {
-		v->in.len += (size_t)nread;
+		tls_input(v);
+		return;
 	}
-	pg_viewer_process_input(v);
+	v->in.len += (size_t)nread;
+	if (v->proxy_wait)
+		proxy_input(v);
+	else
+		pg_viewer_process_input(v);
 }
 
 /* ---- connections that have not logged in: caps, and what they may cost ---- */
@@ -802,6 +814,118 @@ void pg_viewer_check_stalled(struct pg_relay *relay)
 	}
 }
 
+static void set_address(struct pg_viewer *v, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		uv_ip4_name((const struct sockaddr_in *)ss, host, sizeof(host));
+		port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		uv_ip6_name((const struct sockaddr_in6 *)ss, host, sizeof(host));
+		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	}
+	memcpy(&v->sa, ss, sizeof(*ss));
+	snprintf(v->addr, sizeof(v->addr), "%s", host);
+	snprintf(v->peer, sizeof(v->peer), ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
+		 port);
+}
+
+/* The caps on connections still logging in, by v->addr: false when v was refused
+ * (and is closing). */
+static bool admit(struct pg_viewer *v)
+{
+	struct pg_relay *relay = v->relay;
+	const char *refuse = NULL, *rule = NULL;
+	if (relay->handshakes > relay->max_handshakes) {
+		refuse = "too many connections logging in (relay.max_handshakes)";
+		rule = "max_handshakes";
+	} else {
+		int same = 0;
+		for (struct pg_viewer *o = relay->viewer_list; o; o = o->next)
+			same += o->state != V_NORMAL && !o->closing && !strcmp(o->addr, v->addr);
+		if (same > relay->max_handshakes_per_source) {
+			refuse = "too many connections logging in from this address "
+				 "(relay.max_handshakes_per_source)";
+			rule = "max_handshakes_per_source";
+		}
+	}
+	if (!refuse)
+		return true;
+	/* A flood must not flood the log too: the first refusal is logged, the rest
+	 * are counted and summarised a second later. */
+	v->quiet_close = relay->refused_quietly++ > 0;
+	flood_window(relay);
+	pg_audit_preauth(v, "connection-refused", PG_AUDIT_S("source", v->addr),
+			 PG_AUDIT_S("rule", rule), PG_AUDIT_S("reason", refuse));
+	pg_viewer_close(v, refuse);
+	return false;
+}
+
+static void start_protocol(struct pg_viewer *v, bool web)
+{
+	uv_tcp_nodelay(&v->tcp, 1);
+	v->pf = pg_pixfmt_canonical;
+	v->encoding = PG_ENC_RAW;
+	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1, 0};
+	if (web) {
+		pg_debug("viewer %llu %s: new web connection", (unsigned long long)v->id, v->peer);
+		pg_web_start(v);
+	} else {
+		pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
+		pg_handshake_start(v);
+	}
+}
+
+static void on_proxy_deadline(uv_timer_t *t)
+{
+	struct pg_viewer *v = t->data;
+	if (v->proxy_wait && !v->closing)
+		pg_viewer_close(v, "proxy: no PROXY protocol header in time");
+}
+
+/* From a trusted balancer, v->in starts with its PROXY header: once whole, take the
+ * client's address from it and carry on as if the client had connected itself. */
+static void proxy_input(struct pg_viewer *v)
+{
+	struct pg_proxy_result r;
+	const char *why = NULL;
+	char via[sizeof(v->peer)];
+	int n = pg_proxy_parse(v->in.data, v->in.len, &r, &why);
+	if (n == 0)
+		return;
+	if (n < 0) {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "proxy: %s", why);
+		pg_viewer_close(v, reason);
+		return;
+	}
+	pg_buf_consume(&v->in, (size_t)n);
+	uv_timer_stop(&v->timer);
+	v->proxy_wait = false;
+	snprintf(via, sizeof(via), "%s", v->peer);
+	if (r.has_addr)
+		set_address(v, &r.src);
+	pg_debug("viewer %llu %s: through the load balancer at %s", (unsigned long long)v->id,
+		 v->peer, via);
+	if (!admit(v))
+		return;
+	start_protocol(v, v->proxy_web);
+	if (v->closing || !v->in.len)
+		return;
+	if (v->tls) {
+		/* What followed the header (a TLS ClientHello, say) is the TLS layer's. */
+		int rc = pg_buf_append(&v->raw, v->in.data, v->in.len);
+		pg_buf_reset(&v->in);
+		if (rc < 0)
+			pg_viewer_close(v, "out of memory");
+		else
+			tls_input(v);
+		return;
+	}
+	pg_viewer_process_input(v);
+}
+
 void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 {
 	struct pg_viewer *v = calloc(1, sizeof(*v));
@@ -831,55 +955,18 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 	}
 	struct sockaddr_storage ss = {0};
 	int sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (uv_tcp_getpeername(&v->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else {
-			uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
-	memcpy(&v->sa, &ss, sizeof(ss));
-	snprintf(v->addr, sizeof(v->addr), "%s", host);
-	snprintf(v->peer, sizeof(v->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
-		 port);
-	const char *refuse = NULL, *rule = NULL;
-	if (relay->handshakes > relay->max_handshakes) {
-		refuse = "too many connections logging in (relay.max_handshakes)";
-		rule = "max_handshakes";
+	uv_tcp_getpeername(&v->tcp, (struct sockaddr *)&ss, &sl);
+	set_address(v, &ss);
+	if (relay->nproxy_nets && pg_policy_nets_have(relay->proxy_nets, relay->nproxy_nets,
+						      (const struct sockaddr *)&ss)) {
+		/* The caps and the handshake wait for the client's real address. */
+		v->proxy_wait = true;
+		v->proxy_web = web;
+		uv_timer_start(&v->timer, on_proxy_deadline, (uint64_t)relay->auth_timeout_ms, 0);
+	} else if (admit(v)) {
+		start_protocol(v, web);
 	} else {
-		int same = 0;
-		for (struct pg_viewer *o = relay->viewer_list; o; o = o->next)
-			same += o->state != V_NORMAL && !o->closing && !strcmp(o->addr, v->addr);
-		if (same > relay->max_handshakes_per_source) {
-			refuse = "too many connections logging in from this address "
-				 "(relay.max_handshakes_per_source)";
-			rule = "max_handshakes_per_source";
-		}
-	}
-	if (refuse) {
-		/* A flood must not flood the log too: the first refusal is logged, the
-		 * rest are counted and summarised a second later. */
-		v->quiet_close = relay->refused_quietly++ > 0;
-		flood_window(relay);
-		pg_audit_preauth(v, "connection-refused", PG_AUDIT_S("source", v->addr),
-				 PG_AUDIT_S("rule", rule), PG_AUDIT_S("reason", refuse));
-		pg_viewer_close(v, refuse);
 		return;
-	}
-	uv_tcp_nodelay(&v->tcp, 1);
-	v->pf = pg_pixfmt_canonical;
-	v->encoding = PG_ENC_RAW;
-	v->eopts = (struct pg_enc_opts){-1, -1, -1, -1, 0};
-	if (web) {
-		pg_debug("viewer %llu %s: new web connection", (unsigned long long)v->id, v->peer);
-		pg_web_start(v);
-	} else {
-		pg_info("viewer %llu %s: new connection", (unsigned long long)v->id, v->peer);
-		pg_handshake_start(v);
 	}
 	uv_read_start((uv_stream_t *)&v->tcp, on_alloc, on_read);
 }

@@ -84,6 +84,9 @@ struct pg_viewer {
 	/* The web listener: TLS plaintext (an HTTP request, then WebSocket frames), the
 	 * request, and the WebSocket once upgraded (web.c). */
 	bool web;
+	/* From a trusted load balancer: the PROXY v2 header comes first (http/proxy.h);
+	 * until it has, nothing else is read, and proxy_web says which listener. */
+	bool proxy_wait, proxy_web;
 	struct pg_buf plain;
 	struct pg_http_req *http;
 	struct pg_ws *ws;

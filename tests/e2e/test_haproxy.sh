@@ -20,7 +20,8 @@
 #     this time with both sessions on that relay (the other was drained through
 #     HAProxy's stats socket while they started, as for an upgrade): both
 #     viewers reconnect, each to their own host;
-# (e) pixelgate-audit verify accepts each relay's audit trail.
+# (e) pixelgate-audit verify accepts each relay's audit trail, whose logins name
+#     the viewer's address from HAProxy's PROXY v2 header, not HAProxy's.
 # The time HAProxy took to notice a relay was gone and the time a viewer took to
 # get its picture back are printed (they are reported, never asserted). A viewer
 # that lands on the other user's host fails the test.
@@ -145,6 +146,10 @@ tls_cert = $WORK/cert.pem
 tls_key = $WORK/key.pem
 users_file = $WORK/users
 audit_file = $WORK/$1-audit.jsonl
+; HAProxy connects from 127.0.0.2 and names the viewer (127.0.0.1) in a PROXY
+; v2 header first
+proxy_protocol_from = 127.0.0.2/32
+log_level = debug
 
 [upstream]
 password_file = $WORK/password
@@ -195,10 +200,13 @@ backend relays
     # Sessions are long and few: send a new one to the relay with the fewest.
     balance leastconn
     option tcp-check
-    tcp-check connect
+    tcp-check connect send-proxy
     tcp-check expect rstring ^RFB\ 003\.00[0-9]
     # with [admin] on: option httpchk GET /healthz, check port ADMIN_PORT
-    default-server inter ${CHECK_INTER_MS}ms fall $CHECK_FALL rise $CHECK_RISE
+    # From 127.0.0.2, with the viewer's address in a PROXY v2 header; the
+    # health check sends one too (LOCAL), as the relay expects from HAProxy.
+    source 127.0.0.2
+    default-server inter ${CHECK_INTER_MS}ms fall $CHECK_FALL rise $CHECK_RISE send-proxy-v2 check-send-proxy
     server r1 127.0.0.1:$R1_PORT check
     server r2 127.0.0.1:$R2_PORT check
 CFG
@@ -481,6 +489,15 @@ test_audit_verify() {
 	stop_child "$R2_PID" r2
 	R1_PID="" R2_PID=""
 	for r in r1 r2; do
+		# The relay took the viewer's address from HAProxy's header: every
+		# login record names 127.0.0.1, none HAProxy's 127.0.0.2.
+		if grep '"event":"auth-success"' "$WORK/$r-audit.jsonl" | grep -q '"source":"127.0.0.1"' &&
+			! grep -q '"source":"127.0.0.2"' "$WORK/$r-audit.jsonl" &&
+			grep -q "through the load balancer at 127.0.0.2:" "$WORK/$r.log"; then
+			pass "(e) $r: logins audited with the viewer's address from the PROXY header, not HAProxy's"
+		else
+			fail "(e) $r: the audit trail does not name the viewer's address from the PROXY header"
+		fi
 		if out=$("$BUILD_DIR/pixelgate-audit" verify "$WORK/$r-audit.jsonl" 2>&1); then
 			pass "(e) $r: pixelgate-audit verify: $out"
 		else
