@@ -495,13 +495,14 @@ static void env_add(char **env, int *n, const char *key, const char *value)
 }
 
 /* Run "hook start USER SESSION" or "hook stop USER SESSION HOST:PORT". 0, or -1
- * when it could not start (r->spawn_error; run_finished is still called). */
+ * when it could not start (r->spawn_error; run_finished is still called), or -2
+ * when out of memory (run_finished is not called). */
 static int run_hook(struct spawn *sp, bool start)
 {
 	struct pg_broker *b = sp->b;
 	struct hook_run *r = calloc(1, sizeof(*r));
 	if (!r)
-		return -1;
+		return -2;
 	r->sp = sp;
 	r->start = start;
 	char *args[] = {b->command, start ? "start" : "stop", sp->user, sp->session_id, sp->address,
@@ -702,7 +703,14 @@ static void spawn_start(struct spawn *sp)
 	pg_info("broker: starting a browser host for '%s' (session %s)", sp->user, sp->session_id);
 	pg_audit(b->relay, "host-spawn", PG_AUDIT_S("user", sp->user),
 		 PG_AUDIT_S("source", sp->source), PG_AUDIT_S("session", sp->session_id));
-	run_hook(sp, true);
+	if (run_hook(sp, true) == -2) {
+		pg_err("broker: out of memory starting spawn_command for '%s'", sp->user);
+		pg_audit(b->relay, "host-spawn-failed", PG_AUDIT_S("user", sp->user),
+			 PG_AUDIT_S("source", sp->source), PG_AUDIT_S("session", sp->session_id),
+			 PG_AUDIT_S("reason", "out of memory"));
+		tell_waiters(sp, NULL, NO_HOST);
+		spawn_unlink(sp);
+	}
 }
 
 static void start_finished(struct hook_run *r)
@@ -850,7 +858,16 @@ void pg_broker_session_end(struct pg_broker *b, const char *address)
 			sp->state = SP_STOPPING;
 			pg_info("broker: session on %s of '%s' ended; stopping its host", address,
 				sp->user);
-			run_hook(sp, false);
+			if (run_hook(sp, false) == -2) {
+				pg_err("broker: out of memory: cannot stop the host %s of '%s'",
+				       address, sp->user);
+				pg_audit(b->relay, "host-stop-failed", PG_AUDIT_S("user", sp->user),
+					 PG_AUDIT_S("session", sp->session_id),
+					 PG_AUDIT_S("browser_host", address),
+					 PG_AUDIT_S("reason", "out of memory"));
+				tell_waiters(sp, NULL, NO_HOST);
+				spawn_unlink(sp);
+			}
 			return;
 		}
 	}

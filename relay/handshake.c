@@ -187,7 +187,7 @@ void pg_handshake_login_done(struct pg_viewer *v, bool ok)
 			join_session(v, chosen);
 		} else if (rc < 0) {
 			refuse(v, told, told);
-		} else {
+		} else if (!v->closing) {
 			/* A host is being started: the broker's own timeout ends this wait,
 			 * the handshake deadline is only a backstop behind it. */
 			uv_timer_start(&v->timer, on_deadline,
