@@ -2,8 +2,10 @@
 # A [broker] spawn_command for the broker tests: "start USER SESSION" starts
 # pg-synth-host on a free loopback port and prints it; "stop USER SESSION
 # HOST:PORT" stops it. Every call is appended to $PG_TEST_HOOK_DIR/calls, one
-# line each. $PG_TEST_HOOK_MODE: ok (default), fail (exit 3), hang (never
-# answers), outside (prints an address outside spawn_networks).
+# line each. $PG_TEST_HOOK_MODE: ok (default), slow (ok after 1.5 s), password
+# (the host asks for a VNC password, whose file is printed after the address),
+# fail (exit 3), hang (never answers), outside (prints an address outside
+# spawn_networks).
 set -euo pipefail
 dir=${PG_TEST_HOOK_DIR:?}
 mode=${PG_TEST_HOOK_MODE:-ok}
@@ -24,16 +26,24 @@ start)
 		exit 0
 		;;
 	esac
+	[[ $mode == slow ]] && sleep 1.5
 	out="$dir/synth-$2.out"
 	: >"$out"
+	pw=()
+	suffix=""
+	if [[ $mode == password ]]; then
+		(umask 077 && echo "pw-$3" | cut -c1-8 >"$dir/pass-$2")
+		pw=(--password-file "$dir/pass-$2")
+		suffix=" $dir/pass-$2"
+	fi
 	# Its own session, away from the hook's process group and its stdout.
-	setsid "$synth" --port 0 --mode pattern --size 320x240 --exit-after 300 \
+	setsid "$synth" --port 0 --mode pattern --size 320x240 --exit-after 300 "${pw[@]}" \
 		>"$out" 2>/dev/null </dev/null &
 	echo $! >"$dir/synth-$2.pid"
 	for _ in $(seq 100); do
 		line=$(grep -m1 -o 'listening on 127.0.0.1:[0-9]*' "$out" || true)
 		if [[ -n $line ]]; then
-			echo "${line#listening on }"
+			echo "${line#listening on }$suffix"
 			exit 0
 		fi
 		sleep 0.05

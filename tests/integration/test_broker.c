@@ -419,3 +419,44 @@ Test(broker, spawn_address_outside_the_networks_is_refused)
 				"\"user\":\"u4\"", "outside [broker] spawn_networks", NULL));
 	verify_audit();
 }
+
+Test(broker, spawned_host_with_its_own_password)
+{
+	setup();
+	setup_hook("password");
+	relay = start_spawn_relay(NULL);
+	viewers[0] = log_in(relay, "u5", NULL);
+	if (!viewers[0])
+		relay_dump_log(relay, 4000);
+	cr_assert_not_null(viewers[0], "u5 could not log in");
+	/* The host refuses a worker without the password the hook printed the file of. */
+	int64_t end = it_now_ms() + WAIT_MS;
+	while (au_viewer_updates(viewers[0]) < 1 && it_now_ms() < end)
+		it_sleep_ms(50);
+	if (au_viewer_updates(viewers[0]) < 1)
+		relay_dump_log(relay, 4000);
+	cr_assert_geq(au_viewer_updates(viewers[0]), 1, "u5 got no pixels from its host");
+	cr_assert_not(relay_log_contains(relay, "pw-"), "the host's password reached the log");
+	verify_audit();
+	cr_assert_eq(au_audit_count(env.audit, "pw-", NULL), 0, "the password reached the audit");
+}
+
+Test(broker, viewer_gone_while_its_host_starts)
+{
+	setup();
+	setup_hook("slow");
+	relay = start_spawn_relay("linger = 1\n");
+	/* Credentials, then hang up while the hook is still starting the host. */
+	struct au_tls *t = au_tls_open(relay_port(relay), env.cert);
+	cr_assert_not_null(t);
+	cr_assert_eq(au_tls_send_plain(t, "u6", 2, PW, strlen(PW)), 0);
+	cr_assert(wait_calls("start u6 ", NULL, 1, WAIT_MS), "the hook was not started");
+	au_tls_free(t);
+	/* The host it started anyway is stopped once its session has lingered. */
+	cr_assert(au_audit_wait(env.audit, NULL, 0, WAIT_MS, "\"event\":\"host-spawned\"",
+				"\"user\":\"u6\"", NULL));
+	cr_assert(wait_calls("stop u6 ", "127.0.0.1:", 1, WAIT_MS),
+		  "the host of a viewer that left was never stopped");
+	cr_assert(relay_alive(relay));
+	verify_audit();
+}
