@@ -233,6 +233,23 @@ static int set_int(int *slot, const char *value, long min, long max, const char 
 	return 0;
 }
 
+/* [broker] hosts given again adds to the list: long pools read better one host a
+ * line. */
+static int append_hosts(struct pg_config *cfg, const char *value, const char *where,
+			struct pg_config_errors *err)
+{
+	size_t len = strlen(cfg->broker_hosts) + strlen(value) + 3;
+	char *joined = malloc(len);
+	if (!joined) {
+		pg_config_error(err, "%s: out of memory", where);
+		return -1;
+	}
+	snprintf(joined, len, "%s, %s", cfg->broker_hosts, value);
+	free(cfg->broker_hosts);
+	cfg->broker_hosts = joined;
+	return 0;
+}
+
 static const char *known_keys(const char *section)
 {
 #define PG_CFG_S(sec, key, def, help)		#sec "." #key " "
@@ -255,6 +272,8 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 		return pg_policy_set(&cfg->policy, section, key, value, where, err);
 	if (!strcmp(section, "ldap") && !strcmp(key, "group_map"))
 		return add_group_map(cfg, value, where, err);
+	if (!strcmp(section, "broker") && !strcmp(key, "hosts") && *cfg->broker_hosts && *value)
+		return append_hosts(cfg, value, where, err);
 #define PG_CFG_S(sec, k, def, help)                                                                \
 	if (!strcmp(section, #sec) && !strcmp(key, #k)) {                                          \
 		if (set_string(&cfg->sec##_##k, value) < 0) {                                      \

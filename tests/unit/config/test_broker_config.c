@@ -167,3 +167,15 @@ Test(broker_config, networks)
 	cr_assert_eq(pg_config_check_networks("::/129", &why), -1);
 	cr_assert_eq(pg_config_check_networks("10.0.0.0/", &why), -1);
 }
+
+Test(broker_config, repeated_hosts_add_up)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	pg_config_init(&c);
+	cr_assert_eq(pg_config_set(&c, "broker", "hosts", "127.0.0.1:5901", "a:1", &e), 0);
+	cr_assert_eq(
+	    pg_config_set(&c, "broker", "hosts", "127.0.0.1:5902, 127.0.0.1:5903", "a:2", &e), 0);
+	cr_assert_str_eq(c.broker_hosts, "127.0.0.1:5901, 127.0.0.1:5902, 127.0.0.1:5903");
+	pg_config_free(&c);
+}
