@@ -639,10 +639,28 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 					      "note: %s changed; it takes effect after a restart\n",
 					      keys[i].name);
 	}
-	if (a->relay_tls_anon != b->relay_tls_anon && o < size) {
-		pg_warn("reload: relay.tls_anon changed; it takes effect after a restart");
-		snprintf(out + o, size - o,
-			 "note: relay.tls_anon changed; it takes effect after a restart\n");
+	const struct {
+		const char *name;
+		int x, y;
+	} ints[] = {
+	    {"relay.tls_anon", a->relay_tls_anon, b->relay_tls_anon},
+	    {"broker.max_sessions_per_host", a->broker_max_sessions_per_host,
+	     b->broker_max_sessions_per_host},
+	    {"broker.check_interval", a->broker_check_interval, b->broker_check_interval},
+	    {"broker.check_timeout", a->broker_check_timeout, b->broker_check_timeout},
+	    {"broker.fail_after", a->broker_fail_after, b->broker_fail_after},
+	    {"broker.recover_after", a->broker_recover_after, b->broker_recover_after},
+	    {"broker.spawn_timeout", a->broker_spawn_timeout, b->broker_spawn_timeout},
+	    {"broker.stop_timeout", a->broker_stop_timeout, b->broker_stop_timeout},
+	};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if (ints[i].x == ints[i].y)
+			continue;
+		pg_warn("reload: %s changed; it takes effect after a restart", ints[i].name);
+		if (o < size)
+			o += (size_t)snprintf(out + o, size - o,
+					      "note: %s changed; it takes effect after a restart\n",
+					      ints[i].name);
 	}
 }
 
