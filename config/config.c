@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,23 @@ static int set_int(int *slot, const char *value, long min, long max, const char 
 	return 0;
 }
 
+/* [broker] hosts given again adds to the list: long pools read better one host a
+ * line. */
+static int append_hosts(struct pg_config *cfg, const char *value, const char *where,
+			struct pg_config_errors *err)
+{
+	size_t len = strlen(cfg->broker_hosts) + strlen(value) + 3;
+	char *joined = malloc(len);
+	if (!joined) {
+		pg_config_error(err, "%s: out of memory", where);
+		return -1;
+	}
+	snprintf(joined, len, "%s, %s", cfg->broker_hosts, value);
+	free(cfg->broker_hosts);
+	cfg->broker_hosts = joined;
+	return 0;
+}
+
 static const char *known_keys(const char *section)
 {
 #define PG_CFG_S(sec, key, def, help)		#sec "." #key " "
@@ -254,6 +272,8 @@ int pg_config_set(struct pg_config *cfg, const char *section, const char *key, c
 		return pg_policy_set(&cfg->policy, section, key, value, where, err);
 	if (!strcmp(section, "ldap") && !strcmp(key, "group_map"))
 		return add_group_map(cfg, value, where, err);
+	if (!strcmp(section, "broker") && !strcmp(key, "hosts") && *cfg->broker_hosts && *value)
+		return append_hosts(cfg, value, where, err);
 #define PG_CFG_S(sec, k, def, help)                                                                \
 	if (!strcmp(section, #sec) && !strcmp(key, #k)) {                                          \
 		if (set_string(&cfg->sec##_##k, value) < 0) {                                      \
@@ -393,6 +413,174 @@ bool pg_config_is_loopback(const char *host)
 	return false;
 }
 
+/* One CIDR ("10.0.0.0/8", "::1/128", or an address alone for all its bits) into
+ * its bytes, family size (4 or 16) and prefix length. */
+static int parse_cidr(const char *s, size_t len, uint8_t addr[16], int *alen, int *bits)
+{
+	char buf[64];
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		*alen = 4;
+	else if (inet_pton(AF_INET6, buf, addr) == 1)
+		*alen = 16;
+	else
+		return -1;
+	*bits = *alen * 8;
+	if (slash) {
+		char *end;
+		errno = 0;
+		long b = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || errno || b < 0 || b > *alen * 8)
+			return -1;
+		*bits = (int)b;
+	}
+	return 0;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *net, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+	if (memcmp(a, net, (size_t)full))
+		return false;
+	return !rest || ((a[full] ^ net[full]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+int pg_config_check_networks(const char *networks, const char **why)
+{
+	uint8_t net[16];
+	int alen, bits;
+	for (const char *p = networks; *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len && parse_cidr(p, len, net, &alen, &bits) < 0) {
+			*why = "expected networks such as 127.0.0.0/8,::1/128 (address/prefix, "
+			       "comma-separated)";
+			return -1;
+		}
+		p += len;
+	}
+	return 0;
+}
+
+bool pg_config_in_networks(const char *host, const char *networks)
+{
+	uint8_t a[16], net[16];
+	int hlen, alen, bits;
+	if (inet_pton(AF_INET, host, a) == 1)
+		hlen = 4;
+	else if (inet_pton(AF_INET6, host, a) == 1)
+		hlen = 16;
+	else
+		return false; /* names are not allowed: what they resolve to can change */
+	for (const char *p = networks; *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len && parse_cidr(p, len, net, &alen, &bits) == 0 && alen == hlen &&
+		    prefix_match(a, net, bits))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* [broker]: the mode's own keys, and only those that make sense together. */
+static int check_broker(const struct pg_config *cfg, struct pg_config_errors *err)
+{
+	int rc = 0;
+	char host[256];
+	int port;
+	const char *why;
+	const char *mode = cfg->broker_mode;
+	if (strcmp(mode, "static") && strcmp(mode, "pool") && strcmp(mode, "spawn")) {
+		pg_config_error(err, "[broker] mode = '%s': expected static, pool or spawn", mode);
+		return -1;
+	}
+	if (strcmp(mode, "static") && !strcmp(cfg->relay_security, "none")) {
+		pg_config_error(err,
+				"[broker] mode = %s needs logins (a user to choose a host "
+				"for): set [relay] security = vencrypt",
+				mode);
+		rc = -1;
+	}
+	if (!strcmp(mode, "pool")) {
+		int n = 0;
+		for (const char *p = cfg->broker_hosts; *p;) {
+			while (*p == ' ' || *p == ',')
+				p++;
+			size_t len = strcspn(p, ", ");
+			if (!len)
+				break;
+			char one[300];
+			if (len >= sizeof(one) ||
+			    (memcpy(one, p, len), one[len] = '\0',
+			     pg_config_parse_hostport(one, host, sizeof(host), &port, &why) < 0)) {
+				pg_config_error(err, "[broker] hosts: '%.*s': %s", (int)len, p,
+						len >= sizeof(one) ? "too long" : why);
+				rc = -1;
+			}
+			n++;
+			p += len;
+		}
+		if (!n) {
+			pg_config_error(err, "[broker] mode = pool needs hosts = host:port, "
+					     "host:port, ...");
+			rc = -1;
+		} else if (n > PG_CONFIG_MAX_HOSTS) {
+			pg_config_error(err, "[broker] hosts: more than %d", PG_CONFIG_MAX_HOSTS);
+			rc = -1;
+		}
+		if (cfg->broker_check_timeout >= cfg->broker_check_interval * 1000) {
+			pg_config_error(err,
+					"[broker] check_timeout = %d ms must be shorter than "
+					"check_interval = %d s",
+					cfg->broker_check_timeout, cfg->broker_check_interval);
+			rc = -1;
+		}
+	} else if (*cfg->broker_hosts) {
+		pg_config_error(err, "[broker] hosts is for mode = pool (mode is %s)", mode);
+		rc = -1;
+	}
+	if (!strcmp(mode, "spawn")) {
+		if (*cfg->broker_spawn_command != '/') {
+			pg_config_error(err,
+					"[broker] mode = spawn needs spawn_command = an absolute "
+					"path (it runs without a shell)");
+			rc = -1;
+		} else if (access(cfg->broker_spawn_command, X_OK) < 0) {
+			pg_config_error(err, "[broker] spawn_command = '%s': cannot run: %s",
+					cfg->broker_spawn_command, strerror(errno));
+			rc = -1;
+		}
+		if (pg_config_check_networks(cfg->broker_spawn_networks, &why) < 0 ||
+		    !*cfg->broker_spawn_networks) {
+			pg_config_error(err, "[broker] spawn_networks = '%s': %s",
+					cfg->broker_spawn_networks,
+					*cfg->broker_spawn_networks ? why : "must not be empty");
+			rc = -1;
+		}
+	} else if (*cfg->broker_spawn_command) {
+		pg_config_error(err, "[broker] spawn_command is for mode = spawn (mode is %s)",
+				mode);
+		rc = -1;
+	}
+	if (strcmp(mode, "static") && cfg->nroutes) {
+		pg_config_error(err,
+				"[routes] is for [broker] mode = static: with mode = %s the "
+				"broker chooses every user's host",
+				mode);
+		rc = -1;
+	}
+	return rc;
+}
+
 static bool one_of(const char *v, const char *a, const char *b)
 {
 	return !strcmp(v, a) || !strcmp(v, b);
@@ -471,7 +659,9 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 				cfg->relay_session_share);
 		rc = -1;
 	}
-	if (!*cfg->upstream_address && !cfg->nroutes) {
+	if (check_broker(cfg, err) < 0)
+		rc = -1;
+	if (!*cfg->upstream_address && !cfg->nroutes && !strcmp(cfg->broker_mode, "static")) {
 		pg_config_error(
 		    err, "[upstream] address is not set and [routes] is empty (hint: --upstream "
 			 "127.0.0.1:5901)");

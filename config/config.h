@@ -79,6 +79,25 @@
 	  "seconds a browser host has to finish an update it began")                               \
 	I(upstream, stall_timeout, 10, 2, 600,                                                     \
 	  "seconds an upstream worker may leave the relay unanswered before it is killed")         \
+	S(broker, mode, "static",                                                                  \
+	  "how a user's browser host is chosen: static ([routes], [upstream] address), pool "      \
+	  "(hosts, by rendezvous hashing) or spawn (spawn_command starts one per user)")           \
+	S(broker, hosts, "", "pool: the browser hosts, host:port, comma-separated")                \
+	I(broker, max_sessions_per_host, 1, 1, 1000,                                               \
+	  "pool: users this relay sends to one host at once (they share its screen)")              \
+	I(broker, check_interval, 5, 1, 3600, "pool: seconds between health checks of a host")     \
+	I(broker, check_timeout, 2000, 100, 60000,                                                 \
+	  "pool: milliseconds a host has to accept and send its RFB ProtocolVersion")              \
+	I(broker, fail_after, 2, 1, 100, "pool: failed checks in a row that take a host out")      \
+	I(broker, recover_after, 2, 1, 100, "pool: good checks in a row that bring it back")       \
+	S(broker, spawn_command, "",                                                               \
+	  "spawn: the hook program (absolute path, run without a shell; trusted like this file)")  \
+	I(broker, spawn_timeout, 60, 1, 600, "spawn: seconds 'hook start' has to print host:port") \
+	I(broker, stop_timeout, 30, 1, 600, "spawn: seconds 'hook stop' has to finish")            \
+	S(broker, spawn_networks, "127.0.0.0/8,::1/128",                                           \
+	  "spawn: networks (CIDR, comma-separated) the hook's host:port must lie in")              \
+	I(broker, linger, 60, 0, 86400,                                                            \
+	  "seconds a session without viewers keeps its browser host (then a spawned one stops)")   \
 	S(sandbox, user, "nobody", "user the upstream workers run as when pixelgate runs as root") \
 	I(sandbox, memory_limit, 1024, 256, 65536, "address space of one upstream worker, in MiB") \
 	I(sandbox, cpu_limit, 28800, 60, 10000000,                                                 \
@@ -173,5 +192,10 @@ int pg_config_parse_hostport(const char *s, char *host_out, size_t host_size, in
 			     const char **why);
 /* True when host is a loopback address literal or "localhost". */
 bool pg_config_is_loopback(const char *host);
+/* True when host is an address literal inside one of networks (comma-separated
+ * CIDRs such as 127.0.0.0/8,::1/128). */
+bool pg_config_in_networks(const char *host, const char *networks);
+/* Check a comma-separated CIDR list. Returns 0, or -1 with *why. */
+int pg_config_check_networks(const char *networks, const char **why);
 
 #endif

@@ -13,6 +13,7 @@
 #include "codec/err.h"
 #include "codec/rfb.h"
 #include "codec/rfb_server.h"
+#include "relay/broker.h"
 #include "relay/log.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
@@ -178,6 +179,24 @@ void pg_handshake_login_done(struct pg_viewer *v, bool ok)
 		refuse(v, GENERIC_AUTH_FAILURE, GENERIC_AUTH_FAILURE);
 		return;
 	}
+	if (v->relay->broker) {
+		char chosen[300];
+		const char *told = NULL;
+		int rc = pg_broker_route(v->relay->broker, v, chosen, sizeof(chosen), &told);
+		if (rc > 0) {
+			join_session(v, chosen);
+		} else if (rc < 0) {
+			refuse(v, told, told);
+		} else if (!v->closing) {
+			/* A host is being started: the broker's own timeout ends this wait,
+			 * the handshake deadline is only a backstop behind it. */
+			uv_timer_start(&v->timer, on_deadline,
+				       (uint64_t)v->relay->auth_timeout_ms +
+					   pg_broker_wait_ms(v->relay->broker),
+				       0);
+		}
+		return;
+	}
 	const char *address = route_for(v->relay, v->user, v->groups);
 	if (!address) {
 		pg_audit(v->relay, "session-refused", PG_AUDIT_S("user", v->user),
@@ -188,6 +207,16 @@ void pg_handshake_login_done(struct pg_viewer *v, bool ok)
 		return;
 	}
 	join_session(v, address);
+}
+
+void pg_handshake_route_done(struct pg_viewer *v, const char *address, const char *told)
+{
+	if (v->closing || v->state != V_LOGIN)
+		return;
+	if (address)
+		join_session(v, address);
+	else
+		refuse(v, told, told);
 }
 
 static void send_challenge(struct pg_viewer *v)

@@ -22,6 +22,7 @@
 #include "auth/users.h"
 #include "auth/vncauth.h"
 #include "config/config.h"
+#include "relay/broker.h"
 #include "relay/channel.h"
 #include "relay/control.h"
 #include "relay/log.h"
@@ -176,6 +177,7 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	pg_control_stop(st->control);
 	st->control = NULL;
 	st->relay.stopping = true;
+	pg_broker_stop(st->relay.broker);
 	pg_viewer_close_all(&st->relay, "relay shutting down");
 	while (st->relay.nsessions)
 		pg_session_del(st->relay.sessions[0]);
@@ -450,6 +452,7 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 								  : PG_ENC_TIGHT,
 	};
 	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
+	relay->linger_ms = cfg->broker_linger * 1000;
 	relay->send_timeout_ms = cfg->relay_send_timeout * 1000;
 	relay->takeover = !strcmp(cfg->relay_session_share, "takeover");
 	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
@@ -684,6 +687,10 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 	     b->relay_proxy_protocol_from},
 	    {"web.listen", a->web_listen, b->web_listen},
 	    {"web.root", a->web_root, b->web_root},
+	    {"broker.mode", a->broker_mode, b->broker_mode},
+	    {"broker.hosts", a->broker_hosts, b->broker_hosts},
+	    {"broker.spawn_command", a->broker_spawn_command, b->broker_spawn_command},
+	    {"broker.spawn_networks", a->broker_spawn_networks, b->broker_spawn_networks},
 	};
 	size_t o = strlen(out);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -695,10 +702,28 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 					      "note: %s changed; it takes effect after a restart\n",
 					      keys[i].name);
 	}
-	if (a->relay_tls_anon != b->relay_tls_anon && o < size) {
-		pg_warn("reload: relay.tls_anon changed; it takes effect after a restart");
-		snprintf(out + o, size - o,
-			 "note: relay.tls_anon changed; it takes effect after a restart\n");
+	const struct {
+		const char *name;
+		int x, y;
+	} ints[] = {
+	    {"relay.tls_anon", a->relay_tls_anon, b->relay_tls_anon},
+	    {"broker.max_sessions_per_host", a->broker_max_sessions_per_host,
+	     b->broker_max_sessions_per_host},
+	    {"broker.check_interval", a->broker_check_interval, b->broker_check_interval},
+	    {"broker.check_timeout", a->broker_check_timeout, b->broker_check_timeout},
+	    {"broker.fail_after", a->broker_fail_after, b->broker_fail_after},
+	    {"broker.recover_after", a->broker_recover_after, b->broker_recover_after},
+	    {"broker.spawn_timeout", a->broker_spawn_timeout, b->broker_spawn_timeout},
+	    {"broker.stop_timeout", a->broker_stop_timeout, b->broker_stop_timeout},
+	};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if (ints[i].x == ints[i].y)
+			continue;
+		pg_warn("reload: %s changed; it takes effect after a restart", ints[i].name);
+		if (o < size)
+			o += (size_t)snprintf(out + o, size - o,
+					      "note: %s changed; it takes effect after a restart\n",
+					      ints[i].name);
 	}
 }
 
@@ -942,6 +967,13 @@ int main(int argc, char **argv)
 		}
 		pg_info("admin commands on %s", cfg->relay_control_socket);
 	}
+	if (strcmp(cfg->broker_mode, "static")) {
+		relay->broker = pg_broker_new(relay, cfg, err, sizeof(err));
+		if (!relay->broker) {
+			pg_err("[broker]: %s", err);
+			return 1;
+		}
+	}
 	uv_timer_init(relay->loop, &relay->flood_timer);
 	relay->flood_timer.data = relay;
 	uv_timer_init(relay->loop, &relay->guard_timer);
@@ -960,6 +992,7 @@ int main(int argc, char **argv)
 		 PG_AUDIT_S("listen", cfg->relay_listen),
 		 PG_AUDIT_S("security", cfg->relay_security), PG_AUDIT_S("config", st.config_path));
 	uv_run(relay->loop, UV_RUN_DEFAULT);
+	pg_broker_del(relay->broker);
 	free(relay->sessions);
 	pg_tls_ctx_del(relay->tls);
 	pg_tls_ctx_del(relay->anon);

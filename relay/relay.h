@@ -21,6 +21,7 @@ struct pg_audit;
 struct pg_ldap_config;
 struct pg_font;
 struct pg_static;
+struct pg_broker;
 
 /* How the worker logs in to one browser host. */
 struct pg_upstream_login {
@@ -111,6 +112,8 @@ struct pg_relay {
 	struct pg_viewer *viewer_list;
 	struct pg_session **sessions;
 	int nsessions;
+	int linger_ms;		  /* [broker] linger: a session without viewers ends after it */
+	struct pg_broker *broker; /* [broker] mode pool or spawn; NULL: static */
 	bool stopping;
 };
 
@@ -142,6 +145,8 @@ void pg_session_del(struct pg_session *s);
 void pg_session_tick(struct pg_session *s);
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v);
 void pg_session_detach(struct pg_session *s, struct pg_viewer *v);
+/* A session nobody has joined yet starts its linger, so it ends if nobody does. */
+void pg_session_linger_if_unused(struct pg_session *s);
 const char *pg_session_label(const struct pg_session *s);
 /* The viewers of a session, for takeover. */
 int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out);
@@ -179,6 +184,9 @@ const char *pg_viewer_user(const struct pg_viewer *v);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
+/* Called by the broker: the host it chose for a held login (address), or a refusal
+ * (address NULL, told for the viewer). */
+void pg_handshake_route_done(struct pg_viewer *v, const char *address, const char *told);
 /* The n rectangles of one update changed. */
 void pg_viewer_damage(struct pg_viewer *v, const struct pg_rect *r, int n);
 /* The session's pixels in dst were moved there from (src_x, src_y), before the damage of

@@ -16,6 +16,7 @@
 #include "auth/audit.h"
 #include "config/clipcheck.h"
 #include "config/config.h"
+#include "relay/broker.h"
 #include "relay/channel.h"
 #include "relay/log.h"
 #include "relay/relay.h"
@@ -23,9 +24,8 @@
 #define MAX_DAMAGE     64
 #define OUTQ_MAX       256 /* input messages waiting for a busy worker */
 #define FIRST_RETRY_MS 250
-/* A session without viewers keeps its browser host this long, so a viewer that
- * reconnects (a network blip, a second window) finds it as it was. */
-#define SESSION_LINGER_MS 60000
+/* A session without viewers keeps its browser host [broker] linger seconds, so a
+ * viewer that reconnects (a network blip, a second window) finds it as it was. */
 /* Every line names the session by its browser host. */
 #define slog(level, s, fmt, ...) pg_log(level, "session %s: " fmt, (s)->label, ##__VA_ARGS__)
 
@@ -634,6 +634,9 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 /* The browser host's own [host] section, or [upstream]'s defaults. */
 static const struct pg_upstream_login *login_for(const struct pg_relay *relay, const char *address)
 {
+	const struct pg_upstream_login *spawned = pg_broker_login(relay->broker, address);
+	if (spawned)
+		return spawned;
 	for (int i = 0; i < relay->nhosts; i++)
 		if (!strcmp(relay->hosts[i].address, address))
 			return &relay->hosts[i];
@@ -859,6 +862,7 @@ void pg_session_del(struct pg_session *s)
 	close_channel(s);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 	uv_close((uv_handle_t *)&s->linger, on_linger_closed);
+	pg_broker_session_end(relay->broker, s->label);
 }
 
 void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
@@ -876,7 +880,7 @@ void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
 	s->viewers[s->nviewers++] = v;
 	uv_timer_stop(&s->linger);
 	/* The browser host is reached when the first viewer arrives, and the session
-	 * then stays connected while viewers come and go (see SESSION_LINGER_MS). */
+	 * then stays connected while viewers come and go (see relay->linger_ms). */
 	if (!s->proc_running && !uv_is_active((uv_handle_t *)&s->retry))
 		start_worker(s);
 	else if (s->connected)
@@ -889,10 +893,17 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 		if (s->viewers[i] == v) {
 			s->viewers[i] = s->viewers[--s->nviewers];
 			if (!s->nviewers && !s->closing)
-				uv_timer_start(&s->linger, on_linger, SESSION_LINGER_MS, 0);
+				uv_timer_start(&s->linger, on_linger, (uint64_t)s->relay->linger_ms,
+					       0);
 			return;
 		}
 	}
+}
+
+void pg_session_linger_if_unused(struct pg_session *s)
+{
+	if (!s->nviewers && !s->closing && !uv_is_active((uv_handle_t *)&s->linger))
+		uv_timer_start(&s->linger, on_linger, (uint64_t)s->relay->linger_ms, 0);
 }
 
 const struct pg_fb *pg_session_fb(const struct pg_session *s)
