@@ -737,6 +737,11 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 				cfg->relay_log_level);
 		rc = -1;
 	}
+	if (strcmp(cfg->relay_log_format, "text") && strcmp(cfg->relay_log_format, "json")) {
+		pg_config_error(err, "[relay] log_format = '%s': expected text or json",
+				cfg->relay_log_format);
+		rc = -1;
+	}
 	if (pg_policy_check(&cfg->policy, err) < 0)
 		rc = -1;
 	return rc;

@@ -47,6 +47,7 @@
 	S(relay, proxy_protocol_from, "",                                                          \
 	  "CIDRs of load balancers whose connections start with a PROXY v2 header")                \
 	S(relay, log_level, "info", "error, warn, info or debug")                                  \
+	S(relay, log_format, "text", "text, or json: one JSON object a line (ts, level, msg)")     \
 	S(relay, control_socket, "",                                                               \
 	  "Unix socket for admin commands (pixelgate --reload); off when empty")                   \
 	I(relay, audit_clipboard_text, 0, 0, 1,                                                    \

@@ -462,6 +462,7 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 		 cfg->relay_vnc_auth_user);
 	memcpy(relay->vnc_auth_password, g->vnc_auth_password, sizeof(relay->vnc_auth_password));
 	pg_log_set_level(cfg->relay_log_level);
+	pg_log_set_format(cfg->relay_log_format);
 }
 
 /* [relay] proxy_protocol_from: comma-separated CIDRs, or empty. */
@@ -904,6 +905,7 @@ int main(int argc, char **argv)
 	}
 
 	pg_log_set_level(cfg->relay_log_level);
+	pg_log_set_format(cfg->relay_log_format);
 	signal(SIGPIPE, SIG_IGN);
 	struct pg_relay *relay = &st.relay;
 	relay->loop = uv_default_loop();

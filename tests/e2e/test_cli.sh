@@ -124,6 +124,25 @@ check "a policy value out of range names file:line" 1 "policy-bad.conf:2: [polic
 	"$pg" -c "$tmp/policy-bad.conf" --security none --upstream 127.0.0.1:5901 -n
 check "--reload without a control socket says what is missing" 1 "needs [relay] control_socket" \
 	"$pg" -c "$tmp/policy.conf" --security none --upstream 127.0.0.1:5901 --reload
+printf '[relay]\nlog_format = xml\n' >"$tmp/logfmt.conf"
+check "bad log format" 1 "log_format = 'xml': expected text or json" \
+	"$pg" -c "$tmp/logfmt.conf" --security none --upstream 127.0.0.1:5901 -n
+
+# The log as journald and log shippers read it: run the relay for a second (it
+# listens, then stops on SIGINT) and look at its first line.
+port=$(shuf -i 20000-60000 -n 1)
+printf '[relay]\nlisten = 127.0.0.1:%s\nsecurity = none\nlog_format = json\n[upstream]\naddress = 127.0.0.1:5901\n' \
+	"$port" >"$tmp/json.conf"
+sed 's/log_format = json/log_format = text/' "$tmp/json.conf" >"$tmp/text.conf"
+check "json log lines parse" 0 '"listening for viewers' \
+	sh -c "timeout -s INT 1 '$pg' -c '$tmp/json.conf' 2>&1 >/dev/null | head -n 1 | jq -e -c '{level, msg}'"
+# Under systemd, stderr is the journal's stream, named in JOURNAL_STREAM.
+: >"$tmp/journal"
+stream=$(stat -c '%d:%i' "$tmp/journal")
+check "journald gets each line's priority" 0 "<6>info listening for viewers" \
+	sh -c "JOURNAL_STREAM=$stream timeout -s INT 1 '$pg' -c '$tmp/text.conf' 2>>'$tmp/journal' >/dev/null; head -n 1 '$tmp/journal'"
+check "no priority when stderr is not the journal" 0 "Z info listening for viewers" \
+	sh -c "JOURNAL_STREAM=1:1 timeout -s INT 1 '$pg' -c '$tmp/text.conf' 2>&1 >/dev/null | head -n 1"
 check "version" 0 "pixelgate " "$pg" --version
 check "help" 0 "--upstream-password-file" "$pg" --help
 
