@@ -21,6 +21,8 @@ const char *pg_http_status_text(int status)
 		return "Not Modified";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
