@@ -260,10 +260,11 @@ static int commit_header(struct pg_http_req *r)
 		return 0;
 	case 8:
 		/* One credential: a repeat or one too long is none at all. */
-		if (over || r->authorization[0])
+		if (over || (r->has & PG_HTTP_HAS_AUTH))
 			r->authorization[0] = '\0';
 		else
 			strcpy(r->authorization, v);
+		r->has |= PG_HTTP_HAS_AUTH;
 		return 0;
 	default:
 		/* Only an optimisation: one we cannot hold is as good as none. */

@@ -32,6 +32,7 @@ enum pg_http_method {
 #define PG_HTTP_HAS_HOST   (1u << 0)
 #define PG_HTTP_HAS_ORIGIN (1u << 1)
 #define PG_HTTP_HAS_KEY	   (1u << 2)
+#define PG_HTTP_HAS_AUTH   (1u << 3)
 
 struct pg_http_req {
 	/* Valid once pg_http_parse returned > 0. Strings are NUL-terminated;

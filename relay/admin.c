@@ -113,7 +113,7 @@ static void answer(struct conn *c, int status, const char *type, const void *bod
 		   const char *extra)
 {
 	bool head = c->req.method == PG_HTTP_HEAD;
-	if (pg_http_response(&c->out, status, type, body, len, extra, head) < 0) {
+	if (pg_http_response_live(&c->out, status, type, body, len, extra, head) < 0) {
 		pg_buf_reset(&c->out);
 		pg_http_error(&c->out, 500, "answer too large");
 	}
