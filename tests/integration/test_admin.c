@@ -441,3 +441,38 @@ Test(admin, config_errors)
 	pclose(p);
 	cr_assert_str_eq(out, "0\n", "errors about [admin]: %s", out);
 }
+
+Test(admin, reload_changes_the_token)
+{
+	start(NULL);
+	cr_assert_eq(get("/metrics"), 200);
+	write_file(token_path, "fedcba9876543210fedcba9876543210-new\n");
+	cr_assert_eq(kill(relay_pid(relay), SIGHUP), 0);
+	cr_assert(relay_log_wait(relay, "reload (SIGHUP): configuration", 5000));
+	cr_assert_eq(get("/metrics"), 401);
+	cr_assert_eq(http("GET", "/metrics", "Bearer fedcba9876543210fedcba9876543210-new"), 200);
+	/* A token too short is a rejected reload: the new one stays. */
+	write_file(token_path, "short\n");
+	cr_assert_eq(kill(relay_pid(relay), SIGHUP), 0);
+	cr_assert(relay_log_wait(relay, "shorter than 32", 5000));
+	cr_assert_eq(http("GET", "/metrics", "Bearer fedcba9876543210fedcba9876543210-new"), 200);
+}
+
+Test(admin, clipboard_decisions_counted)
+{
+	start(NULL);
+	cr_assert(viewer_send_cut_text(viewer, "hello", 5));
+	cr_assert(audit_wait("\"clipboard\"", 5000), "no clipboard record");
+	cr_assert_eq(get("/metrics"), 200);
+	/* The default policy denies both directions. */
+	cr_assert_eq(metric("pixelgate_clipboard_decisions_total{direction=\"to-browser\",decision="
+			    "\"denied\"}"),
+		     1, "%s", body);
+	cr_assert_eq(metric("pixelgate_clipboard_decisions_total{direction=\"to-browser\",decision="
+			    "\"allowed\"}"),
+		     0, "%s", body);
+	cr_assert_eq(
+	    metric(
+		"pixelgate_clipboard_decisions_total{direction=\"to-viewer\",decision=\"denied\"}"),
+	    0, "%s", body);
+}
