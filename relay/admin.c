@@ -143,11 +143,13 @@ static void refuse_auth(struct conn *c)
 	struct pg_relay *relay = c->a->relay;
 	const char *why = c->req.authorization[0] ? "wrong token" : "no bearer token";
 	pg_metrics_auth_failure(relay->metrics, PG_AUTHF_ADMIN_TOKEN);
-	/* Anyone who reaches the port can cause these: limited like pre-login
-	 * records, without a sync each. */
-	if (relay->audit && pg_preauth_admit(relay, "admin-auth-failure", c->addr)) {
-		pg_warn("admin %s: %s %s refused: %s", c->addr,
-			c->req.method == PG_HTTP_POST ? "POST" : "GET", c->req.path, why);
+	/* Anyone who reaches the port can cause these: logged and audited under the
+	 * pre-login rate limit, without a sync each. */
+	if (!pg_preauth_admit(relay, "admin-auth-failure", c->addr))
+		goto answer;
+	pg_warn("admin %s: %s %s refused: %s", c->addr,
+		c->req.method == PG_HTTP_POST ? "POST" : "GET", c->req.path, why);
+	if (relay->audit) {
 		enum pg_audit_sync sync = pg_audit_get_sync(relay->audit);
 		pg_audit_set_sync(relay->audit, PG_AUDIT_SYNC_NONE);
 		pg_relay_audit_result(PG_AUDIT_EVENT(relay->audit, "admin-auth-failure",
@@ -157,6 +159,7 @@ static void refuse_auth(struct conn *c)
 				      "admin-auth-failure");
 		pg_audit_set_sync(relay->audit, sync);
 	}
+answer:
 	answer_text(c, 401, "wrong or missing token\n",
 		    "WWW-Authenticate: Bearer realm=\"pixelgate\"\r\n");
 }

@@ -205,9 +205,10 @@ static int on_control(void *ud, const char *cmd, char *out, size_t size)
 		return pg_relay_reload(st, "control socket", out, size);
 	if (!strcmp(cmd, "status")) {
 		snprintf(out, size,
-			 "ok: %d viewers logged in, %d logging in, %d sessions, %llu reloads\n",
+			 "ok: %d viewers logged in, %d logging in, %d sessions, %llu reloads%s\n",
 			 st->relay.viewers, st->relay.handshakes, st->relay.nsessions,
-			 (unsigned long long)st->relay.reloads);
+			 (unsigned long long)st->relay.reloads,
+			 st->relay.draining ? ", draining" : "");
 		return 0;
 	}
 	snprintf(out, size, "error: unknown command '%s' (reload, status)\n", cmd);
