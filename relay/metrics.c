@@ -126,6 +126,11 @@ int pg_metrics_render(const struct pg_metrics *m, const struct pg_relay *relay, 
 	     "Upstream workers started again for a session that had one before."},
 	    {PG_M_ADMIN_REQUESTS, "pixelgate_admin_requests_total",
 	     "Requests answered on the admin listener."},
+	    {PG_M_UPSTREAM_RECEIVED_BYTES, "pixelgate_upstream_received_bytes_total",
+	     "Bytes upstream workers read from browser hosts (TLS included), reported each "
+	     "second."},
+	    {PG_M_UPSTREAM_SENT_BYTES, "pixelgate_upstream_sent_bytes_total",
+	     "Bytes upstream workers wrote to browser hosts, reported each second."},
 	};
 	int rc = 0;
 	for (size_t i = 0; !rc && i < sizeof(counters) / sizeof(counters[0]); i++)

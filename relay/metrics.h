@@ -12,15 +12,17 @@ struct pg_relay;
 struct pg_metrics;
 
 enum pg_metric {
-	PG_M_VIEWER_CONNECTIONS,    /* connections accepted on the viewer listeners */
-	PG_M_VIEWER_SENT_BYTES,	    /* written to viewers' sockets (TLS included) */
-	PG_M_VIEWER_RECEIVED_BYTES, /* read from them */
-	PG_M_VIEWER_FRAMES,	    /* framebuffer updates sent to viewers */
-	PG_M_HOST_FRAMES,	    /* updates received from browser hosts */
-	PG_M_WORKER_STARTS,	    /* upstream workers started */
-	PG_M_WORKER_EXITS,	    /* upstream workers that ended on their own */
-	PG_M_UPSTREAM_RECONNECTS,   /* workers started again for a session */
-	PG_M_ADMIN_REQUESTS,	    /* requests answered on the admin listener */
+	PG_M_VIEWER_CONNECTIONS,      /* connections accepted on the viewer listeners */
+	PG_M_VIEWER_SENT_BYTES,	      /* written to viewers' sockets (TLS included) */
+	PG_M_VIEWER_RECEIVED_BYTES,   /* read from them */
+	PG_M_VIEWER_FRAMES,	      /* framebuffer updates sent to viewers */
+	PG_M_HOST_FRAMES,	      /* updates received from browser hosts */
+	PG_M_WORKER_STARTS,	      /* upstream workers started */
+	PG_M_WORKER_EXITS,	      /* upstream workers that ended on their own */
+	PG_M_UPSTREAM_RECONNECTS,     /* workers started again for a session */
+	PG_M_ADMIN_REQUESTS,	      /* requests answered on the admin listener */
+	PG_M_UPSTREAM_RECEIVED_BYTES, /* from browser hosts, as workers report them */
+	PG_M_UPSTREAM_SENT_BYTES,     /* to browser hosts, likewise */
 	PG_M_COUNT
 };
 

@@ -64,6 +64,7 @@ struct pg_session {
 	unsigned worker_starts;
 	uint64_t heard_ms;	/* the worker's last message */
 	uint32_t ping_seq;	/* of the PG_CHAN_PING not yet answered; 0: none out */
+	uint64_t up_in, up_out; /* the current worker's last PONG said so (/metrics) */
 	bool stalled;		/* killed for silence: said once */
 	bool exited;		/* the worker is reaped: its pid may be anyone's now */
 	uint64_t resize_log_ms; /* last resize logged at info level */
@@ -444,6 +445,16 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 	case PG_CHAN_PONG:
 		if (m->u.ping.seq == s->ping_seq)
 			s->ping_seq = 0;
+		/* The worker's own word: only ever added to, so a lying one can skew a
+		 * graph but never make a counter go back. */
+		if (m->u.ping.up_in > s->up_in)
+			pg_metrics_add(s->relay->metrics, PG_M_UPSTREAM_RECEIVED_BYTES,
+				       m->u.ping.up_in - s->up_in);
+		if (m->u.ping.up_out > s->up_out)
+			pg_metrics_add(s->relay->metrics, PG_M_UPSTREAM_SENT_BYTES,
+				       m->u.ping.up_out - s->up_out);
+		s->up_in = m->u.ping.up_in > s->up_in ? m->u.ping.up_in : s->up_in;
+		s->up_out = m->u.ping.up_out > s->up_out ? m->u.ping.up_out : s->up_out;
 		return;
 	case PG_CHAN_CONNECTED:
 		if (!s->shm)
@@ -696,6 +707,7 @@ static void start_worker(struct pg_session *s)
 	s->worker_starts++;
 	s->started_ms = s->heard_ms = pg_now_ms();
 	s->ping_seq = 0;
+	s->up_in = s->up_out = 0;
 	s->stalled = false;
 	s->exited = false;
 	s->log_budget = WORKER_LOG_PER_SEC;

@@ -203,6 +203,14 @@ Test(admin, healthz_and_metrics_match_what_happened)
 	cr_assert_eq(metric("pixelgate_encode_seconds_bucket{le=\"+Inf\"}"),
 		     metric("pixelgate_encode_seconds_count"));
 	cr_assert_eq(metric("pixelgate_worker_starts_total"), 1, "%s", body);
+	/* The worker reports its socket's bytes with each once-a-second pong. */
+	int64_t until = it_now_ms() + 4000;
+	while (metric("pixelgate_upstream_received_bytes_total") <= 0 && it_now_ms() < until) {
+		it_sleep_ms(200);
+		cr_assert_eq(get("/metrics"), 200);
+	}
+	cr_assert(metric("pixelgate_upstream_received_bytes_total") > 0, "%s", body);
+	cr_assert(metric("pixelgate_upstream_sent_bytes_total") > 0, "%s", body);
 	cr_assert_eq(metric("pixelgate_upstream_reconnects_total"), 0, "%s", body);
 	char id[64], source[64], sample[128];
 	first_session(id, sizeof(id), source, sizeof(source));
