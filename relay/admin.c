@@ -364,10 +364,24 @@ static void on_connection(uv_stream_t *server, int status)
 		else if (ss.ss_family == AF_INET6)
 			uv_ip6_name((struct sockaddr_in6 *)&ss, c->addr, sizeof(c->addr));
 	}
-	if (a->nconns > PG_ADMIN_MAX_CONNS || a->stopping) {
-		pg_debug("admin %s: over %d connections; closed", c->addr, PG_ADMIN_MAX_CONNS);
+	if (a->stopping) {
 		conn_close(c);
 		return;
+	}
+	if (a->nconns > PG_ADMIN_MAX_CONNS) {
+		/* Full: the oldest connection still silent goes, not the new one, so
+		 * idle connections cannot keep a load balancer's health check out. */
+		struct conn *old = NULL;
+		for (struct conn *o = c->next; o; o = o->next)
+			if (!o->closing && !o->answered)
+				old = o;
+		pg_debug("admin %s: over %d connections; closing %s", c->addr, PG_ADMIN_MAX_CONNS,
+			 old ? old->addr : "this one");
+		if (!old) {
+			conn_close(c);
+			return;
+		}
+		conn_close(old);
 	}
 	uv_timer_start(&c->timer, on_deadline, PG_ADMIN_DEADLINE_MS, 0);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);

@@ -11,7 +11,8 @@
 struct pg_relay;
 struct pg_admin;
 
-/* Connections open at once; more are closed as they come. */
+/* Connections open at once; past it, the oldest that has not sent its request is
+ * closed for the new one. */
 #define PG_ADMIN_MAX_CONNS 32
 /* A connection has this long to send its request and read the answer. */
 #define PG_ADMIN_DEADLINE_MS 5000

@@ -484,3 +484,33 @@ Test(admin, clipboard_decisions_counted)
 		"pixelgate_clipboard_decisions_total{direction=\"to-viewer\",decision=\"denied\"}"),
 	    0, "%s", body);
 }
+
+/* Idle connections (a slowloris) neither keep /healthz out nor stay past the
+ * deadline. */
+Test(admin, idle_connections_do_not_hold_the_port)
+{
+	start(NULL);
+	int fds[48];
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	for (int i = 0; i < 48; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		cr_assert_eq(write(fds[i], "GET /healthz HTTP/1.1\r\n", 23), 23);
+	}
+	int64_t t0 = it_now_ms();
+	cr_assert_eq(http("GET", "/healthz", NULL), 200);
+	cr_assert(it_now_ms() - t0 < 2000);
+	/* Every idle one is closed by the deadline (5 s), the oldest ones at once. */
+	for (int i = 0; i < 48; i++) {
+		struct timeval tv = {.tv_sec = 8};
+		char b[64];
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t r = read(fds[i], b, sizeof(b));
+		cr_assert(r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK),
+			  "idle connection %d: read %zd (%s)", i, r, strerror(errno));
+		close(fds[i]);
+	}
+	cr_assert(it_now_ms() - t0 < 9000);
+	cr_assert(relay_alive(relay));
+}
