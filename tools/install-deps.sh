@@ -30,6 +30,8 @@ packages=(
 	fcitx5 fcitx5-mozc fcitx5-frontend-gtk3 dbus-daemon locales x11-xkb-utils
 	# the browser viewer's end-to-end test trusts its test CA through NSS
 	libnss3-tools
+	# several relays behind a load balancer (tests/e2e/test_haproxy.sh)
+	haproxy
 )
 
 # npm comes with some nodejs packages (NodeSource) and separately with Debian's.
