@@ -911,8 +911,8 @@ void pg_session_del(struct pg_session *s)
 			break;
 		}
 	}
-	slog(PG_LOG_INFO, s, "session ends (%llu updates from the browser host in %llu s)",
-	     (unsigned long long)s->frames,
+	slog(PG_LOG_INFO, s, "session %s ends (%llu updates from the browser host in %llu s)",
+	     s->id, (unsigned long long)s->frames,
 	     (unsigned long long)(pg_now_ms() - s->created_ms) / 1000);
 	pg_audit(relay, "session-end", PG_AUDIT_S("browser_host", s->label),
 		 PG_AUDIT_S("session", s->id),
