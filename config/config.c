@@ -649,6 +649,32 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 			rc = -1;
 		}
 	}
+	if (!one_of(cfg->admin_allow_remote, "yes", "no")) {
+		pg_config_error(err, "[admin] allow_remote = '%s': expected yes or no",
+				cfg->admin_allow_remote);
+		rc = -1;
+	}
+	if (*cfg->admin_listen) {
+		if (pg_config_parse_hostport(cfg->admin_listen, host, sizeof(host), &port, &why) <
+		    0) {
+			pg_config_error(err, "[admin] listen = '%s': %s", cfg->admin_listen, why);
+			rc = -1;
+		} else if (!pg_config_is_loopback(host) && strcmp(cfg->admin_allow_remote, "yes")) {
+			pg_config_error(
+			    err,
+			    "[admin] listen = '%s' is not a loopback address: the admin listener "
+			    "speaks plain HTTP; set allow_remote = yes only for a management "
+			    "network",
+			    cfg->admin_listen);
+			rc = -1;
+		}
+		if (!*cfg->admin_token_file) {
+			pg_config_error(err,
+					"[admin] listen needs token_file: a file whose one line "
+					"is the bearer token (hint: openssl rand -hex 32 > FILE)");
+			rc = -1;
+		}
+	}
 	if (!*cfg->relay_vnc_auth_user != !*cfg->relay_vnc_auth_password_file) {
 		pg_config_error(err,
 				"[relay] vnc_auth_user and vnc_auth_password_file go together");
@@ -719,6 +745,7 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 	    {"[ldap] ca_file", cfg->ldap_ca_file},
 	    {"[relay] vnc_auth_password_file", cfg->relay_vnc_auth_password_file},
 	    {"[ldap] bind_password_file", cfg->ldap_bind_password_file},
+	    {"[admin] token_file", cfg->admin_token_file},
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (*files[i][1] && access(files[i][1], R_OK) < 0) {

@@ -54,6 +54,8 @@
 	  "1: clipboard text itself goes into audit records (0: sizes and rules only)")            \
 	S(relay, font, "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",                   \
 	  "font for warnings drawn into the picture (Japanese glyphs needed)")                     \
+	I(relay, drain_timeout, 10, 0, 3600,                                                       \
+	  "seconds SIGTERM lets viewers finish before the relay exits (0: at once)")               \
 	S(web, listen, "",                                                                         \
 	  "address:port of the HTTPS viewer page (browsers, noVNC); off when empty")               \
 	S(web, root, "",                                                                           \
@@ -63,6 +65,12 @@
 	  "Origins allowed to open the viewer's WebSocket, comma-separated (default: https:// "    \
 	  "and "                                                                                   \
 	  "the Host the browser asked for)")                                                       \
+	S(admin, listen, "",                                                                       \
+	  "address:port of the admin HTTP listener (/healthz, /metrics, /sessions); off when "     \
+	  "empty")                                                                                 \
+	S(admin, allow_remote, "no", "yes: listen may be a non-loopback (management) address")     \
+	S(admin, token_file, "",                                                                   \
+	  "file whose one line is the bearer token admin requests need (32 characters or more)")   \
 	S(upstream, address, "", "host:port of the default browser host (see [routes])")           \
 	S(upstream, password_file, "", "file whose first line is the browser host's VNC password") \
 	S(upstream, tls, "none",                                                                   \

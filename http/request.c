@@ -212,6 +212,7 @@ static int commit_header(struct pg_http_req *r)
 	    "sec-websocket-version",
 	    "sec-websocket-protocol",
 	    "if-none-match",
+	    "authorization",
 	};
 	size_t k = 0;
 	while (k < sizeof(kept) / sizeof(kept[0]) && strcasecmp(name, kept[k]) != 0)
@@ -257,6 +258,14 @@ static int commit_header(struct pg_http_req *r)
 		if (over || !join(r->ws_protocol, v))
 			return fail(r, 400, "Sec-WebSocket-Protocol over 255 bytes");
 		return 0;
+	case 8:
+		/* One credential: a repeat or one too long is none at all. */
+		if (over || (r->has & PG_HTTP_HAS_AUTH))
+			r->authorization[0] = '\0';
+		else
+			strcpy(r->authorization, v);
+		r->has |= PG_HTTP_HAS_AUTH;
+		return 0;
 	default:
 		/* Only an optimisation: one we cannot hold is as good as none. */
 		if (over || !join(r->if_none_match, v))
@@ -275,12 +284,19 @@ static int check_block(struct pg_http_req *r, const struct ctx *c, const char *a
 	return 0;
 }
 
+static bool method_ok(const struct pg_http_req *r, unsigned method)
+{
+	return method == HTTP_GET || method == HTTP_HEAD || (r->allow_post && method == HTTP_POST);
+}
+
 static int on_url(http_parser *hp, const char *at, size_t len)
 {
 	struct pg_http_req *r = ((struct ctx *)hp->data)->r;
-	if (hp->method != HTTP_GET && hp->method != HTTP_HEAD)
+	if (!method_ok(r, hp->method))
 		return fail(r, 405, "method not allowed (GET and HEAD only)");
-	r->method = hp->method == HTTP_GET ? PG_HTTP_GET : PG_HTTP_HEAD;
+	r->method = hp->method == HTTP_GET    ? PG_HTTP_GET
+		    : hp->method == HTTP_HEAD ? PG_HTTP_HEAD
+					      : PG_HTTP_POST;
 	if (len > PG_HTTP_MAX_URL - r->priv.url_len)
 		return fail(r, 414, "request target over 2048 bytes");
 	memcpy(r->priv.url + r->priv.url_len, at, len);
@@ -406,8 +422,7 @@ int pg_http_parse(struct pg_http_req *r, const uint8_t *p, size_t len)
 			/* Past a method we refuse, that refusal comes first, however
 			 * the bytes arrived (http-parser may find a bad URL byte
 			 * before it hands the URL to on_url). */
-			if (err != HPE_INVALID_METHOD && hp->method != HTTP_GET &&
-			    hp->method != HTTP_HEAD)
+			if (err != HPE_INVALID_METHOD && !method_ok(r, hp->method))
 				fail(r, 405, "method not allowed (GET and HEAD only)");
 			else
 				fail(r, 400, http_errno_description(err));

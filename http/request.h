@@ -1,5 +1,5 @@
 /* An incremental HTTP/1.1 request parser for the relay's HTTPS listener, over
- * http-parser: GET and HEAD only, no body, every part capped. Pure, no I/O. */
+ * http-parser: GET and HEAD (POST when asked), no body, every part capped. Pure, no I/O. */
 #ifndef PG_HTTP_REQUEST_H
 #define PG_HTTP_REQUEST_H
 
@@ -20,6 +20,7 @@
 enum pg_http_method {
 	PG_HTTP_GET = 1,
 	PG_HTTP_HEAD,
+	PG_HTTP_POST, /* only when the caller set allow_post (no body either) */
 };
 
 /* Tokens found in Connection (and its repeats). */
@@ -31,6 +32,7 @@ enum pg_http_method {
 #define PG_HTTP_HAS_HOST   (1u << 0)
 #define PG_HTTP_HAS_ORIGIN (1u << 1)
 #define PG_HTTP_HAS_KEY	   (1u << 2)
+#define PG_HTTP_HAS_AUTH   (1u << 3)
 
 struct pg_http_req {
 	/* Valid once pg_http_parse returned > 0. Strings are NUL-terminated;
@@ -50,6 +52,11 @@ struct pg_http_req {
 	char ws_protocol[PG_HTTP_MAX_FIELD + 1]; /* repeats joined with ", " */
 	char if_none_match[PG_HTTP_MAX_FIELD + 1];
 	char user_agent[PG_HTTP_MAX_UA + 1];
+	char authorization[PG_HTTP_MAX_FIELD + 1]; /* "" when absent or over 255 bytes */
+
+	/* Set by the caller after pg_http_req_init: accept POST (still without a
+	 * body) besides GET and HEAD. The admin listener does; the web one does not. */
+	bool allow_post;
 
 	/* Set when pg_http_parse fails: the status to answer (400, 405, 413, 414,
 	 * 431, 505) and why, a static string for the log. */

@@ -21,6 +21,8 @@ const char *pg_http_status_text(int status)
 		return "Not Modified";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
@@ -83,8 +85,8 @@ static bool printable(const char *s)
 	return true;
 }
 
-int pg_http_response(struct pg_buf *out, int status, const char *content_type, const void *body,
-		     size_t len, const char *extra_headers, bool head_only)
+static int response(struct pg_buf *out, int status, const char *content_type, const void *body,
+		    size_t len, const char *extra_headers, bool head_only, bool live)
 {
 	if ((extra_headers && !valid_extra(extra_headers)) ||
 	    (content_type && !printable(content_type)) || status < 100 || status > 599)
@@ -107,7 +109,7 @@ int pg_http_response(struct pg_buf *out, int status, const char *content_type, c
 			     "X-Frame-Options: DENY\r\n"
 			     "Cache-Control: %s\r\n"
 			     "Connection: close\r\n",
-			     html || status >= 400 ? "no-store" : "max-age=3600");
+			     live || html || status >= 400 ? "no-store" : "max-age=3600");
 	if (!rc && extra_headers)
 		rc = pg_buf_append(out, extra_headers, strlen(extra_headers));
 	if (!rc)
@@ -117,6 +119,18 @@ int pg_http_response(struct pg_buf *out, int status, const char *content_type, c
 	if (rc)
 		out->len = mark;
 	return rc;
+}
+
+int pg_http_response(struct pg_buf *out, int status, const char *content_type, const void *body,
+		     size_t len, const char *extra_headers, bool head_only)
+{
+	return response(out, status, content_type, body, len, extra_headers, head_only, false);
+}
+
+int pg_http_response_live(struct pg_buf *out, int status, const char *content_type,
+			  const void *body, size_t len, const char *extra_headers, bool head_only)
+{
+	return response(out, status, content_type, body, len, extra_headers, head_only, true);
 }
 
 int pg_http_error(struct pg_buf *out, int status, const char *reason)

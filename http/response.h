@@ -27,6 +27,11 @@ const char *pg_http_status_text(int status);
 int pg_http_response(struct pg_buf *out, int status, const char *content_type, const void *body,
 		     size_t len, const char *extra_headers, bool head_only);
 
+/* The same, with Cache-Control: no-store whatever the type: answers that change
+ * from one request to the next (the admin listener's). */
+int pg_http_response_live(struct pg_buf *out, int status, const char *content_type,
+			  const void *body, size_t len, const char *extra_headers, bool head_only);
+
 /* A small text/plain error: "<status> <text>\n<reason>\n" (reason may be NULL;
  * bytes other than printable ASCII become '?'). A 405 says Allow: GET, HEAD and a
  * 426 Sec-WebSocket-Version: 13. Same returns as pg_http_response. */

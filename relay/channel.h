@@ -135,6 +135,9 @@ struct pg_chan_clip_dropped {
 
 struct pg_chan_ping {
 	uint32_t seq;
+	/* In a PONG: bytes read from and written to the browser host's socket (TLS
+	 * included) since the worker started; 0 in a PING. For /metrics only. */
+	uint64_t up_in, up_out;
 };
 
 enum pg_chan_log_level {

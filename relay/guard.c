@@ -18,6 +18,7 @@
 #include "config/policy.h"
 #include "relay/channel.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
 #include "render/text.h"
@@ -41,6 +42,7 @@
 #define BANNER_IDLE   1
 #define BANNER_MAX    2
 #define BANNER_NOTICE 3
+#define BANNER_DRAIN  4	   /* the relay is going away: stays to the end */
 #define NOTICE_MS     4000 /* how long a refused transfer is shown */
 
 static const char *const dir_name[] = {
@@ -321,6 +323,7 @@ static void audit_clip(struct pg_viewer *v, enum pg_clip_dir dir, const char *fo
 {
 	char content[PG_AUDIT_MAX_VALUE];
 	v->clip_count[dir][vd->allowed]++;
+	pg_metrics_clipboard(v->relay->metrics, dir == PG_CLIP_TO_VIEWER, vd->allowed);
 	content[0] = '\0';
 	if (v->relay->audit_clipboard_text && vd->allowed && text) {
 		/* The checked text, cut at a character boundary; the audit escapes it. */
@@ -802,7 +805,8 @@ static const char *refusal_ja(const char *rule)
 static void notice_refusal(struct pg_viewer *v, enum pg_clip_dir dir, const char *rule)
 {
 	char text[512];
-	if (v->banner_kind == BANNER_IDLE || v->banner_kind == BANNER_MAX)
+	if (v->banner_kind == BANNER_IDLE || v->banner_kind == BANNER_MAX ||
+	    v->banner_kind == BANNER_DRAIN)
 		return;
 	snprintf(text, sizeof(text),
 		 "クリップボード%s: 転送しませんでした（%s）\n"
@@ -812,6 +816,25 @@ static void notice_refusal(struct pg_viewer *v, enum pg_clip_dir dir, const char
 		 rule);
 	banner_text(v, BANNER_NOTICE, text);
 	v->notice_until_ms = pg_now_ms() + NOTICE_MS;
+}
+
+void pg_guard_drain(struct pg_relay *relay, const char *text)
+{
+	struct pg_viewer *next;
+	for (struct pg_viewer *v = relay->viewer_list; v; v = next) {
+		next = v->next;
+		if (v->closing)
+			continue;
+		if (v->state != V_NORMAL || !v->policy) {
+			pg_viewer_close(v, "relay is restarting");
+			continue;
+		}
+		/* A notice that outlasts any session-end countdown: nothing after it
+		 * matters more than the relay going away. */
+		banner_text(v, BANNER_NOTICE, text);
+		v->banner_kind = BANNER_DRAIN;
+		v->notice_until_ms = UINT64_MAX;
+	}
 }
 
 static void check_limits(struct pg_viewer *v, uint64_t now)
@@ -835,6 +858,8 @@ static void check_limits(struct pg_viewer *v, uint64_t now)
 		pg_viewer_close(v, reason);
 		return;
 	}
+	if (v->banner_kind == BANNER_DRAIN)
+		return;
 	uint64_t left = (end - now + 999) / 1000;
 	if (left <= (uint64_t)p->warn_before)
 		show_countdown(v, idle_first ? BANNER_IDLE : BANNER_MAX, (int)left);

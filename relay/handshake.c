@@ -15,6 +15,7 @@
 #include "codec/rfb_server.h"
 #include "relay/broker.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
 
@@ -368,6 +369,7 @@ static ssize_t credentials_input(struct pg_viewer *v, const uint8_t *p, size_t l
 	if (n < 0) {
 		*why = n == PG_ELIMIT ? "VeNCrypt Plain: user name or password over its limit"
 				      : "VeNCrypt Plain: empty user name or a NUL byte";
+		pg_metrics_auth_failure(v->relay->metrics, PG_AUTHF_PROTOCOL);
 		pg_audit(v->relay, "auth-failure", PG_AUDIT_S("source", v->addr),
 			 PG_AUDIT_S("reason", *why));
 		return n;

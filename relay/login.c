@@ -15,6 +15,7 @@
 #include "auth/users.h"
 #include "auth/vncauth.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
 
@@ -69,6 +70,7 @@ static void fail(struct pg_viewer *v, const char *user, const char *reason)
 	    pg_lockout_record_failure(relay->lockout, user, v->addr, (uint64_t)time(NULL));
 	pg_warn("viewer %llu %s: login of '%s' refused: %s", (unsigned long long)v->id, v->peer,
 		user, reason);
+	pg_metrics_auth_failure(relay->metrics, PG_AUTHF_CREDENTIALS);
 	pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user), PG_AUDIT_S("source", v->addr),
 		 PG_AUDIT_S("reason", reason));
 	if (delay) {
@@ -144,6 +146,7 @@ void pg_login_vncauth(struct pg_viewer *v, const uint8_t challenge[16], const ui
 		char reason[96];
 		snprintf(reason, sizeof(reason), "too many failures; next try allowed in %llu s",
 			 (unsigned long long)wait);
+		pg_metrics_auth_failure(relay->metrics, PG_AUTHF_LOCKED_OUT);
 		pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user),
 			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
 		pg_handshake_login_refused(v, reason);
@@ -206,6 +209,7 @@ void pg_login_start(struct pg_viewer *v, const char *user, const char *password,
 			 (unsigned long long)wait);
 		pg_warn("viewer %llu %s: login of '%s' refused: %s", (unsigned long long)v->id,
 			v->peer, user, reason);
+		pg_metrics_auth_failure(relay->metrics, PG_AUTHF_LOCKED_OUT);
 		pg_audit(relay, "auth-failure", PG_AUDIT_S("user", user),
 			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("reason", reason));
 		pg_handshake_login_refused(v, reason);

@@ -23,9 +23,11 @@
 #include "auth/vncauth.h"
 #include "config/config.h"
 #include "relay/broker.h"
+#include "relay/admin.h"
 #include "relay/channel.h"
 #include "relay/control.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/sandbox.h"
 #include "http/static.h"
@@ -52,6 +54,7 @@ struct pg_gen {
 	/* secrets first: wiped up to cfg when freed */
 	char ldap_password[256];
 	char vnc_auth_password[16];
+	char admin_token[256];
 	struct pg_upstream_login upstream;
 	struct pg_upstream_login *hosts;
 	int nhosts;
@@ -82,7 +85,17 @@ struct main_state {
 	struct pg_gen *gen;
 	struct pg_gen *retired;
 	struct pg_control *control;
+	struct pg_admin *admin;
+	bool listeners_closed;
+	uv_timer_t drain_timer; /* while draining: are the viewers gone, is time up */
+	bool drain_timer_open;
+	uint64_t drain_deadline_ms;
 };
+
+#define DRAIN_POLL_MS 100
+#define DRAIN_TEXT                                                                                 \
+	"このリレーは再起動します。接続し直してください。\n"               \
+	"This relay is restarting; reconnect to continue."
 
 static void usage(FILE *f)
 {
@@ -160,15 +173,29 @@ static void on_listener_closed(uv_handle_t *h)
 {
 }
 
+static void close_listeners(struct main_state *st)
+{
+	if (st->listeners_closed)
+		return;
+	st->listeners_closed = true;
+	uv_close((uv_handle_t *)&st->listener, on_listener_closed);
+	if (st->web_on)
+		uv_close((uv_handle_t *)&st->web_listener, on_listener_closed);
+}
+
 static void shutdown_relay(struct main_state *st, const char *why)
 {
 	if (st->stopping)
 		return;
 	st->stopping = true;
 	pg_info("shutting down (%s)", why);
-	uv_close((uv_handle_t *)&st->listener, on_listener_closed);
-	if (st->web_on)
-		uv_close((uv_handle_t *)&st->web_listener, on_listener_closed);
+	close_listeners(st);
+	if (st->drain_timer_open) {
+		uv_close((uv_handle_t *)&st->drain_timer, NULL);
+		st->drain_timer_open = false;
+	}
+	pg_admin_stop(st->admin);
+	st->admin = NULL;
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sighup, NULL);
@@ -206,9 +233,10 @@ static int on_control(void *ud, const char *cmd, char *out, size_t size)
 		return pg_relay_reload(st, "control socket", out, size);
 	if (!strcmp(cmd, "status")) {
 		snprintf(out, size,
-			 "ok: %d viewers logged in, %d logging in, %d sessions, %llu reloads\n",
+			 "ok: %d viewers logged in, %d logging in, %d sessions, %llu reloads%s\n",
 			 st->relay.viewers, st->relay.handshakes, st->relay.nsessions,
-			 (unsigned long long)st->relay.reloads);
+			 (unsigned long long)st->relay.reloads,
+			 st->relay.draining ? ", draining" : "");
 		return 0;
 	}
 	snprintf(out, size, "error: unknown command '%s' (reload, status)\n", cmd);
@@ -221,9 +249,47 @@ void pg_relay_audit_result(int rc, const char *event)
 		pg_err("audit: cannot write a %s record: %s", event, strerror(-rc));
 }
 
+static void on_drain_tick(uv_timer_t *t)
+{
+	struct main_state *st = t->data;
+	if (!st->relay.viewers && !st->relay.handshakes)
+		shutdown_relay(st, "SIGTERM: every viewer has left");
+	else if (pg_now_ms() >= st->drain_deadline_ms)
+		shutdown_relay(st, "SIGTERM: drain_timeout reached");
+}
+
+/* SIGTERM: take no one new, say so on /healthz (the load balancer stops sending
+ * viewers here) and in every viewer's picture, and let viewers leave on their own
+ * until drain_timeout. */
+static void start_drain(struct main_state *st, int seconds)
+{
+	struct pg_relay *relay = &st->relay;
+	relay->draining = true;
+	close_listeners(st);
+	pg_info("SIGTERM: draining: listeners closed; %d viewers have %d s to leave (a second "
+		"SIGTERM or SIGINT stops at once)",
+		relay->viewers, seconds);
+	pg_audit(relay, "relay-drain", PG_AUDIT_I("viewers", relay->viewers),
+		 PG_AUDIT_I("drain_timeout", seconds));
+	pg_guard_drain(relay, DRAIN_TEXT);
+	st->drain_deadline_ms = pg_now_ms() + (uint64_t)seconds * 1000;
+	uv_timer_init(relay->loop, &st->drain_timer);
+	st->drain_timer.data = st;
+	st->drain_timer_open = true;
+	uv_timer_start(&st->drain_timer, on_drain_tick, DRAIN_POLL_MS, DRAIN_POLL_MS);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
-	shutdown_relay(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+	struct main_state *st = h->data;
+	int drain = st->gen ? st->gen->cfg.relay_drain_timeout : 0;
+	if (signum == SIGTERM && !st->relay.draining && drain > 0) {
+		start_drain(st, drain);
+		return;
+	}
+	shutdown_relay(st, signum == SIGINT	? "SIGINT"
+			   : st->relay.draining ? "second SIGTERM while draining"
+						: "SIGTERM");
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -379,6 +445,15 @@ static int load_gen(struct pg_gen *g, struct pg_config_errors *errs)
 	const struct pg_config *cfg = &g->cfg;
 	if (setup_upstream(g, errs) < 0)
 		return -1;
+	if (*cfg->admin_token_file) {
+		const char *why;
+		if (pg_admin_read_token(cfg->admin_token_file, g->admin_token,
+					sizeof(g->admin_token), &why) < 0) {
+			pg_config_error(errs, "[admin] token_file '%s': %s", cfg->admin_token_file,
+					why);
+			return -1;
+		}
+	}
 	if (!strcmp(cfg->relay_security, "none"))
 		return 0;
 	if (*cfg->relay_users_file &&
@@ -692,6 +767,8 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 	    {"broker.hosts", a->broker_hosts, b->broker_hosts},
 	    {"broker.spawn_command", a->broker_spawn_command, b->broker_spawn_command},
 	    {"broker.spawn_networks", a->broker_spawn_networks, b->broker_spawn_networks},
+	    {"admin.listen", a->admin_listen, b->admin_listen},
+	    {"admin.allow_remote", a->admin_allow_remote, b->admin_allow_remote},
 	};
 	size_t o = strlen(out);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -761,6 +838,7 @@ static int pg_relay_reload(struct main_state *st, const char *why, char *out, si
 	}
 	struct pg_gen *old = st->gen;
 	apply_gen(&st->relay, g);
+	pg_admin_set_token(st->admin, g->admin_token);
 	st->gen = g;
 	old->next = st->retired;
 	st->retired = old;
@@ -976,6 +1054,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	relay->metrics = pg_metrics_new();
+	if (!relay->metrics) {
+		pg_err("out of memory");
+		return 1;
+	}
+	if (*cfg->admin_listen) {
+		pg_config_parse_hostport(cfg->admin_listen, host, sizeof(host), &port, &why);
+		st.admin = pg_admin_start(relay, host, port, g->admin_token, err, sizeof(err));
+		if (!st.admin) {
+			pg_err("[admin] listen: %s", err);
+			return 1;
+		}
+		pg_info("listening for admin requests (HTTP: /healthz, /metrics, /sessions) on "
+			"%s:%d",
+			host, port);
+	}
 	uv_timer_init(relay->loop, &relay->flood_timer);
 	relay->flood_timer.data = relay;
 	uv_timer_init(relay->loop, &relay->guard_timer);
@@ -1002,6 +1096,7 @@ int main(int argc, char **argv)
 	pg_audit_close(relay->audit);
 	pg_font_del(relay->font);
 	pg_static_free(relay->web_static);
+	pg_metrics_del(relay->metrics);
 	free_retired(&st);
 	free_gen(st.gen);
 	explicit_bzero(relay->vnc_auth_password, sizeof(relay->vnc_auth_password));

@@ -22,6 +22,7 @@ struct pg_ldap_config;
 struct pg_font;
 struct pg_static;
 struct pg_broker;
+struct pg_metrics;
 
 /* How the worker logs in to one browser host. */
 struct pg_upstream_login {
@@ -49,7 +50,7 @@ struct pg_worker_limits {
  * each); the rest are counted per event and written as one preauth-summary each
  * when the second ends. */
 #define PG_PREAUTH_AUDIT_PER_SEC 10
-#define PG_PREAUTH_EVENTS	 5
+#define PG_PREAUTH_EVENTS	 6
 struct pg_preauth_audit {
 	int written;				/* one by one, this second */
 	uint64_t suppressed[PG_PREAUTH_EVENTS]; /* per event, this second */
@@ -115,6 +116,8 @@ struct pg_relay {
 	int linger_ms;		  /* [broker] linger: a session without viewers ends after it */
 	struct pg_broker *broker; /* [broker] mode pool or spawn; NULL: static */
 	bool stopping;
+	bool draining;		    /* SIGTERM: listeners closed, viewers told, exit when they go */
+	struct pg_metrics *metrics; /* relay/metrics.h; may be NULL */
 };
 
 /* The cursor shape a session shows, in canonical pixels with an RFB bitmask. */
@@ -137,6 +140,22 @@ bool pg_list_has(const char *list, const char *name, size_t name_len);
 void pg_relay_audit_result(int rc, const char *event);
 
 /* Sessions (session.c): one per browser host. */
+/* What /sessions and /metrics show of a session; strings point into it. */
+struct pg_session_info {
+	const char *id;		  /* 16 hex digits, for the session's life */
+	const char *browser_host; /* host:port */
+	uint64_t frames;	  /* updates from the browser host */
+	double fps;		  /* of them, in the last whole second */
+	int64_t started_unix;
+	bool connected; /* the worker is logged in to the browser host */
+	int nviewers;
+	uint64_t queued_bytes; /* waiting to be written to its viewers */
+};
+void pg_session_info(const struct pg_session *s, struct pg_session_info *out);
+/* The session with this id, or NULL. */
+struct pg_session *pg_session_find(struct pg_relay *relay, const char *id);
+/* Close its viewers with reason, then pg_session_del. */
+void pg_session_end(struct pg_session *s, const char *reason);
 /* The session for the browser host at address (host:port), made when missing. */
 struct pg_session *pg_session_get(struct pg_relay *relay, const char *address);
 /* Stops the worker, closes every viewer and frees the session. */
@@ -181,6 +200,18 @@ void pg_viewer_raise_fd_limit(struct pg_relay *relay);
 /* Each second: close viewers that have left their output unread for send_timeout. */
 void pg_viewer_check_stalled(struct pg_relay *relay);
 const char *pg_viewer_user(const struct pg_viewer *v);
+/* What /sessions shows of a viewer; strings point into it. */
+struct pg_viewer_info {
+	uint64_t id;
+	const char *user, *peer; /* peer: address:port */
+	int64_t since_unix;	 /* logged in */
+	uint64_t bytes_sent, bytes_received, frames;
+	uint64_t queued; /* bytes not yet written to its socket */
+};
+void pg_viewer_info(const struct pg_viewer *v, struct pg_viewer_info *out);
+/* Whether a record about a connection that has not logged in may be written now
+ * (see struct pg_preauth_audit); source is kept for the summary. */
+bool pg_preauth_admit(struct pg_relay *relay, const char *event, const char *source);
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
@@ -215,6 +246,9 @@ void pg_guard_tick(struct pg_relay *relay);
 void pg_guard_refresh_users(struct pg_relay *relay);
 /* After a reload: every viewer takes the policy of the new config. */
 void pg_guard_reload(struct pg_relay *relay);
+/* SIGTERM: viewers still logging in are closed, the others see text in a banner
+ * until they leave. */
+void pg_guard_drain(struct pg_relay *relay, const char *text);
 
 /* Sessions: the browser host's clipboard. */
 bool pg_session_host_ext_clipboard(const struct pg_session *s);

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec/rfb.h"
@@ -19,6 +21,7 @@
 #include "relay/broker.h"
 #include "relay/channel.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 
 #define MAX_DAMAGE     64
@@ -34,6 +37,10 @@ struct pg_session {
 	char host[256];
 	int port;
 	char label[300]; /* host:port, for logs */
+	char id[17];	 /* 64 random bits in hex: names the session to admins */
+	int64_t started_unix;
+	uint64_t frames_at_tick; /* frames at the last pg_session_tick */
+	double fps;		 /* frames in the last tick's second */
 	struct pg_viewer **viewers;
 	int nviewers, cap;
 
@@ -57,6 +64,7 @@ struct pg_session {
 	unsigned worker_starts;
 	uint64_t heard_ms;	/* the worker's last message */
 	uint32_t ping_seq;	/* of the PG_CHAN_PING not yet answered; 0: none out */
+	uint64_t up_in, up_out; /* the current worker's last PONG said so (/metrics) */
 	bool stalled;		/* killed for silence: said once */
 	bool exited;		/* the worker is reaped: its pid may be anyone's now */
 	uint64_t resize_log_ms; /* last resize logged at info level */
@@ -299,6 +307,7 @@ static void handle_update_end(struct pg_session *s)
 	}
 	s->has_picture = true;
 	s->frames++;
+	pg_metrics_add(s->relay->metrics, PG_M_HOST_FRAMES, 1);
 	s->version++;
 	if (s->has_copy)
 		slog(PG_LOG_DEBUG, s, "update of %d rectangles (%lld pixels) after a copy of %dx%d",
@@ -436,6 +445,16 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 	case PG_CHAN_PONG:
 		if (m->u.ping.seq == s->ping_seq)
 			s->ping_seq = 0;
+		/* The worker's own word: only ever added to, so a lying one can skew a
+		 * graph but never make a counter go back. */
+		if (m->u.ping.up_in > s->up_in)
+			pg_metrics_add(s->relay->metrics, PG_M_UPSTREAM_RECEIVED_BYTES,
+				       m->u.ping.up_in - s->up_in);
+		if (m->u.ping.up_out > s->up_out)
+			pg_metrics_add(s->relay->metrics, PG_M_UPSTREAM_SENT_BYTES,
+				       m->u.ping.up_out - s->up_out);
+		s->up_in = m->u.ping.up_in > s->up_in ? m->u.ping.up_in : s->up_in;
+		s->up_out = m->u.ping.up_out > s->up_out ? m->u.ping.up_out : s->up_out;
 		return;
 	case PG_CHAN_CONNECTED:
 		if (!s->shm)
@@ -618,6 +637,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 	}
 	if (!s->closing) {
 		char what[64];
+		pg_metrics_add(s->relay->metrics, PG_M_WORKER_EXITS, 1);
 		if (signal)
 			snprintf(what, sizeof(what), "signal %d", signal);
 		else
@@ -684,9 +704,13 @@ static void start_worker(struct pg_session *s)
 		return;
 	}
 	s->proc_running = true;
+	pg_metrics_add(s->relay->metrics, PG_M_WORKER_STARTS, 1);
+	if (s->worker_starts)
+		pg_metrics_add(s->relay->metrics, PG_M_UPSTREAM_RECONNECTS, 1);
 	s->worker_starts++;
 	s->started_ms = s->heard_ms = pg_now_ms();
 	s->ping_seq = 0;
+	s->up_in = s->up_out = 0;
 	s->stalled = false;
 	s->exited = false;
 	s->log_budget = WORKER_LOG_PER_SEC;
@@ -731,6 +755,8 @@ static void start_worker(struct pg_session *s)
  * what the browser host sent; it is killed, and the session reconnects. */
 void pg_session_tick(struct pg_session *s)
 {
+	s->fps = (double)(s->frames - s->frames_at_tick);
+	s->frames_at_tick = s->frames;
 	if (s->log_dropped)
 		slog(PG_LOG_WARN, s, "upstream worker: %u log lines dropped (over %d a second)",
 		     s->log_dropped, WORKER_LOG_PER_SEC);
@@ -793,11 +819,18 @@ static struct pg_session *session_new(struct pg_relay *relay, const char *addres
 	s->chan = -1;
 	s->backoff_ms = FIRST_RETRY_MS;
 	s->created_ms = pg_now_ms();
+	s->started_unix = (int64_t)time(NULL);
+	uint64_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
+	snprintf(s->id, sizeof(s->id), "%016llx", (unsigned long long)rnd);
+	slog(PG_LOG_INFO, s, "session %s starts", s->id);
 	uv_timer_init(relay->loop, &s->retry);
 	uv_timer_init(relay->loop, &s->linger);
 	s->retry.data = s->linger.data = s;
 	s->retry_open = s->linger_open = true;
-	pg_audit(relay, "session-start", PG_AUDIT_S("browser_host", s->label));
+	pg_audit(relay, "session-start", PG_AUDIT_S("browser_host", s->label),
+		 PG_AUDIT_S("session", s->id));
 	return s;
 }
 
@@ -814,6 +847,39 @@ struct pg_session *pg_session_get(struct pg_relay *relay, const char *address)
 const char *pg_session_label(const struct pg_session *s)
 {
 	return s->label;
+}
+
+void pg_session_info(const struct pg_session *s, struct pg_session_info *out)
+{
+	*out = (struct pg_session_info){
+	    .id = s->id,
+	    .browser_host = s->label,
+	    .frames = s->frames,
+	    .fps = s->fps,
+	    .started_unix = s->started_unix,
+	    .connected = s->connected,
+	    .nviewers = s->nviewers,
+	};
+	for (int i = 0; i < s->nviewers; i++) {
+		struct pg_viewer_info vi;
+		pg_viewer_info(s->viewers[i], &vi);
+		out->queued_bytes += vi.queued;
+	}
+}
+
+struct pg_session *pg_session_find(struct pg_relay *relay, const char *id)
+{
+	for (int i = 0; i < relay->nsessions; i++)
+		if (!strcmp(relay->sessions[i]->id, id))
+			return relay->sessions[i];
+	return NULL;
+}
+
+void pg_session_end(struct pg_session *s, const char *reason)
+{
+	while (s->nviewers && !s->closing)
+		pg_viewer_close(s->viewers[0], reason);
+	pg_session_del(s);
 }
 
 int pg_session_viewers(const struct pg_session *s, struct pg_viewer ***out)
@@ -848,10 +914,11 @@ void pg_session_del(struct pg_session *s)
 			break;
 		}
 	}
-	slog(PG_LOG_INFO, s, "session ends (%llu updates from the browser host in %llu s)",
-	     (unsigned long long)s->frames,
+	slog(PG_LOG_INFO, s, "session %s ends (%llu updates from the browser host in %llu s)",
+	     s->id, (unsigned long long)s->frames,
 	     (unsigned long long)(pg_now_ms() - s->created_ms) / 1000);
 	pg_audit(relay, "session-end", PG_AUDIT_S("browser_host", s->label),
+		 PG_AUDIT_S("session", s->id),
 		 PG_AUDIT_U("duration_ms", pg_now_ms() - s->created_ms),
 		 PG_AUDIT_U("frames", s->frames), PG_AUDIT_U("worker_starts", s->worker_starts));
 	while (s->nviewers)

@@ -37,6 +37,7 @@
 #include "codec/err.h"
 #include "codec/rfb.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/viewer_impl.h"
 #include "render/text.h"
@@ -81,6 +82,7 @@ struct part {
 	struct pg_buf out;
 	int count; /* rectangles written */
 	int rc;
+	uint64_t ns; /* spent encoding, for /metrics */
 };
 
 struct job {
@@ -466,6 +468,7 @@ static void part_run(uv_work_t *work)
 {
 	struct part *p = work->data;
 	int last = -1;
+	uint64_t t0 = uv_hrtime();
 	for (int i = 0; i < p->nrects; i++) {
 		int rc = 0;
 		if (p->q[i] != last && p->quality >= 0) {
@@ -485,10 +488,11 @@ static void part_run(uv_work_t *work)
 			rc = pg_encoder_encode(p->enc, p->job->src, &p->rects[i], &p->out);
 		if (rc < 0) {
 			p->rc = rc;
-			return;
+			break;
 		}
 		p->count += rc;
 	}
+	p->ns = uv_hrtime() - t0;
 }
 
 static void share_done(struct job *j, int rc);
@@ -534,6 +538,7 @@ static void send_update(struct pg_viewer *v, struct pg_buf *out, bool shared)
 {
 	v->updates++;
 	v->shared_updates += shared;
+	pg_metrics_add(v->relay->metrics, PG_M_VIEWER_FRAMES, 1);
 	if (v->relay->max_bandwidth)
 		v->bw_tokens -= (double)out->len;
 	pg_debug("viewer %llu %s: update %llu, %zu bytes%s%s", (unsigned long long)v->id, v->peer,
@@ -705,6 +710,10 @@ static void part_done(uv_work_t *work, int status)
 	if (--j->running > 0)
 		return;
 	v->job_running = false;
+	uint64_t ns = 0;
+	for (int i = 0; i < j->nparts; i++)
+		ns += j->part[i].ns;
+	pg_metrics_encode(v->relay->metrics, (double)ns / 1e9);
 	/* Joined for followers even when the leader has gone. */
 	int rc = v->closing && !j->share ? 0 : job_join(j);
 	if (j->share)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "codec/buf.h"
 #include "codec/encoder.h"
@@ -14,6 +15,7 @@
 #include "auth/audit.h"
 #include "auth/tls.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/tcpinfo.h"
 #include "http/proxy.h"
@@ -135,6 +137,21 @@ const char *pg_viewer_user(const struct pg_viewer *v)
 	return v->user;
 }
 
+void pg_viewer_info(const struct pg_viewer *v, struct pg_viewer_info *out)
+{
+	uint64_t ago_ms = pg_now_ms() - v->login_ms;
+	*out = (struct pg_viewer_info){
+	    .id = v->id,
+	    .user = v->user,
+	    .peer = v->peer,
+	    .since_unix = (int64_t)time(NULL) - (int64_t)(ago_ms / 1000),
+	    .bytes_sent = v->bytes_out,
+	    .bytes_received = v->bytes_in,
+	    .frames = v->updates,
+	    .queued = v->closing ? 0 : uv_stream_get_write_queue_size((const uv_stream_t *)&v->tcp),
+	};
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
@@ -189,6 +206,7 @@ static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
 		return;
 	}
 	v->bytes_out += len;
+	pg_metrics_add(v->relay->metrics, PG_M_VIEWER_SENT_BYTES, len);
 }
 
 /* Send what TLS has produced (handshake records or encrypted data). */
@@ -649,6 +667,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	v->bytes_in += (size_t)nread;
+	pg_metrics_add(v->relay->metrics, PG_M_VIEWER_RECEIVED_BYTES, (uint64_t)nread);
 	meter_input(v, (size_t)nread);
 	if (v->tls) {
 		v->raw.len += (size_t)nread;
@@ -666,7 +685,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* The events pg_audit_preauth limits, and their index in struct pg_preauth_audit. */
 static const char *const preauth_events[PG_PREAUTH_EVENTS] = {
-    "connection-refused", "handshake-timeout", "message-blocked", "tls-failure", "web-refused"};
+    "connection-refused", "handshake-timeout", "message-blocked",
+    "tls-failure",	  "web-refused",       "admin-auth-failure"};
 
 /* The records held back this second: one preauth-summary per event. */
 static void preauth_summary(struct pg_relay *relay)
@@ -709,7 +729,11 @@ static void flood_window(struct pg_relay *relay)
 
 bool pg_viewer_preauth_admit(struct pg_viewer *v, const char *event)
 {
-	struct pg_relay *relay = v->relay;
+	return pg_preauth_admit(v->relay, event, v->addr);
+}
+
+bool pg_preauth_admit(struct pg_relay *relay, const char *event, const char *source)
+{
 	struct pg_preauth_audit *pa = &relay->preauth;
 	int i = 0;
 	while (i < PG_PREAUTH_EVENTS && strcmp(preauth_events[i], event))
@@ -722,7 +746,7 @@ bool pg_viewer_preauth_admit(struct pg_viewer *v, const char *event)
 		return true;
 	}
 	pa->suppressed[i]++;
-	snprintf(pa->last_source[i], sizeof(pa->last_source[i]), "%s", v->addr);
+	snprintf(pa->last_source[i], sizeof(pa->last_source[i]), "%s", source);
 	return false;
 }
 
@@ -953,6 +977,7 @@ void pg_viewer_accept(struct pg_relay *relay, uv_stream_t *server, bool web)
 		pg_viewer_close(v, "accept failed");
 		return;
 	}
+	pg_metrics_add(relay->metrics, PG_M_VIEWER_CONNECTIONS, 1);
 	struct sockaddr_storage ss = {0};
 	int sl = sizeof(ss);
 	uv_tcp_getpeername(&v->tcp, (struct sockaddr *)&ss, &sl);

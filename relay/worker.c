@@ -76,7 +76,8 @@ enum phase {
 };
 
 struct worker {
-	int up; /* socket to the browser host */
+	int up;			/* socket to the browser host */
+	uint64_t up_in, up_out; /* bytes through it, reported in each PONG */
 	struct pg_rfb_client *rfb;
 	enum phase phase;
 	uint8_t tls_mode;	    /* enum pg_chan_tls */
@@ -970,6 +971,8 @@ static void handle_channel(struct worker *w)
 			/* Answered from this loop only: a worker stuck decoding stays silent,
 			 * and the main process kills it. */
 			m.type = PG_CHAN_PONG;
+			m.u.ping.up_in = w->up_in;
+			m.u.ping.up_out = w->up_out;
 			if (pg_chan_send(CHAN_FD, &m, -1) < 0)
 				exit(1);
 			break;
@@ -991,6 +994,7 @@ static void read_upstream(struct worker *w)
 				return;
 			fail("reading from browser host: %s", strerror(errno));
 		}
+		w->up_in += (uint64_t)n;
 		tls_input(w, cipher, (size_t)n);
 		return;
 	}
@@ -1006,6 +1010,7 @@ static void read_upstream(struct worker *w)
 		fail("reading from browser host: %s", strerror(errno));
 	}
 	w->in.len += (size_t)n;
+	w->up_in += (uint64_t)n;
 	process_in(w);
 }
 
@@ -1022,6 +1027,7 @@ static void write_upstream(struct worker *w)
 			return;
 		fail("writing to browser host: %s", strerror(errno));
 	}
+	w->up_out += (uint64_t)n;
 	pg_buf_consume(&w->wire, (size_t)n);
 }
 

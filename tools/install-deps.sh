@@ -7,6 +7,8 @@ packages=(
 	# build
 	build-essential cmake ninja-build pkg-config clang-format git openssl
 	libuv1-dev libturbojpeg0-dev zlib1g-dev libssl-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev libwslay-dev libseccomp-dev
+	# pixelgatectl, the admin listener's client
+	libcurl4-openssl-dev
 	libfreetype-dev
 	# the browser viewer page: noVNC and esbuild from the npm registry, pinned
 	nodejs

@@ -53,13 +53,14 @@ need() {
 	done
 }
 
-# Stops a child started with setsid (its own process group): TERM, wait up to
-# 5 s, then KILL.
+# Stops a child started with setsid (its own process group): SIGNAL (default TERM),
+# wait up to 5 s, then KILL. The relay gets INT, which stops it at once; TERM would
+# drain for [relay] drain_timeout.
 stop_child() {
-	local pid=$1 name=$2 i
+	local pid=$1 name=$2 sig=${3:-TERM} i
 	[[ -n "$pid" ]] || return 0
 	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			# A zombie child still answers kill -0; reap it.
@@ -70,7 +71,7 @@ stop_child() {
 		done
 		if kill -0 "$pid" 2>/dev/null &&
 			[[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
-			log "$name (pid $pid) ignored TERM; killing"
+			log "$name (pid $pid) ignored $sig; killing"
 			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
@@ -87,7 +88,7 @@ cleanup() {
 		FAILED=1
 	fi
 	stop_child "$VIEWER_PID" vncviewer
-	stop_child "$RELAY_PID" pixelgate
+	stop_child "$RELAY_PID" pixelgate INT
 	stop_child "$XVFB_PID" Xvfb
 	# Keep the logs of a failed run for humans, before the host's are removed.
 	if ((FAILED)) && [[ -n "$WORK" && -d "$ART_DIR" ]]; then
@@ -400,7 +401,7 @@ run_relay() {
 # writing it.
 audit_verify() {
 	local out
-	stop_child "$RELAY_PID" pixelgate
+	stop_child "$RELAY_PID" pixelgate INT
 	RELAY_PID=""
 	if out=$("$BUILD_DIR/pixelgate-audit" verify "$AUDIT" 2>&1); then
 		pass "$1 pixelgate-audit verify: $out"

@@ -16,7 +16,8 @@
 #     relay's log names her host's address); bob is unaffected or, when he was on
 #     the same relay, gets his own host back too;
 # (c) the killed relay starts again and HAProxy marks it up;
-# (d) the same with SIGTERM (the relay closes its viewers and exits cleanly),
+# (d) the same with SIGTERM (the relay drains: its listeners close, its viewers
+#     see a banner, and after drain_timeout it closes them and exits cleanly),
 #     this time with both sessions on that relay (the other was drained through
 #     HAProxy's stats socket while they started, as for an upgrade): both
 #     viewers reconnect, each to their own host;
@@ -39,6 +40,8 @@ readonly BOB_SIZE=800x600 BOB_MODE=static
 # HAProxy's health checks: every CHECK_INTER_MS, down after CHECK_FALL failures,
 # up again after CHECK_RISE successes.
 readonly CHECK_INTER_MS=300 CHECK_FALL=2 CHECK_RISE=2
+# [relay] drain_timeout of both relays, in seconds: SIGTERM keeps viewers this long.
+readonly DRAIN_S=2
 
 BUILD_DIR=""
 PASSED=0
@@ -150,6 +153,8 @@ audit_file = $WORK/$1-audit.jsonl
 ; v2 header first
 proxy_protocol_from = 127.0.0.2/32
 log_level = debug
+; SIGTERM drains this long: short, so (d) stays quick
+drain_timeout = $DRAIN_S
 
 [upstream]
 password_file = $WORK/password
@@ -417,8 +422,9 @@ failover() {
 	(wait_status "$dead" DOWN 10 >"$WORK/t-down.tmp" &&
 		echo $(($(now_ms) - t_kill)) >"$WORK/t-down") &
 	WATCH_PID=$!
-	# SIGTERM: the relay closes every viewer and exits 0 by itself.
-	for ((i = 0; i < 100; i++)); do
+	# SIGTERM: the relay drains for DRAIN_S, closes every viewer and exits 0 by
+	# itself.
+	for ((i = 0; i < 100 + DRAIN_S * 20; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -431,19 +437,22 @@ failover() {
 	if [[ $sig == TERM ]] && ! grep -q '"event":"relay-stop"' "$WORK/$dead-audit.jsonl"; then
 		fail "$label $dead's audit trail has no relay-stop after SIGTERM"
 	fi
+	if [[ $sig == TERM ]] && ! grep -q '"event":"relay-drain"' "$WORK/$dead-audit.jsonl"; then
+		fail "$label $dead's audit trail has no relay-drain after SIGTERM"
+	fi
 	# Reconnect at once, as a viewer does: HAProxy's redispatch covers the
 	# moments before its checks have noticed.
 	for user in alice bob; do
 		local vpid
 		[[ $user == alice ]] && vpid=$ALICE_PID || vpid=$BOB_PID
 		if [[ ${RELAY_OF[$user]} == "$dead" ]]; then
-			# Its viewer notices the relay went away and exits.
-			for ((i = 0; i < 100; i++)); do
+			# Its viewer notices the relay went away (after the drain) and exits.
+			for ((i = 0; i < 100 + DRAIN_S * 20; i++)); do
 				kill -0 "$vpid" 2>/dev/null || break
 				sleep 0.05
 			done
 			kill -0 "$vpid" 2>/dev/null &&
-				fail "$label $user's viewer did not notice $dead went away within 5 s"
+				fail "$label $user's viewer did not notice $dead went away within $((5 + DRAIN_S)) s"
 			reconnect "$user" "$dead" "$t_kill" "$label" || true
 		fi
 	done

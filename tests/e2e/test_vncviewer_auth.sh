@@ -244,7 +244,7 @@ test_refusals() {
 
 # (e) The chain, after the relay wrote its last records.
 test_audit_verify() {
-	stop_child "$RELAY_PID" pixelgate
+	stop_child "$RELAY_PID" pixelgate INT
 	RELAY_PID=""
 	if "$BUILD_DIR/pixelgate-audit" verify "$WORK/audit.jsonl" >"$WORK/verify.log" 2>&1; then
 		pass "(e) pixelgate-audit verify: $(tail -n 1 "$WORK/verify.log")"

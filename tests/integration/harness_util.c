@@ -521,6 +521,7 @@ struct it_relay {
 	int port;
 	char log_path[64];
 	bool reaped, stopping;
+	int status; /* waitpid's, once reaped */
 };
 
 /* Whether something listens on 127.0.0.1:port, read from the kernel's table rather than
@@ -552,6 +553,7 @@ bool relay_alive(struct it_relay *relay)
 		return false;
 	if (waitpid(relay->pid, &status, WNOHANG) == relay->pid) {
 		relay->reaped = true;
+		relay->status = status;
 		if (!relay->stopping)
 			fprintf(stderr, "relay: exited (%s %d)\n",
 				WIFEXITED(status) ? "status" : "signal",
@@ -670,11 +672,12 @@ void relay_stop(struct it_relay *relay)
 		int64_t deadline = it_now_ms() + 5000;
 
 		relay->stopping = true;
-		kill(relay->pid, SIGTERM);
+		/* SIGINT stops at once; SIGTERM would drain for [relay] drain_timeout. */
+		kill(relay->pid, SIGINT);
 		while (relay_alive(relay) && it_now_ms() < deadline)
 			it_sleep_ms(20);
 		if (!relay->reaped) {
-			fprintf(stderr, "relay: no exit 5 s after SIGTERM, killing\n");
+			fprintf(stderr, "relay: no exit 5 s after SIGINT, killing\n");
 			kill(-relay->pid, SIGKILL);
 			waitpid(relay->pid, NULL, 0);
 			relay->reaped = true;
@@ -687,6 +690,17 @@ void relay_stop(struct it_relay *relay)
 	else
 		unlink(relay->log_path);
 	free(relay);
+}
+
+int relay_exit_status(struct it_relay *relay, int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+	while (relay_alive(relay) && it_now_ms() < deadline)
+		it_sleep_ms(20);
+	if (!relay->reaped)
+		return -1;
+	return WIFEXITED(relay->status) ? WEXITSTATUS(relay->status)
+					: 128 + WTERMSIG(relay->status);
 }
 
 int relay_port(const struct it_relay *relay)

@@ -264,11 +264,15 @@ struct it_relay;
  * extra_args (NULL-terminated, may be NULL); waits until it accepts connections.
  * NULL on failure, with the log copied to stderr. */
 struct it_relay *relay_start(int upstream_port, const char *const *extra_args);
-/* SIGTERM, bounded wait, then SIGKILL for the whole process group. NULL-safe. */
+/* SIGINT (stop at once, no drain), bounded wait, then SIGKILL for the whole process
+ * group. NULL-safe. */
 void relay_stop(struct it_relay *relay);
 int relay_port(const struct it_relay *relay);
 pid_t relay_pid(const struct it_relay *relay);
 bool relay_alive(struct it_relay *relay);
+/* Wait up to timeout_ms for the relay to exit: its exit status, 128 + the signal
+ * that ended it, or -1 when it still runs. */
+int relay_exit_status(struct it_relay *relay, int timeout_ms);
 bool relay_log_contains(struct it_relay *relay, const char *needle);
 bool relay_log_wait(struct it_relay *relay, const char *needle, int timeout_ms);
 /* Copy the last max_bytes of the log to stderr, to explain a failure. */

@@ -185,3 +185,35 @@ Test(config, vencrypt_needs_users_and_certificate)
 	cr_assert(has_error(&e, "security = vencrypt needs tls_cert and tls_key"));
 	pg_config_free(&c);
 }
+
+Test(config, admin_listener_checks)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	write_file("[relay]\nsecurity = none\ndrain_timeout = 5\n[upstream]\naddress = "
+		   "127.0.0.1:5901\n[admin]\nlisten = 10.0.0.5:9180\nallow_remote = perhaps\n"
+		   "bogus = 1\n");
+	pg_config_init(&c);
+	cr_assert_eq(c.relay_drain_timeout, 10);
+	cr_assert_str_eq(c.admin_listen, "");
+	cr_assert_eq(pg_config_load(&c, path, &e), -1);
+	cr_assert(has_error(&e, ":9: unknown key 'bogus' in [admin]"), "%s", e.msg[0]);
+	cr_assert_eq(c.relay_drain_timeout, 5);
+	cr_assert_eq(pg_config_check(&c, &e), -1);
+	cr_assert(has_error(&e, "[admin] allow_remote = 'perhaps': expected yes or no"));
+	cr_assert(has_error(&e, "is not a loopback address"));
+	cr_assert(has_error(&e, "[admin] listen needs token_file"));
+	pg_config_free(&c);
+
+	e.count = 0;
+	write_file("[relay]\nsecurity = none\n[upstream]\naddress = 127.0.0.1:5901\n[admin]\n"
+		   "listen = 10.0.0.5:9180\nallow_remote = yes\ntoken_file = /nonexistent/token\n");
+	pg_config_init(&c);
+	cr_assert_eq(pg_config_load(&c, path, &e), 0, "%s", e.msg[0]);
+	cr_assert_eq(pg_config_check(&c, &e), -1);
+	cr_assert(has_error(&e, "[admin] token_file = '/nonexistent/token': cannot read"), "%s",
+		  e.msg[0]);
+	cr_assert(!has_error(&e, "loopback"));
+	pg_config_free(&c);
+	unlink(path);
+}

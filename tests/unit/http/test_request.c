@@ -334,3 +334,41 @@ Test(request, obs_fold_becomes_a_space)
 	cr_assert_eq(parse_all(&r, s, strlen(s)), (int)strlen(s));
 	cr_assert_str_eq(r.origin, "https://a .evil");
 }
+
+/* The admin listener's requests: POST only when the caller allows it, still with
+ * no body, and the Authorization header kept (one of them). */
+static int parse_post(struct pg_http_req *r, const char *s, bool allow)
+{
+	pg_http_req_init(r);
+	r->allow_post = allow;
+	return pg_http_parse(r, (const uint8_t *)s, strlen(s));
+}
+
+Test(request, post_only_when_allowed)
+{
+	static const char post[] = "POST /sessions/0123456789abcdef/end HTTP/1.1\r\nHost: h\r\n"
+				   "Authorization: Bearer abc\r\nContent-Length: 0\r\n\r\n";
+	struct pg_http_req r;
+	cr_assert_eq(parse_post(&r, post, false), PG_EUNSUP);
+	cr_assert_eq(r.status, 405);
+	cr_assert_eq(parse_post(&r, post, true), (int)strlen(post));
+	cr_assert_eq(r.method, PG_HTTP_POST);
+	cr_assert_str_eq(r.path, "/sessions/0123456789abcdef/end");
+	cr_assert_str_eq(r.authorization, "Bearer abc");
+	static const char body[] = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+	cr_assert_eq(parse_post(&r, body, true), PG_ELIMIT);
+	cr_assert_eq(r.status, 413);
+	cr_assert_eq(parse_post(&r, "PUT /x HTTP/1.1\r\nHost: h\r\n\r\n", true), PG_EUNSUP);
+}
+
+Test(request, authorization_once)
+{
+	static const char twice[] = "GET /metrics HTTP/1.1\r\nHost: h\r\n"
+				    "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n"
+				    "Authorization: Bearer c\r\n\r\n";
+	struct pg_http_req r;
+	cr_assert_eq(parse_all(&r, twice, strlen(twice)), (int)strlen(twice));
+	cr_assert_str_eq(r.authorization, "");
+	cr_assert_eq(parse_bytewise(&r, twice, strlen(twice)), (int)strlen(twice));
+	cr_assert_str_eq(r.authorization, "");
+}
