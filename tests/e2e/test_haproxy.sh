@@ -140,7 +140,7 @@ make_login_files() {
 # write_relay_conf NAME PORT: the relay's configuration. Both relays get the
 # same one but for where they listen and where their audit trail goes: the same
 # users and the same routes, so every relay sends a user to the same host.
-write_relay_conf() {
+write_relay_conf() { # NAME PORT ADMIN_PORT
 	cat >"$WORK/$1.conf" <<CONF
 [relay]
 listen = 127.0.0.1:$2
@@ -155,6 +155,11 @@ proxy_protocol_from = 127.0.0.2/32
 log_level = debug
 ; SIGTERM drains this long: short, so (d) stays quick
 drain_timeout = $DRAIN_S
+
+; /healthz for HAProxy's checks, /metrics for the test
+[admin]
+listen = 127.0.0.1:$3
+token_file = $WORK/admin.token
 
 [upstream]
 password_file = $WORK/password
@@ -204,16 +209,16 @@ frontend rfb
 backend relays
     # Sessions are long and few: send a new one to the relay with the fewest.
     balance leastconn
-    option tcp-check
-    tcp-check connect send-proxy
-    tcp-check expect rstring ^RFB\ 003\.00[0-9]
-    # with [admin] on: option httpchk GET /healthz, check port ADMIN_PORT
-    # From 127.0.0.2, with the viewer's address in a PROXY v2 header; the
-    # health check sends one too (LOCAL), as the relay expects from HAProxy.
+    # The relay's admin listener says whether it takes viewers: 503 from the
+    # first moment of a drain, so HAProxy sends nobody new to a stopping relay.
+    option httpchk GET /healthz
+    http-check expect status 200
+    # From 127.0.0.2, with the viewer's address in a PROXY v2 header (not on
+    # the checks, which go to the admin port).
     source 127.0.0.2
-    default-server inter ${CHECK_INTER_MS}ms fall $CHECK_FALL rise $CHECK_RISE send-proxy-v2 check-send-proxy
-    server r1 127.0.0.1:$R1_PORT check
-    server r2 127.0.0.1:$R2_PORT check
+    default-server inter ${CHECK_INTER_MS}ms fall $CHECK_FALL rise $CHECK_RISE send-proxy-v2
+    server r1 127.0.0.1:$R1_PORT check port $R1_ADMIN
+    server r2 127.0.0.1:$R2_PORT check port $R2_ADMIN
 CFG
 	haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-check.log" 2>&1 ||
 		abort "haproxy -c refused the configuration: $(head -n 5 "$WORK/haproxy-check.log")"
@@ -490,6 +495,41 @@ failover() {
 	fi
 }
 
+# metric NAME FILE: the sum of NAME's samples (all label sets) in a scrape.
+metric() {
+	awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%d", s }' "$2"
+}
+
+# What each relay's /metrics says (read with pixelgatectl, as IT staff would)
+# against what the test did and what the relay logged.
+test_metrics() {
+	local label=$1 r admin sessions=0 n logged frames closed
+	for r in r1 r2; do
+		[[ $r == r1 ]] && admin=$R1_ADMIN || admin=$R2_ADMIN
+		if ! "$BUILD_DIR/pixelgatectl" --url "http://127.0.0.1:$admin" \
+			--token-file "$WORK/admin.token" metrics >"$WORK/$r-metrics.txt" 2>&1; then
+			fail "$label $r: pixelgatectl metrics failed: $(head -n 2 "$WORK/$r-metrics.txt")"
+			continue
+		fi
+		n=$(metric pixelgate_viewer_connections_total "$WORK/$r-metrics.txt")
+		logged=$(grep -c ': new connection' "$WORK/$r.log")
+		frames=$(metric pixelgate_viewer_frames_total "$WORK/$r-metrics.txt")
+		closed=$(grep -o '(\([0-9]*\) updates,' "$WORK/$r.log" | tr -dc '0-9\n' | awk '{ s += $1 } END { printf "%d", s }')
+		if [[ $n == "$logged" && $frames == "$closed" &&
+			$(metric pixelgate_auth_failures_total "$WORK/$r-metrics.txt") == 0 ]]; then
+			pass "$label $r: /metrics: $n viewer connections and $frames updates, as its log says; no failed login"
+		else
+			fail "$label $r: /metrics says $n connections and $frames updates, its log $logged and $closed"
+		fi
+		sessions=$((sessions + $(metric pixelgate_sessions "$WORK/$r-metrics.txt")))
+	done
+	if ((sessions == 2)); then
+		pass "$label /metrics: 2 sessions across the relays, one per user"
+	else
+		fail "$label /metrics: $sessions sessions across the relays, not 2"
+	fi
+}
+
 test_audit_verify() {
 	local r out
 	stop_child "$HAPROXY_PID" haproxy
@@ -520,7 +560,7 @@ main() {
 	trap_exit cleanup
 	need haproxy openssl setsid awk cmp jq timeout
 	local b
-	for b in pixelgate pixelgate-worker pixelgate-passwd pixelgate-audit pg-synth-host pg-bench-viewer; do
+	for b in pixelgate pixelgate-worker pixelgate-passwd pixelgate-audit pixelgatectl pg-synth-host pg-bench-viewer; do
 		[[ -x "$BUILD_DIR/$b" ]] || abort "$BUILD_DIR/$b not found; build pixelgate"
 	done
 	make_work pg-e2e-haproxy
@@ -535,8 +575,13 @@ main() {
 		abort "no free port"
 	STATS_PORT=$(free_port "$HOST_A_PORT" "$HOST_B_PORT" "$R1_PORT" "$R2_PORT" "$FRONT_PORT") ||
 		abort "no free port"
-	write_relay_conf r1 "$R1_PORT"
-	write_relay_conf r2 "$R2_PORT"
+	R1_ADMIN=$(free_port "$HOST_A_PORT" "$HOST_B_PORT" "$R1_PORT" "$R2_PORT" "$FRONT_PORT" "$STATS_PORT") ||
+		abort "no free port"
+	R2_ADMIN=$(free_port "$HOST_A_PORT" "$HOST_B_PORT" "$R1_PORT" "$R2_PORT" "$FRONT_PORT" "$STATS_PORT" "$R1_ADMIN") ||
+		abort "no free port"
+	(umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/admin.token" && echo >>"$WORK/admin.token")
+	write_relay_conf r1 "$R1_PORT" "$R1_ADMIN"
+	write_relay_conf r2 "$R2_PORT" "$R2_ADMIN"
 	start_relay r1
 	start_relay r2
 	write_haproxy_cfg
@@ -544,6 +589,7 @@ main() {
 
 	look alice "(a)" || true
 	look bob "(a)" || true
+	test_metrics "(a)"
 	failover KILL "(b)"
 	failover TERM "(d)" together
 	test_audit_verify
