@@ -185,41 +185,36 @@ Test(proxy_protocol, caps_count_the_real_client)
 	close(c);
 }
 
+/* Send n bytes of h from the balancer's address: the relay must close the
+ * connection and log why. */
+static void expect_closed(const uint8_t *h, size_t n, const char *why)
+{
+	int fd = connect_relay();
+	cr_assert_eq(write(fd, h, n), (ssize_t)n);
+	cr_assert(closed_within(fd, 3000), "not closed: %s", why);
+	cr_assert(relay_log_wait(relay, why, 3000), "no '%s' in the log", why);
+	close(fd);
+}
+
 Test(proxy_protocol, anything_else_from_a_balancer_is_closed)
 {
 	start_relay("proxy_protocol_from = 127.0.0.1/32\nauth_timeout = 2\n");
 	uint8_t h[64];
 	/* A viewer's own bytes where the header belongs. */
-	int fd = connect_relay();
-	cr_assert_eq(write(fd, "RFB 003.008\n", 12), 12);
-	cr_assert(closed_within(fd, 3000));
-	cr_assert(relay_log_wait(relay, "closed: proxy: no PROXY protocol v2 header", 3000));
-	close(fd);
-	/* Version 1 in the version nibble. */
-	fd = connect_relay();
+	expect_closed((const uint8_t *)"RFB 003.008\n", 12,
+		      "closed: proxy: no PROXY protocol v2 header");
+	/* Version 1 in the version nibble, a length past the bound, UDP. */
 	size_t n = header4(h, 1, "10.0.0.1", 1);
 	h[12] = 0x11;
-	cr_assert_eq(write(fd, h, n), (ssize_t)n);
-	cr_assert(closed_within(fd, 3000));
-	cr_assert(relay_log_wait(relay, "PROXY protocol version is not 2", 3000));
-	close(fd);
-	/* A length past the bound, and UDP. */
-	fd = connect_relay();
+	expect_closed(h, n, "PROXY protocol version is not 2");
 	n = header4(h, 1, "10.0.0.1", 1);
 	h[14] = 0x10;
-	cr_assert_eq(write(fd, h, n), (ssize_t)n);
-	cr_assert(closed_within(fd, 3000));
-	cr_assert(relay_log_wait(relay, "PROXY header longer than 512 bytes", 3000));
-	close(fd);
-	fd = connect_relay();
+	expect_closed(h, n, "PROXY header longer than 512 bytes");
 	n = header4(h, 1, "10.0.0.1", 1);
 	h[13] = 0x12;
-	cr_assert_eq(write(fd, h, n), (ssize_t)n);
-	cr_assert(closed_within(fd, 3000));
-	cr_assert(relay_log_wait(relay, "for a transport other than TCP", 3000));
-	close(fd);
+	expect_closed(h, n, "for a transport other than TCP");
 	/* Half a header, then silence: the login deadline. */
-	fd = connect_relay();
+	int fd = connect_relay();
 	cr_assert_eq(write(fd, h, 10), 10);
 	int64_t t0 = it_now_ms();
 	cr_assert(closed_within(fd, 5000));
