@@ -273,9 +273,10 @@ static int read_password(const char *path, struct pg_upstream_login *login)
 	fclose(f);
 	if (ok) {
 		line[strcspn(line, "\r\n")] = '\0';
-		ok = *line && strlen(line) < sizeof(login->password);
+		size_t n = strlen(line);
+		ok = n && n < sizeof(login->password);
 		if (ok)
-			snprintf(login->password, sizeof(login->password), "%s", line);
+			memcpy(login->password, line, n + 1);
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	return ok ? 0 : -1;
@@ -303,10 +304,11 @@ static const char *parse_start_output(struct spawn *sp, const char *buf)
 		return "printed no valid HOST:PORT";
 	if (!pg_config_in_networks(host, b->networks))
 		return "printed an address outside [broker] spawn_networks";
-	if (strlen(line) >= sizeof(sp->address))
+	size_t alen = strlen(line);
+	if (alen >= sizeof(sp->address) || alen >= sizeof(sp->login.address))
 		return "printed an address too long";
 	sp->login = b->relay->upstream;
-	snprintf(sp->login.address, sizeof(sp->login.address), "%s", line);
+	memcpy(sp->login.address, line, alen + 1);
 	sp->has_login = false;
 	if (space && *space) {
 		if (*space != '/' || strchr(space, ' '))
@@ -319,7 +321,7 @@ static const char *parse_start_output(struct spawn *sp, const char *buf)
 		if (o != sp && o->state != SP_STARTING && !strcmp(o->address, line))
 			return "printed the address of another user's host";
 	}
-	snprintf(sp->address, sizeof(sp->address), "%s", line);
+	memcpy(sp->address, line, alen + 1);
 	return NULL;
 }
 
