@@ -185,3 +185,19 @@ Test(config, vencrypt_needs_users_and_certificate)
 	cr_assert(has_error(&e, "security = vencrypt needs tls_cert and tls_key"));
 	pg_config_free(&c);
 }
+
+Test(config, upstream_resize)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	pg_config_init(&c);
+	cr_assert_str_eq(c.upstream_resize, "follow");
+	cr_assert_eq(pg_config_set(&c, "relay", "security", "none", "command line", &e), 0);
+	cr_assert_eq(pg_config_set(&c, "upstream", "address", "127.0.0.1:5901", "x", &e), 0);
+	cr_assert_eq(pg_config_set(&c, "upstream", "resize", "off", "x", &e), 0);
+	cr_assert_eq(pg_config_check(&c, &e), 0, "%s", e.msg[0]);
+	cr_assert_eq(pg_config_set(&c, "upstream", "resize", "yes", "x", &e), 0);
+	cr_assert_eq(pg_config_check(&c, &e), -1);
+	cr_assert(has_error(&e, "[upstream] resize = 'yes': expected follow or off"));
+	pg_config_free(&c);
+}
