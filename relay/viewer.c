@@ -342,6 +342,13 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	v->encoding = chosen;
 	if (v->has_cursor && pg_session_cursor(v->session)->w)
 		v->pending_cursor = true;
+	/* ExtendedDesktopSize is announced with the current size once the viewer lists
+	 * it, as RFB asks: only then do viewers (TigerVNC's) send SetDesktopSize. */
+	if (v->has_ext_desktop_size && !v->ext_desktop_announced && v->session &&
+	    pg_session_fb(v->session)->px) {
+		v->ext_desktop_announced = true;
+		v->pending_resize = true;
+	}
 	/* Logged when the outcome changes: a viewer may send SetEncodings as fast as
 	 * the relay reads, and a line each is a log flood. */
 	uint32_t outcome = ((uint32_t)chosen * 31u + (uint32_t)v->eopts.quality) * 31u +

@@ -92,6 +92,10 @@ Test(resize_follow, viewer_resizes_host)
 
 	start(IT_RESIZE_ACCEPT, 0, NULL);
 	a = view();
+	/* The relay announced ExtendedDesktopSize with the current size, unasked: only
+	 * then do viewers such as TigerVNC's send SetDesktopSize. */
+	must(viewer_wait_ext_desktop_size(a, 0, 0, 640, 480, WAIT_MS),
+	     "no ExtendedDesktopSize announcement");
 	must(viewer_send_desktop_size(a, 800, 600), "SetDesktopSize not sent");
 	/* The answer names the new size: reason 1 (this client), status 0. */
 	must(viewer_wait_ext_desktop_size(a, 1, 0, 800, 600, WAIT_MS),
