@@ -48,6 +48,10 @@ struct pg_rfb_client {
 	bool ready;
 	uint8_t external; /* the security type the caller runs, while in ST_EXTERNAL */
 	bool qemu_key;	  /* the host acknowledged QEMU extended key events */
+	/* The host sent ExtendedDesktopSize: it takes SetDesktopSize, for the first
+	 * of its screens (id and flags as it last described them). */
+	bool ext_desktop;
+	uint32_t screen_id, screen_flags;
 	/* Continuous updates: the host announced them (EndOfContinuousUpdates), they
 	 * are on (EnableContinuousUpdates sent), or the host ended them after they were
 	 * on: then requests carry on as without them, for the rest of the connection. */
@@ -314,6 +318,29 @@ int pg_rfb_client_pointer(struct pg_rfb_client *c, uint8_t mask, int x, int y)
 	y = y < 0 ? 0 : y >= c->fb.h ? c->fb.h - 1 : y;
 	pg_wr16(m + 2, (uint16_t)x);
 	pg_wr16(m + 4, (uint16_t)y);
+	return pg_buf_append(&c->out, m, sizeof(m));
+}
+
+int pg_rfb_client_ext_desktop(const struct pg_rfb_client *c)
+{
+	return c->ext_desktop;
+}
+
+int pg_rfb_client_set_desktop_size(struct pg_rfb_client *c, int w, int h)
+{
+	uint8_t m[8 + 16] = {PG_RFB_SET_DESKTOP_SIZE, 0};
+	if (!pg_rfb_client_ready(c) || !c->ext_desktop)
+		return PG_EUNSUP;
+	if (w < 1 || h < 1 || w > c->lim.max_width || h > c->lim.max_height)
+		return PG_ELIMIT;
+	pg_wr16(m + 2, (uint16_t)w);
+	pg_wr16(m + 4, (uint16_t)h);
+	m[6] = 1; /* one screen, then a padding byte */
+	pg_wr32(m + 8, c->screen_id);
+	/* x, y = 0 */
+	pg_wr16(m + 16, (uint16_t)w);
+	pg_wr16(m + 18, (uint16_t)h);
+	pg_wr32(m + 20, c->screen_flags);
 	return pg_buf_append(&c->out, m, sizeof(m));
 }
 
@@ -802,9 +829,17 @@ static ssize_t body_ext_desktop(struct pg_rfb_client *c, const uint8_t *p, size_
 	size_t len = 4 + 16 * (size_t)p[0];
 	if (n < len)
 		return 0;
-	/* A non-zero status answers a SetDesktopSize we never send: nothing changed. */
+	c->ext_desktop = true;
+	if (p[0] > 0) {
+		c->screen_id = pg_rd32(p + 4);
+		c->screen_flags = pg_rd32(p + 16);
+	}
+	/* A non-zero status answers our SetDesktopSize: nothing changed. */
 	if (c->cur.y == 0 && resized(c, "ExtendedDesktopSize", c->cur.w, c->cur.h) < 0)
 		return c->dead_code;
+	/* Reason 1: the answer to this client's request (after the resize it made). */
+	if (c->cur.x == 1 && c->cb.size_result)
+		c->cb.size_result(c->cb.ud, (unsigned)c->cur.y);
 	return rect_done(c, (ssize_t)len);
 }
 

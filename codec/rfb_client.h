@@ -51,6 +51,11 @@ struct pg_rfb_client_cb {
 	 * None and VNC run here; any other type (3.7 and 3.8 only) is run by the caller,
 	 * see pg_rfb_client_external. */
 	int (*security)(void *ud, const uint8_t *types, size_t n);
+	/* Optional: the host answered our SetDesktopSize (an ExtendedDesktopSize
+	 * rectangle with reason 1): status 0 (done; the new size comes through resize
+	 * first), 1 prohibited, 2 out of resources, 3 invalid screen layout; any other
+	 * value the host sends is passed on as it is, for the caller to judge. */
+	void (*size_result)(void *ud, unsigned status);
 };
 
 struct pg_rfb_client *pg_rfb_client_new(const struct pg_rfb_client_cb *cb);
@@ -135,6 +140,15 @@ int pg_rfb_client_continuous(const struct pg_rfb_client *c);
  * TigerVNC's viewer does, so the host encodes it while this one is decoded; off by
  * default (the request follows the update's end). */
 void pg_rfb_client_set_pipelined(struct pg_rfb_client *c, int on);
+/* True once the host sent an ExtendedDesktopSize rectangle (it does, after we list
+ * the encoding, with its screen layout): it takes SetDesktopSize. */
+int pg_rfb_client_ext_desktop(const struct pg_rfb_client *c);
+/* Ask the host for a w x h screen (SetDesktopSize with one screen: the host's first
+ * screen id and flags, at 0,0). 0; PG_EUNSUP before ready or when the host never
+ * announced ExtendedDesktopSize (nothing queued); PG_ELIMIT for a size outside
+ * 1..the limits (pg_rfb_client_set_limits) or a full output; PG_ENOMEM. The answer comes through
+ * the size_result callback. */
+int pg_rfb_client_set_desktop_size(struct pg_rfb_client *c, int w, int h);
 /* Legacy ClientCutText: len bytes of Latin-1 with LF line ends, sent as they are.
  * 0; PG_EUNSUP before ready (nothing queued); PG_ELIMIT over PG_RFB_MAX_CUT_TEXT or
  * when the output is full; PG_ENOMEM. */

@@ -704,6 +704,11 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 				cfg->upstream_encoding);
 		rc = -1;
 	}
+	if (!one_of(cfg->upstream_resize, "follow", "off")) {
+		pg_config_error(err, "[upstream] resize = '%s': expected follow or off",
+				cfg->upstream_resize);
+		rc = -1;
+	}
 	if (!one_of(cfg->upstream_tls, "none", "x509")) {
 		pg_config_error(err, "[upstream] tls = '%s': expected none or x509",
 				cfg->upstream_tls);

@@ -82,6 +82,9 @@
 	  "what the worker asks the browser host for: tight (lossless), zrle or raw (cheapest to " \
 	  "decode, for a host on the same machine)")                                               \
 	I(upstream, reconnect_max, 10, 1, 300, "longest wait between reconnects, in seconds")      \
+	S(upstream, resize, "follow",                                                              \
+	  "follow: a viewer alone in its session may resize the browser host's screen "            \
+	  "(SetDesktopSize); off: never")                                                          \
 	I(upstream, max_width, 3840, 16, 8192, "widest framebuffer a browser host may have")       \
 	I(upstream, max_height, 2160, 16, 8192, "tallest framebuffer a browser host may have")     \
 	I(upstream, update_timeout, 30, 1, 600,                                                    \

@@ -18,7 +18,10 @@ static size_t payload_size(uint32_t type)
 	case PG_CHAN_POINTER:
 		return sizeof(struct pg_chan_pointer);
 	case PG_CHAN_RESIZE:
+	case PG_CHAN_SET_SIZE:
 		return sizeof(struct pg_chan_size);
+	case PG_CHAN_SIZE_RESULT:
+		return sizeof(struct pg_chan_size_result);
 	case PG_CHAN_DAMAGE:
 		return sizeof(struct pg_chan_rect);
 	case PG_CHAN_COPY:
@@ -75,6 +78,8 @@ const char *pg_chan_type_name(uint32_t type)
 	    [PG_CHAN_PONG] = "pong",
 	    [PG_CHAN_LOG] = "log",
 	    [PG_CHAN_COPY] = "copy",
+	    [PG_CHAN_SET_SIZE] = "set-size",
+	    [PG_CHAN_SIZE_RESULT] = "size-result",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];

@@ -27,6 +27,7 @@ enum pg_chan_type {
 	PG_CHAN_UPDATE_ACK,   /* main copied the pixels of the last update; go on */
 	PG_CHAN_CLIP_TO_HOST, /* clipboard text the policy let through to the browser host */
 	PG_CHAN_PING,	      /* are you making progress? answered by PG_CHAN_PONG */
+	PG_CHAN_SET_SIZE,     /* a viewer asks for this screen size; one at a time */
 	/* worker -> main */
 	PG_CHAN_CONNECTED = 32, /* handshake done; name follows in PG_CHAN_NAME */
 	PG_CHAN_RESIZE,		/* new framebuffer size; carries the shared memory fd */
@@ -42,6 +43,7 @@ enum pg_chan_type {
 	PG_CHAN_PONG,		/* the answer to PG_CHAN_PING, echoing its sequence */
 	PG_CHAN_LOG,		/* a line for the relay's log (the worker has no stderr) */
 	PG_CHAN_COPY,		/* these pixels moved in shared memory; before any DAMAGE */
+	PG_CHAN_SIZE_RESULT,	/* the answer to PG_CHAN_SET_SIZE (after its RESIZE) */
 };
 
 enum pg_chan_tls {
@@ -79,6 +81,13 @@ struct pg_chan_pointer {
 
 struct pg_chan_size {
 	uint16_t w, h;
+};
+
+/* The host's answer to SetDesktopSize, or the worker's own refusal (a host without
+ * ExtendedDesktopSize: 1). RFB's status: 0 done, 1 prohibited, 2 out of resources,
+ * 3 invalid screen layout; the main process treats anything else as misbehaviour. */
+struct pg_chan_size_result {
+	uint8_t status;
 };
 
 struct pg_chan_rect {
@@ -162,6 +171,7 @@ struct pg_chan_msg {
 		struct pg_chan_key key;
 		struct pg_chan_pointer pointer;
 		struct pg_chan_size size;
+		struct pg_chan_size_result size_result;
 		struct pg_chan_rect rect;
 		struct pg_chan_copy copy;
 		struct pg_chan_cursor cursor;

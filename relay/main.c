@@ -526,6 +526,7 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 			: !strcmp(cfg->upstream_encoding, "zrle") ? PG_ENC_ZRLE
 								  : PG_ENC_TIGHT,
 	};
+	relay->resize_follow = !strcmp(cfg->upstream_resize, "follow");
 	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
 	relay->linger_ms = cfg->broker_linger * 1000;
 	relay->send_timeout_ms = cfg->relay_send_timeout * 1000;

@@ -78,6 +78,7 @@ struct pg_relay {
 	int auth_timeout_ms;
 	int send_timeout_ms; /* a viewer whose output stays unread this long is closed */
 	struct pg_worker_limits worker;
+	bool resize_follow; /* [upstream] resize = follow: viewers may resize the host */
 
 	/* Viewer security */
 	bool security_none;		   /* no login: loopback only, one shared browser host */
@@ -188,6 +189,10 @@ const struct pg_cursor_shape *pg_session_cursor(const struct pg_session *s); /* 
  * for a plain KeyEvent; keysym may then be 0. */
 void pg_session_key(struct pg_session *s, bool down, uint32_t keysym, uint32_t keycode);
 void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y);
+/* Ask the browser host for a w x h screen on behalf of v, the session's only viewer
+ * (the caller checked policy and range): the newest size wins, one request out at
+ * a time, at most 4 a second; v hears the answer through pg_viewer_size_result. */
+void pg_session_set_size(struct pg_session *s, struct pg_viewer *v, int w, int h);
 
 /* Viewers (viewer.c) */
 /* Accept a connection from a listener: the RFB one, or the web one (HTTPS). */
@@ -215,6 +220,9 @@ bool pg_preauth_admit(struct pg_relay *relay, const char *event, const char *sou
 /* Called by the session */
 void pg_viewer_session_ready(struct pg_viewer *v);
 void pg_viewer_session_failed(struct pg_viewer *v, const char *reason);
+/* The answer to v's SetDesktopSize: RFB's status (0 done, 1 prohibited, 2 out of
+ * resources, 3 invalid screen layout), sent with the current size. */
+void pg_viewer_size_result(struct pg_viewer *v, int status);
 /* Called by the broker: the host it chose for a held login (address), or a refusal
  * (address NULL, told for the viewer). */
 void pg_handshake_route_done(struct pg_viewer *v, const char *address, const char *told);

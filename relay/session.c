@@ -27,6 +27,11 @@
 #define MAX_DAMAGE     64
 #define OUTQ_MAX       256 /* input messages waiting for a busy worker */
 #define FIRST_RETRY_MS 250
+/* SetDesktopSize from a viewer: at most one out to the worker, at most one every
+ * SIZE_INTERVAL_MS (a window edge being dragged sends dozens a second), and an
+ * answer expected within SIZE_TIMEOUT_MS. */
+#define SIZE_INTERVAL_MS 250
+#define SIZE_TIMEOUT_MS	 5000
 /* A session without viewers keeps its browser host [broker] linger seconds, so a
  * viewer that reconnects (a network blip, a second window) finds it as it was. */
 /* Every line names the session by its browser host. */
@@ -103,9 +108,21 @@ struct pg_session {
 	int readers;
 	struct pg_chan_msg *held;
 	int held_fd;
+
+	/* A viewer's SetDesktopSize (pg_session_set_size): the viewer that asked (NULL
+	 * once it left), the newest size it asked for and not yet sent, and whether
+	 * a request is out at the worker, since when. */
+	struct pg_viewer *size_viewer;
+	bool size_want, size_out;
+	int size_w, size_h;
+	uint64_t size_sent_ms;
+	uv_timer_t size_timer; /* sends size_want once SIZE_INTERVAL_MS passed */
+	bool size_timer_open;
 };
 
 static void start_worker(struct pg_session *s);
+static void size_fail(struct pg_session *s, const char *why);
+static bool queue_out(struct pg_session *s, const struct pg_chan_msg *m);
 
 /* Walks backwards: a viewer that closes in fn leaves the list by swapping the last
  * entry into its place, and that entry has been visited already. */
@@ -136,7 +153,7 @@ static void drop_held(struct pg_session *s)
 static void maybe_free(struct pg_session *s)
 {
 	if (!s->closing || s->poll_open || s->proc_running || s->retry_open || s->linger_open ||
-	    s->readers)
+	    s->size_timer_open || s->readers)
 		return;
 	free(s->viewers);
 	free(s->cursor.px);
@@ -173,6 +190,7 @@ static void close_channel(struct pg_session *s)
 	s->poll_ev = 0;
 	drop_held(s);
 	unmap_shm(s);
+	size_fail(s, "the browser host went away");
 }
 
 static void on_chan(uv_poll_t *p, int status, int events);
@@ -404,6 +422,92 @@ static void worker_log(struct pg_session *s, const struct pg_chan_log *l)
 	     text);
 }
 
+/* ---- the browser host's size follows a viewer's (SetDesktopSize) ---- */
+
+static void size_next(struct pg_session *s);
+
+static void on_size_timer(uv_timer_t *t)
+{
+	size_next(t->data);
+}
+
+/* The asking viewer hears status (RFB's 0..3), if it is still here. */
+static void size_answer(struct pg_session *s, int status)
+{
+	if (s->size_viewer)
+		pg_viewer_size_result(s->size_viewer, status);
+}
+
+/* No worker to answer: what was asked or waiting is refused. */
+static void size_fail(struct pg_session *s, const char *why)
+{
+	if (!s->size_out && !s->size_want)
+		return;
+	slog(PG_LOG_DEBUG, s, "SetDesktopSize not answered: %s", why);
+	s->size_out = s->size_want = false;
+	size_answer(s, 1);
+}
+
+/* Send the newest size asked for when nothing is out and the interval passed. */
+static void size_next(struct pg_session *s)
+{
+	if (!s->size_want || s->size_out || s->closing)
+		return;
+	uint64_t now = pg_now_ms();
+	if (s->size_sent_ms && now - s->size_sent_ms < SIZE_INTERVAL_MS) {
+		uv_timer_start(&s->size_timer, on_size_timer,
+			       SIZE_INTERVAL_MS - (now - s->size_sent_ms), 0);
+		return;
+	}
+	s->size_want = false;
+	/* Others joined meanwhile: one of several viewers may not set the size. */
+	if (!s->size_viewer || s->nviewers != 1 || s->viewers[0] != s->size_viewer) {
+		slog(PG_LOG_DEBUG, s, "SetDesktopSize dropped: the session has %d viewers",
+		     s->nviewers);
+		return size_answer(s, 1);
+	}
+	if (!s->connected || s->chan < 0)
+		return size_answer(s, 1);
+	struct pg_chan_msg m = {.type = PG_CHAN_SET_SIZE};
+	m.u.size = (struct pg_chan_size){(uint16_t)s->size_w, (uint16_t)s->size_h};
+	int rc = s->outq_len ? -EAGAIN : pg_chan_send(s->chan, &m, -1);
+	if (rc == -EAGAIN && queue_out(s, &m))
+		rc = 0;
+	if (rc < 0)
+		return size_answer(s, 1);
+	slog(PG_LOG_DEBUG, s, "asking the browser host for %dx%d (SetDesktopSize)", s->size_w,
+	     s->size_h);
+	s->size_out = true;
+	s->size_sent_ms = now;
+}
+
+void pg_session_set_size(struct pg_session *s, struct pg_viewer *v, int w, int h)
+{
+	/* A newer size replaces one not yet sent; its viewer hears once. */
+	s->size_viewer = v;
+	s->size_want = true;
+	s->size_w = w;
+	s->size_h = h;
+	size_next(s);
+}
+
+static void size_result(struct pg_session *s, uint8_t status)
+{
+	/* RFB's statuses only: anything else is a worker off its contract. */
+	if (status > 3)
+		return worker_misbehaved(s, "SetDesktopSize status out of range");
+	if (!s->size_out) {
+		slog(PG_LOG_DEBUG, s, "SetDesktopSize answer nobody waits for (status %u)", status);
+		return;
+	}
+	s->size_out = false;
+	slog(PG_LOG_DEBUG, s, "browser host answered SetDesktopSize: status %u", status);
+	/* A newer size waits: its answer is the one the viewer hears. */
+	if (!s->size_want)
+		size_answer(s, status);
+	size_next(s);
+}
+
 static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 {
 	char text[PG_CHAN_TEXT * 4 + 1];
@@ -442,6 +546,8 @@ static void handle_message(struct pg_session *s, struct pg_chan_msg *m, int fd)
 		return;
 	case PG_CHAN_LOG:
 		return worker_log(s, &m->u.log);
+	case PG_CHAN_SIZE_RESULT:
+		return size_result(s, m->u.size_result.status);
 	case PG_CHAN_PONG:
 		if (m->u.ping.seq == s->ping_seq)
 			s->ping_seq = 0;
@@ -783,6 +889,14 @@ void pg_session_tick(struct pg_session *s)
 		uv_process_kill(&s->proc, SIGKILL);
 		return;
 	}
+	if (s->size_out && now - s->size_sent_ms > SIZE_TIMEOUT_MS) {
+		slog(PG_LOG_INFO, s, "browser host did not answer SetDesktopSize within %d s",
+		     SIZE_TIMEOUT_MS / 1000);
+		s->size_out = false;
+		if (!s->size_want)
+			size_answer(s, 1);
+		size_next(s);
+	}
 	if (s->ping_seq)
 		return; /* one at a time: a stuck worker's queue stays one ping long */
 	static uint32_t seq;
@@ -827,8 +941,9 @@ static struct pg_session *session_new(struct pg_relay *relay, const char *addres
 	slog(PG_LOG_INFO, s, "session %s starts", s->id);
 	uv_timer_init(relay->loop, &s->retry);
 	uv_timer_init(relay->loop, &s->linger);
-	s->retry.data = s->linger.data = s;
-	s->retry_open = s->linger_open = true;
+	uv_timer_init(relay->loop, &s->size_timer);
+	s->retry.data = s->linger.data = s->size_timer.data = s;
+	s->retry_open = s->linger_open = s->size_timer_open = true;
 	pg_audit(relay, "session-start", PG_AUDIT_S("browser_host", s->label),
 		 PG_AUDIT_S("session", s->id));
 	return s;
@@ -902,6 +1017,13 @@ static void on_linger_closed(uv_handle_t *h)
 	maybe_free(s);
 }
 
+static void on_size_timer_closed(uv_handle_t *h)
+{
+	struct pg_session *s = h->data;
+	s->size_timer_open = false;
+	maybe_free(s);
+}
+
 void pg_session_del(struct pg_session *s)
 {
 	if (!s || s->closing)
@@ -929,6 +1051,7 @@ void pg_session_del(struct pg_session *s)
 	close_channel(s);
 	uv_close((uv_handle_t *)&s->retry, on_retry_closed);
 	uv_close((uv_handle_t *)&s->linger, on_linger_closed);
+	uv_close((uv_handle_t *)&s->size_timer, on_size_timer_closed);
 	pg_broker_session_end(relay->broker, s->label);
 }
 
@@ -959,6 +1082,11 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 	for (int i = 0; i < s->nviewers; i++) {
 		if (s->viewers[i] == v) {
 			s->viewers[i] = s->viewers[--s->nviewers];
+			if (s->size_viewer == v) {
+				/* Its answer and its pending size are nobody's now. */
+				s->size_viewer = NULL;
+				s->size_want = false;
+			}
 			if (!s->nviewers && !s->closing)
 				uv_timer_start(&s->linger, on_linger, (uint64_t)s->relay->linger_ms,
 					       0);

@@ -766,18 +766,21 @@ static int write_pseudo(struct pg_viewer *v, struct pg_buf *out, uint16_t *count
 {
 	const struct pg_fb *fb = pg_session_fb(v->session);
 	int rc = 0;
-	if (v->pending_resize) {
+	/* The new size this viewer asked for reaches it as the answer to its request
+	 * (reason 1), as RFB says; any other goes as the server's own (reason 0). */
+	bool own = v->pending_resize && v->pending_size_reply && v->size_status == 0 &&
+		   v->has_ext_desktop_size;
+	if (v->pending_resize && !own) {
 		if (v->has_ext_desktop_size)
 			rc = pg_enc_ext_desktop_size(out, fb->w, fb->h, 0, 0);
 		else
 			rc = pg_enc_desktop_size(out, fb->w, fb->h);
 		(*count)++;
-		v->pending_resize = false;
 	}
+	v->pending_resize = false;
 	if (!rc && v->pending_size_reply) {
-		/* Resizing the browser host from a viewer is not offered yet: say so,
-		 * as the spec asks, rather than leave the viewer waiting. */
-		rc = pg_enc_ext_desktop_size(out, v->vw, v->vh, 1, 1);
+		/* The answer to the viewer's SetDesktopSize, with the size it has. */
+		rc = pg_enc_ext_desktop_size(out, v->vw, v->vh, 1, v->size_status);
 		(*count)++;
 		v->pending_size_reply = false;
 	}

@@ -360,6 +360,13 @@ static void set_encodings(struct pg_viewer *v, const struct pg_cmsg *m)
 	v->encoding = chosen;
 	if (v->has_cursor && pg_session_cursor(v->session)->w)
 		v->pending_cursor = true;
+	/* ExtendedDesktopSize is announced with the current size once the viewer lists
+	 * it, as RFB asks: only then do viewers (TigerVNC's) send SetDesktopSize. */
+	if (v->has_ext_desktop_size && !v->ext_desktop_announced && v->session &&
+	    pg_session_fb(v->session)->px) {
+		v->ext_desktop_announced = true;
+		v->pending_resize = true;
+	}
 	/* Logged when the outcome changes: a viewer may send SetEncodings as fast as
 	 * the relay reads, and a line each is a log flood. */
 	uint32_t outcome = ((uint32_t)chosen * 31u + (uint32_t)v->eopts.quality) * 31u +
@@ -387,6 +394,65 @@ static void blocked(struct pg_viewer *v, uint8_t type, const char *name, const c
 		 PG_AUDIT_S("source", v->addr), PG_AUDIT_U("message_type", type),
 		 PG_AUDIT_S("message", name), PG_AUDIT_S("reason", reason));
 	pg_viewer_close(v, reason);
+}
+
+void pg_viewer_size_result(struct pg_viewer *v, int status)
+{
+	if (v->closing || !v->has_ext_desktop_size)
+		return;
+	v->size_status = (uint8_t)status;
+	v->pending_size_reply = true;
+	pg_update_maybe_send(v);
+}
+
+/* A viewer's SetDesktopSize: passed on to the browser host when [upstream] resize
+ * lets it, this viewer may give input, it is alone in its session and the size is
+ * one the worker takes; else answered here (RFB's status 1 prohibited, 3 invalid
+ * layout). The reason for a refusal is logged once per viewer. */
+static void set_desktop_size(struct pg_viewer *v, const struct pg_cmsg *m)
+{
+	int w = m->desktop_size.w, h = m->desktop_size.h, status = 1;
+	struct pg_viewer **all;
+	const char *why = NULL;
+	char range[96];
+	if (!v->has_ext_desktop_size) {
+		/* It could not read the answer: RFB lets only viewers that listed
+		 * ExtendedDesktopSize send this. */
+		pg_debug("viewer %llu %s: SetDesktopSize without ExtendedDesktopSize ignored",
+			 (unsigned long long)v->id, v->peer);
+		return;
+	}
+	if (!v->relay->resize_follow) {
+		why = "[upstream] resize = off";
+	} else if (v->policy->view_only) {
+		why = "view-only (policy view_only = yes)";
+	} else if (!v->session || pg_session_viewers(v->session, &all) != 1) {
+		why = "other viewers share this browser host";
+	} else if (m->desktop_size.screens == 0 || w < 1 || h < 1 ||
+		   w > v->relay->worker.max_width || h > v->relay->worker.max_height) {
+		snprintf(range, sizeof(range),
+			 "%dx%d with %u screens is outside 1x1..%dx%d ([upstream] max_width, "
+			 "max_height)",
+			 w, h, m->desktop_size.screens, v->relay->worker.max_width,
+			 v->relay->worker.max_height);
+		why = range;
+		status = 3;
+	}
+	if (!why) {
+		pg_debug("viewer %llu %s: asks for a %dx%d screen (SetDesktopSize)",
+			 (unsigned long long)v->id, v->peer, w, h);
+		pg_session_set_size(v->session, v, w, h);
+		return;
+	}
+	if (!v->size_refusal_logged) {
+		v->size_refusal_logged = true;
+		pg_log(PG_LOG_INFO, "viewer %llu %s %s: SetDesktopSize refused: %s",
+		       (unsigned long long)v->id, v->peer, *v->user ? v->user : "-", why);
+	} else {
+		pg_debug("viewer %llu %s: SetDesktopSize %dx%d refused: %s",
+			 (unsigned long long)v->id, v->peer, w, h, why);
+	}
+	pg_viewer_size_result(v, status);
 }
 
 static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
@@ -441,8 +507,7 @@ static int handle_msg(struct pg_viewer *v, const struct pg_cmsg *m)
 	case PG_RFB_CLIENT_CUT_TEXT:
 		return pg_guard_cut_text(v, m);
 	case PG_RFB_SET_DESKTOP_SIZE:
-		v->pending_size_reply = v->has_ext_desktop_size;
-		pg_update_maybe_send(v);
+		set_desktop_size(v, m);
 		return 0;
 	case PG_RFB_ENABLE_CU:
 		if (!v->cu_announced) {

@@ -197,7 +197,10 @@ struct pg_viewer {
 	uint32_t rtt_min_ms, rtt_base_ms, rtt_win_min[2];
 	uint64_t rtt_win_ms;
 	bool pending_resize, pending_cursor, pending_size_reply;
-	int vw, vh; /* the size this viewer was last told */
+	uint8_t size_status;	    /* what pending_size_reply says: RFB's 0..3 */
+	bool size_refusal_logged;   /* a refused SetDesktopSize said why, once */
+	bool ext_desktop_announced; /* ExtendedDesktopSize sent once it was listed */
+	int vw, vh;		    /* the size this viewer was last told */
 	bool job_running;
 	struct pg_fb snap; /* pixels of the update being encoded (owned; reused) */
 	double fps_tokens; /* the frame-rate cap's bucket (update.c) */

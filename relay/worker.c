@@ -136,6 +136,12 @@ struct worker {
 	bool clip_waiting;	    /* clip_pending holds the host's newest clipboard */
 	int64_t clip_ms;	    /* when the last clipboard message went out */
 	int64_t busy_since;	    /* ms: since an update or a message began, unfinished; 0 */
+
+	/* SetDesktopSize: requests sent to the host and not yet answered, and a
+	 * successful answer that waits for its new size to reach the main process
+	 * (PG_CHAN_SIZE_RESULT follows that PG_CHAN_RESIZE). */
+	int size_asked;
+	bool size_result_waiting;
 };
 
 static void fail(const char *fmt, ...)
@@ -253,6 +259,14 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+static void send_size_result(uint8_t status)
+{
+	struct pg_chan_msg m = {.type = PG_CHAN_SIZE_RESULT};
+	m.u.size_result.status = status;
+	if (pg_chan_send(CHAN_FD, &m, -1) < 0)
+		exit(1);
+}
+
 /* New shared memory of w->fb's size for the main process, sealed so it can neither
  * shrink under the main process's mapping nor be resized again. */
 static void send_shm(struct worker *w)
@@ -280,6 +294,10 @@ static void send_shm(struct worker *w)
 	w->resize_pending = false;
 	w->resize_ms = now_ms();
 	w->shm_fresh = true;
+	if (w->size_result_waiting) {
+		w->size_result_waiting = false;
+		send_size_result(0);
+	}
 }
 
 static void send_rect(uint32_t type, const struct pg_rect *r)
@@ -426,6 +444,46 @@ static int on_resize(void *ud, int width, int height, struct pg_fb *out)
 	w->dirty = 1;
 	*out = fb;
 	return 0;
+}
+
+static void on_size_result(void *ud, unsigned status)
+{
+	struct worker *w = ud;
+	/* Only answers to our own requests count: a host's unasked "reply" is none. */
+	if (!w->size_asked)
+		return;
+	w->size_asked--;
+	if (status > 3) {
+		warn("browser host answered SetDesktopSize with status %u (not in RFB's 0..3); "
+		     "taken as prohibited",
+		     status);
+		status = 1;
+	}
+	debug(w, "browser host answered SetDesktopSize: status %u", status);
+	/* Done: the main process hears so once the new size reached it. */
+	if (status == 0 && w->resize_pending) {
+		w->size_result_waiting = true;
+		return;
+	}
+	send_size_result((uint8_t)status);
+}
+
+/* A viewer's SetDesktopSize, as the main process passed it on. */
+static void set_size(struct worker *w, const struct pg_chan_size *sz)
+{
+	int rc = pg_rfb_client_set_desktop_size(w->rfb, sz->w, sz->h);
+	if (rc == 0) {
+		w->size_asked++;
+		debug(w, "asking the browser host for %ux%u", sz->w, sz->h);
+		return;
+	}
+	/* Refused here: not ready or no ExtendedDesktopSize (1), a size out of the
+	 * limits (3). */
+	debug(w, "SetDesktopSize %ux%u not sent: %s", sz->w, sz->h,
+	      rc == PG_ELIMIT			  ? "out of range"
+	      : pg_rfb_client_ext_desktop(w->rfb) ? "not connected"
+						  : "the browser host does not take it");
+	send_size_result(rc == PG_ELIMIT ? 3 : 1);
 }
 
 static void on_damage(void *ud, const struct pg_rect *r)
@@ -967,6 +1025,9 @@ static void handle_channel(struct worker *w)
 		case PG_CHAN_CLIP_TO_HOST:
 			clip_to_host(w, &m.u.clip);
 			break;
+		case PG_CHAN_SET_SIZE:
+			set_size(w, &m.u.size);
+			break;
 		case PG_CHAN_PING:
 			/* Answered from this loop only: a worker stuck decoding stays silent,
 			 * and the main process kills it. */
@@ -1184,6 +1245,7 @@ int main(int argc, char **argv)
 	    .name = on_name,
 	    .vnc_auth = on_vnc_auth,
 	    .security = on_security,
+	    .size_result = on_size_result,
 	};
 	w.rfb = pg_rfb_client_new(&cb);
 	if (!w.rfb)

@@ -43,7 +43,16 @@ struct it_host_opts {
 	 * Receiving is not switchable: libvncserver 0.9.14 negotiates the Extended
 	 * Clipboard with every client that lists it, and the host records both kinds. */
 	bool ext_clipboard;
+	/* SetDesktopSize from clients (libvncserver's setDesktopSizeHook): 0 keeps
+	 * libvncserver's default (prohibited), IT_RESIZE_ACCEPT resizes the framebuffer
+	 * to the size asked for (repainted with the current seed), IT_RESIZE_REFUSE
+	 * answers resize_status. Every request is counted (host_size_requests). */
+	int resize;
+	int resize_status; /* for IT_RESIZE_REFUSE: 1, 2 or 3 */
 };
+
+#define IT_RESIZE_ACCEPT 1
+#define IT_RESIZE_REFUSE 2
 
 #define IT_CURSOR_MAX 64 /* side of the largest cursor the harness records */
 
@@ -61,6 +70,11 @@ void host_change_region(struct it_host *host, int x, int y, int w, int h, unsign
 void host_mark_changed(struct it_host *host, int x, int y, int w, int h);
 /* New framebuffer size, repainted with the current seed; 0 or -1. */
 int host_resize(struct it_host *host, int w, int h);
+/* SetDesktopSize requests received, and the size the last one asked for (w, h may be
+ * NULL). */
+int host_size_requests(struct it_host *host, int *w, int *h);
+/* The framebuffer's size now. */
+void host_size(struct it_host *host, int *w, int *h);
 /* Name sent in ServerInit to clients that connect from now on. */
 void host_set_name(struct it_host *host, const char *name);
 /* ServerCutText to every client in the normal state (see it_host_opts.ext_clipboard). */
@@ -160,6 +174,14 @@ size_t viewer_received_bytes(struct it_viewer *v);
 bool viewer_send_key(struct it_viewer *v, uint32_t key, bool down);
 bool viewer_send_pointer(struct it_viewer *v, int x, int y, int buttons);
 bool viewer_send_cut_text(struct it_viewer *v, const char *text, size_t len);
+/* SetDesktopSize for w x h, one screen (id 0 at 0,0), written as TigerVNC's viewer
+ * does; not libvncclient's SendExtDesktopSize, which skips a size equal to the last
+ * one it asked for and leaves the screen's id and flags uninitialised. */
+bool viewer_send_desktop_size(struct it_viewer *v, int w, int h);
+/* True when the viewer received an ExtendedDesktopSize rectangle with reason x, status
+ * y and size w x h (needs opts.record). */
+bool viewer_got_ext_desktop_size(struct it_viewer *v, int x, int y, int w, int h);
+bool viewer_wait_ext_desktop_size(struct it_viewer *v, int x, int y, int w, int h, int timeout_ms);
 /* Cursor shapes received (needs opts.cursor). */
 int viewer_cursor_shapes(struct it_viewer *v);
 /* The last cursor shape: size, hot spot, pixels as 0x00RRGGBB and mask one byte per pixel

@@ -29,6 +29,8 @@ struct it_host {
 	char *name, *password, *cut_text;
 	char *passwords[2];
 	bool ext_clipboard;
+	int resize_mode, resize_status;
+	int size_requests, size_req_w, size_req_h;
 	pthread_t thread;
 	volatile bool stop;
 	bool running;
@@ -245,6 +247,48 @@ static void *host_run(void *arg)
 	return NULL;
 }
 
+/* Called with host->lock held. The old buffer is the caller's to free once the screen
+ * uses the new one. */
+static uint32_t *resize_locked(struct it_host *host, uint32_t *fb, int w, int h)
+{
+	uint32_t *old = host->fb;
+
+	host->fb = fb;
+	host->w = w;
+	host->h = h;
+	paint(host, 0, 0, w, h, host->seed);
+	/* rfbNewFramebuffer tells clients that support NewFBSize/ExtendedDesktopSize and
+	 * marks everything changed. */
+	if (host->screen)
+		rfbNewFramebuffer(host->screen, (char *)fb, w, h, 8, 3, 4);
+	return old;
+}
+
+/* A client's SetDesktopSize, in the host thread (rfbProcessEvents, host->lock held). */
+static int on_set_desktop_size(int w, int h, int screens, struct rfbExtDesktopScreen *list,
+			       rfbClientPtr cl)
+{
+	struct it_host *host = cl->screen->screenData;
+	uint32_t *fb;
+
+	(void)screens;
+	(void)list;
+	pthread_mutex_lock(&host->rec_lock);
+	host->size_requests++;
+	host->size_req_w = w;
+	host->size_req_h = h;
+	pthread_mutex_unlock(&host->rec_lock);
+	if (host->resize_mode == IT_RESIZE_REFUSE)
+		return host->resize_status;
+	if (w < 1 || h < 1 || w > 8192 || h > 8192)
+		return rfbExtDesktopSize_InvalidScreenLayout;
+	fb = malloc((size_t)w * h * 4);
+	if (!fb)
+		return rfbExtDesktopSize_OutOfResources;
+	free(resize_locked(host, fb, w, h));
+	return rfbExtDesktopSize_Success;
+}
+
 /* Called with host->lock held, host->screen NULL. */
 static int screen_up(struct it_host *host)
 {
@@ -282,6 +326,8 @@ static int screen_up(struct it_host *host)
 	s->ptrAddEvent = on_pointer;
 	s->setXCutText = on_cut_text;
 	s->setXCutTextUTF8 = on_cut_text_utf8;
+	if (host->resize_mode)
+		s->setDesktopSizeHook = on_set_desktop_size;
 	if (host->password) {
 		s->authPasswdData = host->passwords;
 		s->passwordCheck = rfbCheckPasswordByList;
@@ -326,6 +372,8 @@ struct it_host *host_start(int w, int h, const struct it_host_opts *opts)
 	if (opts && opts->cut_text)
 		host->cut_text = strdup(opts->cut_text);
 	host->ext_clipboard = opts && opts->ext_clipboard;
+	host->resize_mode = opts ? opts->resize : 0;
+	host->resize_status = opts ? opts->resize_status : 0;
 	host->passwords[0] = host->password;
 	if (!host->fb)
 		goto fail;
@@ -408,18 +456,32 @@ int host_resize(struct it_host *host, int w, int h)
 	if (!fb)
 		return -1;
 	pthread_mutex_lock(&host->lock);
-	old = host->fb;
-	host->fb = fb;
-	host->w = w;
-	host->h = h;
-	paint(host, 0, 0, w, h, host->seed);
-	/* rfbNewFramebuffer tells clients that support NewFBSize/ExtendedDesktopSize and
-	 * marks everything changed; the old buffer is ours to free afterwards. */
-	if (host->screen)
-		rfbNewFramebuffer(host->screen, (char *)fb, w, h, 8, 3, 4);
+	old = resize_locked(host, fb, w, h);
 	pthread_mutex_unlock(&host->lock);
 	free(old);
 	return 0;
+}
+
+int host_size_requests(struct it_host *host, int *w, int *h)
+{
+	int n;
+
+	pthread_mutex_lock(&host->rec_lock);
+	n = host->size_requests;
+	if (w)
+		*w = host->size_req_w;
+	if (h)
+		*h = host->size_req_h;
+	pthread_mutex_unlock(&host->rec_lock);
+	return n;
+}
+
+void host_size(struct it_host *host, int *w, int *h)
+{
+	pthread_mutex_lock(&host->lock);
+	*w = host->w;
+	*h = host->h;
+	pthread_mutex_unlock(&host->lock);
 }
 
 void host_set_name(struct it_host *host, const char *name)

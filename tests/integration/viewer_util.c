@@ -596,3 +596,51 @@ bool viewer_send_cut_text(struct it_viewer *v, const char *text, size_t len)
 	free(copy);
 	return ok;
 }
+
+bool viewer_send_desktop_size(struct it_viewer *v, int w, int h)
+{
+	uint8_t m[24] = {251, 0, (uint8_t)(w >> 8), (uint8_t)w, (uint8_t)(h >> 8), (uint8_t)h,
+			 1,   0};
+	rfbBool ok;
+
+	/* Screen: id 0, x 0, y 0, then w, h, flags 0. */
+	m[16] = (uint8_t)(w >> 8);
+	m[17] = (uint8_t)w;
+	m[18] = (uint8_t)(h >> 8);
+	m[19] = (uint8_t)h;
+	pthread_mutex_lock(&v->lock);
+	ok = v->connected && WriteToRFBServer(v->client, (const char *)m, sizeof(m));
+	pthread_mutex_unlock(&v->lock);
+	return ok;
+}
+
+bool viewer_got_ext_desktop_size(struct it_viewer *v, int x, int y, int w, int h)
+{
+	/* The rectangle's header: x, y, w, h, then the encoding -308. */
+	const uint8_t hdr[12] = {(uint8_t)(x >> 8),
+				 (uint8_t)x,
+				 (uint8_t)(y >> 8),
+				 (uint8_t)y,
+				 (uint8_t)(w >> 8),
+				 (uint8_t)w,
+				 (uint8_t)(h >> 8),
+				 (uint8_t)h,
+				 0xff,
+				 0xff,
+				 0xfe,
+				 0xcc};
+
+	return viewer_received_contains(v, hdr, sizeof(hdr));
+}
+
+bool viewer_wait_ext_desktop_size(struct it_viewer *v, int x, int y, int w, int h, int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+
+	do {
+		if (viewer_got_ext_desktop_size(v, x, y, w, h))
+			return true;
+		it_sleep_ms(20);
+	} while (it_now_ms() < deadline);
+	return false;
+}

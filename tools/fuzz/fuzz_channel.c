@@ -47,7 +47,10 @@ static size_t expected_size(uint32_t type)
 	case PG_CHAN_POINTER:
 		return sizeof(struct pg_chan_pointer);
 	case PG_CHAN_RESIZE:
+	case PG_CHAN_SET_SIZE:
 		return sizeof(struct pg_chan_size);
+	case PG_CHAN_SIZE_RESULT:
+		return sizeof(struct pg_chan_size_result);
 	case PG_CHAN_DAMAGE:
 		return sizeof(struct pg_chan_rect);
 	case PG_CHAN_COPY:

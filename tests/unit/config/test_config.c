@@ -217,3 +217,19 @@ Test(config, admin_listener_checks)
 	pg_config_free(&c);
 	unlink(path);
 }
+
+Test(config, upstream_resize)
+{
+	struct pg_config c;
+	struct pg_config_errors e = {0};
+	pg_config_init(&c);
+	cr_assert_str_eq(c.upstream_resize, "follow");
+	cr_assert_eq(pg_config_set(&c, "relay", "security", "none", "command line", &e), 0);
+	cr_assert_eq(pg_config_set(&c, "upstream", "address", "127.0.0.1:5901", "x", &e), 0);
+	cr_assert_eq(pg_config_set(&c, "upstream", "resize", "off", "x", &e), 0);
+	cr_assert_eq(pg_config_check(&c, &e), 0, "%s", e.msg[0]);
+	cr_assert_eq(pg_config_set(&c, "upstream", "resize", "yes", "x", &e), 0);
+	cr_assert_eq(pg_config_check(&c, &e), -1);
+	cr_assert(has_error(&e, "[upstream] resize = 'yes': expected follow or off"));
+	pg_config_free(&c);
+}

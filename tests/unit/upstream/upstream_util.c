@@ -543,6 +543,10 @@ size_t ut_worker_msg(struct ut_worker *w)
 	case PG_RFB_QEMU:
 		need = PG_RFB_QEMU_KEY_LEN;
 		break;
+	case PG_RFB_SET_DESKTOP_SIZE:
+		ut_worker_fill(w, 8);
+		need = 8 + 16 * (size_t)w->in.data[6];
+		break;
 	default:
 		cr_assert_fail("client message type %u", w->in.data[0]);
 	}
@@ -689,6 +693,10 @@ uint32_t ut_worker_next(struct ut_worker *w)
 			close(fd);
 		switch (w->m->type) {
 		case PG_CHAN_RESIZE:
+			w->resizes++;
+			w->resize_w = w->m->u.size.w;
+			w->resize_h = w->m->u.size.h;
+			continue;
 		case PG_CHAN_DAMAGE:
 		case PG_CHAN_NAME:
 		case PG_CHAN_CURSOR:

@@ -124,6 +124,8 @@ struct ut_worker {
 	size_t log_len;
 	struct pg_buf in; /* bytes from the worker, as the host reads them */
 	struct pg_chan_msg *m;
+	int resizes;		/* PG_CHAN_RESIZE messages ut_worker_next passed over */
+	int resize_w, resize_h; /* the last one's size */
 };
 
 /* PG_BIN_DIR/pixelgate-worker with the channel as its fd 3 (its stderr in w->err when
@@ -138,7 +140,8 @@ void ut_write_all(int fd, const void *buf, size_t len);
 void ut_worker_fill(struct ut_worker *w, size_t n);
 /* The client message at the head of w->in, read whole: its length. SetPixelFormat,
  * SetEncodings, FramebufferUpdateRequest, KeyEvent, PointerEvent, ClientCutText
- * (legacy or extended, at most PG_RFB_MAX_CUT_TEXT) and QEMU extended key events;
+ * (legacy or extended, at most PG_RFB_MAX_CUT_TEXT), SetDesktopSize and QEMU
+ * extended key events;
  * any other type fails the test. */
 size_t ut_worker_msg(struct ut_worker *w);
 /* The next channel message (in w->m) that is not about pixels, its type; each
