@@ -134,7 +134,7 @@ Test(channel, ping_pong_and_log)
 	cr_assert_str_eq(pg_chan_type_name(PG_CHAN_PONG), "pong");
 	cr_assert_str_eq(pg_chan_type_name(PG_CHAN_LOG), "log");
 	/* A ping one byte short is refused like any other type. */
-	uint8_t pkt[16] = {0};
+	uint8_t pkt[4 + sizeof(struct pg_chan_ping)] = {0};
 	uint32_t t = PG_CHAN_PING;
 	memcpy(pkt, &t, 4);
 	send(sv[0], pkt, 4 + sizeof(struct pg_chan_ping) - 1, 0);
