@@ -194,8 +194,12 @@ static void write_raw(struct pg_viewer *v, uint8_t *data, size_t len)
 		return;
 	}
 	w->data = data;
-	/* Output that starts waiting now is not late yet (pg_viewer_check_stalled). */
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) == 0)
+	/* Output that starts waiting now is not late yet (pg_viewer_check_stalled);
+	 * output added behind bytes the kernel still holds unacknowledged is. Else a
+	 * trickle of small messages (the host's bell) would keep a viewer that reads
+	 * nothing looking alive. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&v->tcp) == 0 &&
+	    pg_update_kernel_queued(v, false) == 0)
 		v->out_progress_ms = pg_now_ms();
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 	int rc = uv_write(&w->req, (uv_stream_t *)&v->tcp, &b, 1, on_write);
