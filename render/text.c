@@ -124,7 +124,7 @@ const char *pg_font_name(const struct pg_font *f)
 
 /* Decode one strict UTF-8 sequence (RFC 3629) from s[0 .. len): its length, or 0 when
  * it is truncated, overlong, a surrogate or above U+10FFFF. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+size_t pg_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
 	size_t n;
 	uint32_t c, min;
@@ -154,8 +154,8 @@ static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	return n;
 }
 
-static int decode_text(struct pg_font *f, const char *text, struct layout *lo, char *err,
-		       size_t err_size)
+static int decode_text(struct pg_font *f, const char *text, const char *what, struct layout *lo,
+		       char *err, size_t err_size)
 {
 	/* Longest text that can still be within PG_OVERLAY_MAX_CHARS; stops the scan of
 	 * an unterminated or huge string early. */
@@ -165,38 +165,37 @@ static int decode_text(struct pg_font *f, const char *text, struct layout *lo, c
 	int nchars = 0, n = 0;
 
 	if (len == 0) {
-		set_err(err, err_size, "empty banner text");
+		set_err(err, err_size, "empty %s", what);
 		return -EINVAL;
 	}
 	if (len > max_bytes) {
-		set_err(err, err_size, "banner text longer than %d characters",
-			PG_OVERLAY_MAX_CHARS);
+		set_err(err, err_size, "%s longer than %d characters", what, PG_OVERLAY_MAX_CHARS);
 		return -E2BIG;
 	}
 	lo->nlines = 1;
 	lo->start[0] = 0;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t step = utf8_decode(s + i, len - i, &cp);
+		size_t step = pg_utf8_decode(s + i, len - i, &cp);
 
 		if (!step) {
-			set_err(err, err_size, "banner text: invalid UTF-8 at byte %zu", i);
+			set_err(err, err_size, "%s: invalid UTF-8 at byte %zu", what, i);
 			return -EILSEQ;
 		}
 		if (++nchars > PG_OVERLAY_MAX_CHARS) {
-			set_err(err, err_size, "banner text longer than %d characters",
+			set_err(err, err_size, "%s longer than %d characters", what,
 				PG_OVERLAY_MAX_CHARS);
 			return -E2BIG;
 		}
 		if (cp == '\n') {
 			if (lo->nlines == PG_OVERLAY_MAX_LINES) {
-				set_err(err, err_size, "banner text has more than %d lines",
+				set_err(err, err_size, "%s has more than %d lines", what,
 					PG_OVERLAY_MAX_LINES);
 				return -E2BIG;
 			}
 			lo->start[lo->nlines++] = n;
 		} else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
-			set_err(err, err_size, "banner text: control character U+%04X at byte %zu",
+			set_err(err, err_size, "%s: control character U+%04X at byte %zu", what,
 				(unsigned)cp, i);
 			return -EINVAL;
 		} else {
@@ -416,7 +415,7 @@ int pg_overlay_banner(struct pg_font *f, const char *utf8_lines, int px_size, ui
 		rc = -ENOMEM;
 		goto nomem;
 	}
-	rc = decode_text(f, utf8_lines, lo, err, err_size);
+	rc = decode_text(f, utf8_lines, "banner text", lo, err, err_size);
 	if (rc)
 		goto fail;
 
@@ -474,6 +473,71 @@ fail:
 	free(lo);
 	pg_overlay_free(&ov);
 	return rc;
+}
+
+int pg_text_mask(struct pg_font *f, const char *utf8_lines, int px_size, int pad,
+		 struct pg_text_mask *out, char *err, size_t err_size)
+{
+	struct layout *lo = NULL;
+	uint8_t *cov = NULL;
+	long long w, h;
+	int rc;
+
+	if (!f || !utf8_lines || !out || pad < 0 || pad > PG_OVERLAY_MAX_PX) {
+		set_err(err, err_size, "text mask: bad argument");
+		return -EINVAL;
+	}
+	if (px_size < PG_OVERLAY_MIN_PX || px_size > PG_OVERLAY_MAX_PX) {
+		set_err(err, err_size, "text mask: size %d px outside %d..%d", px_size,
+			PG_OVERLAY_MIN_PX, PG_OVERLAY_MAX_PX);
+		return -EINVAL;
+	}
+	lo = calloc(1, sizeof(*lo));
+	if (!lo) {
+		set_err(err, err_size, "text mask: out of memory");
+		return -ENOMEM;
+	}
+	rc = decode_text(f, utf8_lines, "watermark text", lo, err, err_size);
+	if (rc)
+		goto fail;
+	rc = measure(f->face, px_size, lo, err, err_size);
+	if (rc)
+		goto fail;
+	w = (long long)lo->width + 2 * pad;
+	h = (long long)lo->nlines * lo->line_h + 2 * pad;
+	if (lo->line_h <= 0 || w > PG_FB_MAX_SIDE || h > PG_FB_MAX_SIDE) {
+		set_err(err, err_size, "watermark text: %lld x %lld px, over %d px a side", w, h,
+			PG_FB_MAX_SIDE);
+		rc = -E2BIG;
+		goto fail;
+	}
+	/* Both sides are at most PG_FB_MAX_SIDE: the product fits. */
+	cov = calloc((size_t)w * (size_t)h, 1);
+	if (!cov) {
+		set_err(err, err_size, "text mask: out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = draw_text(f->face, lo, pad, cov, (int)w, (int)h, err, err_size);
+	if (rc)
+		goto fail;
+	free(lo);
+	out->w = (int)w;
+	out->h = (int)h;
+	out->cov = cov;
+	return 0;
+fail:
+	free(cov);
+	free(lo);
+	return rc;
+}
+
+void pg_text_mask_free(struct pg_text_mask *m)
+{
+	if (!m)
+		return;
+	free(m->cov);
+	memset(m, 0, sizeof(*m));
 }
 
 void pg_overlay_free(struct pg_overlay *ov)

@@ -79,4 +79,24 @@ int pg_overlay_copy(struct pg_overlay *dst, const struct pg_overlay *src);
 void pg_overlay_draw(struct pg_fb *fb, const struct pg_overlay *ov, int x, int y,
 		     const struct pg_rect *clip);
 
+/* Shared with render/watermark.c. */
+
+/* Decode one strict UTF-8 sequence (RFC 3629) from s[0 .. len), len >= 1: its length,
+ * or 0 when it is truncated, overlong, a surrogate or above U+10FFFF. */
+size_t pg_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
+/* Coverage of text by its glyphs: cov[y * w + x], 0 (none) to 255 (full). Owns cov. */
+struct pg_text_mask {
+	int w, h;
+	uint8_t *cov;
+};
+
+/* Render utf8_lines as pg_overlay_banner would, but as a bare coverage mask with pad
+ * empty pixels on every side and no shrinking: at exactly px_size. Same errors as
+ * pg_overlay_banner, and -E2BIG when a side would exceed PG_FB_MAX_SIDE. */
+int pg_text_mask(struct pg_font *f, const char *utf8_lines, int px_size, int pad,
+		 struct pg_text_mask *out, char *err, size_t err_size);
+/* NULL-safe; leaves m empty. */
+void pg_text_mask_free(struct pg_text_mask *m);
+
 #endif
