@@ -245,11 +245,24 @@ static double lattice_miss(double ax, double ay, double bx, double by, double tx
 	return best;
 }
 
-/* The lattice closest to the ideal pattern: in the text's own axes, in units of a copy
+/* How far l is from the ideal pattern: in the text's own axes, in units of a copy
  * plus its gaps (ew x eh), a brick wall with neighbours at (1, 0) along the text and
- * (1/2, 1) across it. Only lattices that keep the gaps are taken, and at 0 degrees
- * the brick wall itself is one. Rotated, a lattice with a horizontal period rarely
- * matches exactly: the gaps are then kept and the stagger approximated. */
+ * (1/2, 1) across it. */
+static double lattice_score(const struct lattice *l, double ew, double eh, double c, double s)
+{
+	/* The basis (dx, 0), (sx, dy) in those units. */
+	double ax = l->dx * c / ew, ay = l->dx * s / eh;
+	double bx = (l->sx * c - l->dy * s) / ew, by = (l->sx * s + l->dy * c) / eh;
+
+	/* Each row of the period is one more copy kept in memory: take a taller
+	 * period only for a clearly better match. */
+	return lattice_miss(ax, ay, bx, by, 1, 0) + lattice_miss(ax, ay, bx, by, 0.5, 1) +
+	       0.15 * (l->k - 1);
+}
+
+/* The lattice closest to the ideal pattern (lattice_score) among those that keep the
+ * gaps: at 0 degrees the brick wall itself. Rotated, a lattice with a horizontal
+ * period rarely matches exactly: the gaps are then kept, the stagger approximated. */
 static struct lattice choose_lattice(const struct mask *text, const struct mask *rot, int deg,
 				     int px)
 {
@@ -261,11 +274,10 @@ static struct lattice choose_lattice(const struct mask *text, const struct mask 
 	int step = px / 4 > 2 ? px / 4 & ~1 : 2;
 	int dx_max = rot->w + gu + (int)ew, dy_max = rot->h + gv + (int)eh;
 	double best = INFINITY;
-	/* Copies apart by their rotated bounding box plus the gaps: always clear. */
-	struct lattice l, pick = {(rot->w + gu + 1) & ~1, rot->h + gv, 0, 1};
+	int bx = (rot->w + gu + 1) & ~1;
+	/* Bricks as far apart as their rotated bounding boxes plus the gaps: clear. */
+	struct lattice l, pick = {bx, rot->h + gv, bx / 2, 2};
 
-	pick.sx = pick.dx / 2;
-	pick.k = 2;
 	for (l.dx = step; l.dx <= dx_max; l.dx += step) {
 		/* No lattice is denser than one copy per ew * eh. */
 		int dy0 = (int)(ew * eh / l.dx) / step * step;
@@ -276,15 +288,7 @@ static struct lattice choose_lattice(const struct mask *text, const struct mask 
 				if (l.dx % l.k)
 					continue;
 				l.sx = l.dx / l.k * frac[f][0];
-				/* The basis in the text's axes, in units of ew and eh. */
-				double ax = l.dx * c / ew, ay = l.dx * s / eh;
-				double bx = (l.sx * c - l.dy * s) / ew,
-				       by = (l.sx * s + l.dy * c) / eh;
-				/* A taller period costs memory: prefer the shorter on a near tie.
-				 */
-				double score = lattice_miss(ax, ay, bx, by, 1, 0) +
-					       lattice_miss(ax, ay, bx, by, 0.5, 1) +
-					       0.02 * (l.k - 1);
+				double score = lattice_score(&l, ew, eh, c, s);
 
 				if (score < best && lattice_clear(&l, ew, eh, c, s)) {
 					best = score;
