@@ -18,6 +18,9 @@ packages=(
 	libpcre2-dev libunistring-dev
 	# tests: Criterion, and libvncserver/libvncclient as independent RFB peers
 	libcriterion-dev libvncserver-dev
+	# pixelgate-replay: PNG pictures (libpng), videos (ffmpeg), its VNC server
+	# (libvncserver, above)
+	libpng-dev ffmpeg
 	# the fuzz drivers (libFuzzer, ASan and UBSan runtimes of clang 14) and
 	# llvm-symbolizer for their stack traces
 	clang libclang-rt-14-dev llvm

@@ -251,3 +251,31 @@ put("decoder", "raw_copy", FB + drect(0, 0, 0, 4, 4, bytes(range(64))) +
     drect(1, 8, 8, 0, 4, u16(0) + u16(0)))
 put("decoder", "reset", FB + drect(3, 8, 0, 4, 2, tight_z(zs[0], 0x00, b"", bytes(range(24)))) +
     drect(3, 8, 0, 4, 2, tight_z(zlib.compressobj(), 0x01, b"", bytes(range(24)))))
+
+
+# ---- session recordings (record/recfile.h): header, META, records ----
+def rec(t, body, flags=0, time=0):
+    return u8(t) + u8(flags) + u16(0) + u32(len(body)) + u32(time >> 32) + u32(time) + body
+
+
+def recfile(*records, meta_w=64, meta_h=48):
+    meta = ('{"format":"pixelgate-recording","version":1,"session":"0123456789abcdef",'
+            '"user":"u","browser_host":"127.0.0.1:5901","started":"2026-01-02T03:04:05+09:00",'
+            '"width":%d,"height":%d}' % (meta_w, meta_h)).encode()
+    return b"PGREC\0\r\n" + u32(1) + u32(0) + rec(1, meta) + b"".join(records)
+
+
+rz = [zlib.compressobj() for _ in range(4)]
+key = update(rect(0, 0, 64, 48, -223), rect(0, 0, 64, 48, 7) + u8(0x80) + b"\x10\x20\x30",
+             rect(0, 0, 8, 2, 7) + tight_z(rz[0], 0x00, b"", bytes(range(48))))
+delta = update(rect(8, 8, 4, 4, 0) + bytes(range(64)), rect(16, 16, 4, 4, 1) + u16(0) + u16(0),
+               rect(0, 8, 8, 2, 7) + tight_z(rz[0], 0x00, b"", bytes(range(48, 96))))
+resize = update(rect(0, 0, 80, 40, -223), rect(0, 0, 80, 40, 7) + u8(0x80) + b"\0\0\xff")
+ev = b'{"event":"key","viewer":"3","down":true}'
+whole = recfile(rec(2, key, 1, 0), rec(3, ev, 0, 1000), rec(2, delta, 0, 100000),
+                rec(9, b"future", 0, 150000), rec(2, resize, 1, 200000),
+                rec(2, delta[:4] + rect(0, 0, 4, 4, 0) + bytes(64), 0, 300000),
+                rec(4, b'{"reason":"closed"}', 0, 300000))
+put("recording", "whole", whole)
+put("recording", "cut", whole[:len(whole) - 30])
+put("recording", "no_frames", recfile(rec(3, ev, 0, 5), rec(4, b"{}", 0, 5)))
