@@ -10,6 +10,8 @@ packages=(
 	# pixelgatectl, the admin listener's client
 	libcurl4-openssl-dev
 	libfreetype-dev
+	# pixelgate-mark reads PNG screenshots
+	libpng-dev
 	# the browser viewer page: noVNC and esbuild from the npm registry, pinned
 	nodejs
 	# the policy: deny patterns (PCRE2) and NFKC normalisation
