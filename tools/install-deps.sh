@@ -10,7 +10,7 @@ packages=(
 	# pixelgatectl, the admin listener's client
 	libcurl4-openssl-dev
 	libfreetype-dev
-	# pg-watermark-demo writes the watermark picture of the docs as PNG
+	# pixelgate-mark and pixelgate-replay read and write PNG; pg-watermark-demo too
 	libpng-dev
 	# the browser viewer page: noVNC and esbuild from the npm registry, pinned
 	nodejs
