@@ -685,6 +685,17 @@ int pg_config_check(const struct pg_config *cfg, struct pg_config_errors *err)
 				cfg->relay_session_share);
 		rc = -1;
 	}
+	if (pg_policy_records(&cfg->policy) && !*cfg->recording_directory) {
+		pg_config_error(err, "a [policy] section says record = yes, but [recording] "
+				     "directory is not set (hint: directory = "
+				     "/var/lib/pixelgate/recordings)");
+		rc = -1;
+	}
+	if (*cfg->recording_directory && *cfg->recording_directory != '/') {
+		pg_config_error(err, "[recording] directory = '%s': expected an absolute path",
+				cfg->recording_directory);
+		rc = -1;
+	}
 	if (check_broker(cfg, err) < 0)
 		rc = -1;
 	if (!*cfg->upstream_address && !cfg->nroutes && !strcmp(cfg->broker_mode, "static")) {

@@ -71,6 +71,17 @@
 	S(admin, allow_remote, "no", "yes: listen may be a non-loopback (management) address")     \
 	S(admin, token_file, "",                                                                   \
 	  "file whose one line is the bearer token admin requests need (32 characters or more)")   \
+	S(recording, directory, "",                                                                \
+	  "folder of session recordings, for groups whose policy says record = yes")               \
+	I(recording, max_file_size, 1024, 1, 1048576,                                              \
+	  "MiB one recording may grow to; there it stops (audited), the session goes on")          \
+	I(recording, max_age, 90, 0, 36500,                                                        \
+	  "days a finished recording is kept before the relay deletes it (0: kept for ever)")      \
+	I(recording, fps, 5, 1, 30, "pictures a second a recording keeps, at most")                \
+	I(recording, keyframe_interval, 60, 5, 3600,                                               \
+	  "seconds between whole pictures in a recording (where playback can seek to)")            \
+	I(recording, max_queue, 32, 1, 1024,                                                       \
+	  "MiB of recording waiting for a slow disk; over it the recording stops (audited)")       \
 	S(upstream, address, "", "host:port of the default browser host (see [routes])")           \
 	S(upstream, password_file, "", "file whose first line is the browser host's VNC password") \
 	S(upstream, tls, "none",                                                                   \

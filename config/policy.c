@@ -15,9 +15,16 @@
 #include <unistr.h>
 
 #include "config.h"
+#include "render/watermark.h"
 
-enum kind { CLIP, LATIN1, BOOL, INT, DURATION };
-enum merge { MIN, MAX };
+enum kind { CLIP, LATIN1, BOOL, INT, DURATION, LAYOUT, COLOR };
+enum merge { MIN, MAX, FOLLOW };
+
+_Static_assert(PG_POLICY_NKEYS < 29, "policy keys share the set mask with PG_POLICY_SET_*");
+
+/* enum pg_wm_layout's order (render/watermark.h). */
+static const char *const layouts[] = {"tile",	     "top-left",     "top-right",
+				      "bottom-left", "bottom-right", "center"};
 
 static const struct key_info {
 	const char *name;
@@ -93,6 +100,10 @@ static const char *expected(enum kind k)
 		return "yes or no";
 	case DURATION:
 		return "a duration like 30s, 15m or 8h";
+	case LAYOUT:
+		return "tile, top-left, top-right, bottom-left, bottom-right or center";
+	case COLOR:
+		return "a colour as six hex digits RRGGBB, like 404040";
 	case INT:
 		break;
 	}
@@ -126,6 +137,21 @@ static int parse_scalar(const struct key_info *k, const char *v, int *out)
 		if (!*v || *end || errno)
 			return -1;
 		break;
+	case LAYOUT:
+		for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+			if (!strcmp(v, layouts[i])) {
+				*out = (int)i;
+				return 0;
+			}
+		}
+		return -1;
+	case COLOR:
+		if (*v == '#')
+			v++;
+		if (strlen(v) != 6 || strspn(v, "0123456789abcdefABCDEF") != 6)
+			return -1;
+		n = strtol(v, NULL, 16);
+		break;
 	}
 	if (n < k->min || n > k->max)
 		return -2;
@@ -145,6 +171,10 @@ static void format_value(const struct key_info *k, int v, char *buf, size_t size
 		snprintf(buf, size, "%dm", v / 60);
 	else if (k->kind == DURATION)
 		snprintf(buf, size, "%ds", v);
+	else if (k->kind == LAYOUT)
+		snprintf(buf, size, "%s", v >= 0 && v <= 5 ? layouts[v] : "?");
+	else if (k->kind == COLOR)
+		snprintf(buf, size, "%06x", (unsigned)v);
 	else
 		snprintf(buf, size, "%d", v);
 }
@@ -189,6 +219,28 @@ int pg_policy_parse_cidr(const char *s, struct pg_policy_net *net)
 	for (int bit = net->prefix; bit < maxp; bit++)
 		if (net->addr[bit / 8] & (0x80 >> (bit % 8)))
 			return -2;
+	return 0;
+}
+
+/* watermark = off, or a template (render/watermark.h says which placeholders). */
+static int set_watermark(struct pg_policy_section *s, const char *value, const char *where,
+			 const char *section, struct pg_config_errors *err)
+{
+	char why[256];
+	if (!strcmp(value, "off") || !*value) {
+		s->watermark[0] = '\0';
+		return 0;
+	}
+	if (strlen(value) >= sizeof(s->watermark)) {
+		pg_config_error(err, "%s: [%s] watermark is %zu bytes long (at most %zu)", where,
+				section, strlen(value), sizeof(s->watermark) - 1);
+		return -1;
+	}
+	if (pg_wm_template_check(value, why, sizeof(why)) < 0) {
+		pg_config_error(err, "%s: [%s] watermark = '%s': %s", where, section, value, why);
+		return -1;
+	}
+	snprintf(s->watermark, sizeof(s->watermark), "%s", value);
 	return 0;
 }
 
@@ -411,7 +463,9 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 	}
 	uint32_t bit = 0;
 	int idx = -1;
-	if (!strcmp(key, "detect"))
+	if (!strcmp(key, "watermark"))
+		bit = PG_POLICY_SET_WATERMARK;
+	else if (!strcmp(key, "detect"))
 		bit = PG_POLICY_SET_DETECT;
 	else if (!strcmp(key, "allowed_networks"))
 		bit = PG_POLICY_SET_NETWORKS;
@@ -422,7 +476,7 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		}
 	}
 	if (!bit) {
-		char known[1024] = "merge deny_pattern detect allowed_networks";
+		char known[1024] = "merge deny_pattern detect allowed_networks watermark";
 		for (int i = 0; i < PG_POLICY_NKEYS; i++) {
 			strncat(known, " ", sizeof(known) - strlen(known) - 1);
 			strncat(known, keys[i].name, sizeof(known) - strlen(known) - 1);
@@ -443,6 +497,8 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 		rc = set_detect(s, value, where, section, err);
 	} else if (bit == PG_POLICY_SET_NETWORKS) {
 		rc = set_networks(s, value, where, section, err);
+	} else if (bit == PG_POLICY_SET_WATERMARK) {
+		rc = set_watermark(s, value, where, section, err);
 	} else {
 		const struct key_info *k = &keys[idx];
 		rc = parse_scalar(k, value, &s->value[idx]);
@@ -468,6 +524,12 @@ int pg_policy_set(struct pg_policy_config *pc, const char *section, const char *
 static void section_label(const struct pg_policy_section *s, char *buf, size_t size)
 {
 	snprintf(buf, size, *s->name ? "policy %s" : "policy", s->name);
+}
+
+static void take_watermark(struct pg_policy *out, const struct pg_policy_section *s)
+{
+	snprintf(out->watermark, sizeof(out->watermark), "%s", s->watermark);
+	section_label(s, out->watermark_from, sizeof(out->watermark_from));
 }
 
 int pg_policy_check(const struct pg_policy_config *pc, struct pg_config_errors *err)
@@ -567,16 +629,24 @@ static void resolve(const struct pg_policy_config *pc, const struct pg_policy_se
 			out->detect = sec->detect;
 		if (sec->set & PG_POLICY_SET_NETWORKS)
 			set_nets(out, sec);
+		if (sec->set & PG_POLICY_SET_WATERMARK)
+			take_watermark(out, sec);
 		*patterns |= sec->patterns;
 	}
 }
 
 static void merge_into(struct pg_policy *out, const struct pg_policy *in)
 {
+	/* The first watermark wins, with the look its section gave it. */
+	bool wm = !*out->watermark && *in->watermark;
+	if (wm) {
+		memcpy(out->watermark, in->watermark, sizeof(out->watermark));
+		memcpy(out->watermark_from, in->watermark_from, sizeof(out->watermark_from));
+	}
 	for (int i = 0; i < PG_POLICY_NKEYS; i++) {
 		int *a = field(out, i);
 		int b = *field((struct pg_policy *)in, i);
-		if (keys[i].merge == MIN ? b < *a : b > *a)
+		if (keys[i].merge == FOLLOW ? wm : keys[i].merge == MIN ? b < *a : b > *a)
 			*a = b;
 	}
 	out->detect |= in->detect;
@@ -731,6 +801,10 @@ static void print_effective(FILE *f, const char *title, const struct pg_policy *
 			p->patterns[i]->number);
 	fprintf(f, "allowed_networks = ");
 	print_nets(f, p->any_network, p->nets, p->nnets);
+	if (*p->watermark)
+		fprintf(f, "watermark = %s ; from [%s]\n", p->watermark, p->watermark_from);
+	else
+		fprintf(f, "watermark = off\n");
 }
 
 void pg_policy_print(const struct pg_policy_config *pc, FILE *f)
@@ -780,5 +854,27 @@ void pg_policy_print_config(const struct pg_policy_config *pc, FILE *f)
 			print_nets(f, !(s->set & PG_POLICY_SET_NETWORKS) || s->any_network, s->nets,
 				   s->nnets);
 		}
+		if (s->set & PG_POLICY_SET_WATERMARK || g < 0)
+			fprintf(f, "watermark = %s\n", *s->watermark ? s->watermark : "off");
 	}
+}
+
+bool pg_policy_records(const struct pg_policy_config *pc)
+{
+	for (int g = -1; g < pc->ngroups; g++) {
+		const struct pg_policy_section *s = g < 0 ? &pc->base : &pc->groups[g];
+		if (s->set & (1u << PG_POLICY_KEY_record) && s->value[PG_POLICY_KEY_record])
+			return true;
+	}
+	return false;
+}
+
+bool pg_policy_watermarks(const struct pg_policy_config *pc)
+{
+	for (int g = -1; g < pc->ngroups; g++) {
+		const struct pg_policy_section *s = g < 0 ? &pc->base : &pc->groups[g];
+		if (*s->watermark)
+			return true;
+	}
+	return false;
 }

@@ -18,8 +18,10 @@ struct sockaddr;
 #define PG_POLICY_REPLACE 1
 
 /* K(key, kind, default, min, max, merge, help): one scalar key. kind is CLIP (deny|text),
- * LATIN1 (drop|replace), BOOL (yes|no), INT, or DURATION (30s, 15m, 8h; stored in
- * seconds). merge says which value is the stricter one when groups are combined. */
+ * LATIN1 (drop|replace), BOOL (yes|no), INT, DURATION (30s, 15m, 8h; stored in
+ * seconds), LAYOUT (a watermark's place, enum pg_wm_layout) or COLOR (RRGGBB). merge
+ * says which value is the stricter one when groups are combined; FOLLOW keys (the
+ * watermark's look) come with the watermark text they shape. */
 #define PG_POLICY_KEYS(K)                                                                          \
 	K(clipboard_to_browser, CLIP, PG_POLICY_DENY, 0, 1, MIN,                                   \
 	  "clipboard from LGWAN to the browser (the leak direction): deny or text")                \
@@ -39,7 +41,22 @@ struct sockaddr;
 	K(max_session, DURATION, 28800, 1, 604800, MIN,                                            \
 	  "session ends after this long in any case")                                              \
 	K(warn_before, DURATION, 60, 0, 3600, MAX, "warning shown this long before either end")    \
-	K(max_sessions_per_user, INT, 3, 1, 1000, MIN, "sessions one user may hold at once")
+	K(max_sessions_per_user, INT, 3, 1, 1000, MIN, "sessions one user may hold at once")       \
+	K(watermark_size, INT, 20, 8, 128, FOLLOW, "watermark glyph size, in pixels")              \
+	K(watermark_opacity, INT, 20, 1, 100, FOLLOW, "watermark opacity, in percent")             \
+	K(watermark_angle, INT, 25, -90, 90, FOLLOW,                                               \
+	  "watermark rotation, in degrees counter-clockwise")                                      \
+	K(watermark_layout, LAYOUT, 0, 0, 5, FOLLOW,                                               \
+	  "tile (repeated over the picture), top-left, top-right, bottom-left, bottom-right or "   \
+	  "center")                                                                                \
+	K(watermark_color, COLOR, 0x404040, 0, 0xffffff, FOLLOW, "watermark text colour, RRGGBB")  \
+	K(watermark_invisible, BOOL, 0, 0, 1, MAX,                                                 \
+	  "yes: also hide a code naming the viewer in the pixels (pixelgate-mark reads it)")       \
+	K(record, BOOL, 0, 0, 1, MAX, "yes: the session is recorded (see [recording])")            \
+	K(record_keys, BOOL, 0, 0, 1, MAX,                                                         \
+	  "yes: recordings name the keys pressed (no: only that a key was pressed)")               \
+	K(record_clipboard_text, BOOL, 0, 0, 1, MAX,                                               \
+	  "yes: recordings keep clipboard text (no: sizes and decisions only)")
 
 enum pg_policy_key {
 #define PG_POLICY_ENUM(key, kind, def, min, max, merge, help) PG_POLICY_KEY_##key,
@@ -54,6 +71,8 @@ enum pg_policy_key {
 #define PG_POLICY_DETECT_ALL                                                                       \
 	(PG_POLICY_DETECT_MYNUMBER | PG_POLICY_DETECT_CORPORATE_NUMBER |                           \
 	 PG_POLICY_DETECT_CREDIT_CARD)
+
+#define PG_POLICY_WATERMARK_MAX 1024 /* bytes of a watermark template */
 
 #define PG_POLICY_MAX_PATTERNS	     64	  /* deny_pattern lines in the whole config */
 #define PG_POLICY_MAX_PATTERN_LEN    1024 /* bytes of one pattern */
@@ -90,10 +109,12 @@ struct pg_policy_section {
 	bool any_network;
 	int nnets;
 	struct pg_policy_net nets[PG_POLICY_MAX_NETS];
+	char watermark[PG_POLICY_WATERMARK_MAX]; /* the template; "" for off */
 };
 
-#define PG_POLICY_SET_DETECT   (1u << 30)
-#define PG_POLICY_SET_NETWORKS (1u << 31)
+#define PG_POLICY_SET_WATERMARK (1u << 29)
+#define PG_POLICY_SET_DETECT	(1u << 30)
+#define PG_POLICY_SET_NETWORKS	(1u << 31)
 
 struct pg_policy_config {
 	bool merge_first; /* [policy] merge = first */
@@ -120,6 +141,11 @@ struct pg_policy {
 	int nnets; /* with !any_network and nnets == 0, no address is allowed */
 	struct pg_policy_net nets[PG_POLICY_MAX_EFFECTIVE_NETS];
 	char decided_by[256]; /* "policy" or "policy a, policy b": the sections used */
+	/* The watermark template ("" for none) and the section it came from: with groups
+	 * combined, the first of the user's groups that has one, else [policy]. The
+	 * watermark_* keys above are that section's (over [policy]'s). */
+	char watermark[PG_POLICY_WATERMARK_MAX];
+	char watermark_from[80];
 };
 
 void pg_policy_init(struct pg_policy_config *pc);
@@ -144,6 +170,11 @@ bool pg_policy_allows_address(const struct pg_policy *p, const struct sockaddr *
  * bits are set beyond the prefix. Whether addr is in one of nets. */
 int pg_policy_parse_cidr(const char *s, struct pg_policy_net *net);
 bool pg_policy_nets_have(const struct pg_policy_net *nets, int n, const struct sockaddr *addr);
+
+/* True when some section has a watermark (which needs [relay] font). */
+bool pg_policy_watermarks(const struct pg_policy_config *pc);
+/* True when some section says record = yes. */
+bool pg_policy_records(const struct pg_policy_config *pc);
 
 /* The effective policy of users without a policy group and of each group's members
  * (for pixelgate -n), as INI with comments. */
