@@ -265,6 +265,7 @@ void pg_guard_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keyc
 	activity(v);
 	if (view_only(v, "keyboard") || !key_allowed(v, down, id))
 		return;
+	pg_record_key(v, down, keysym, keycode);
 	pg_session_key(v->session, down, keysym, keycode);
 }
 
@@ -272,6 +273,7 @@ static void send_pointer(struct pg_viewer *v, uint8_t mask, int x, int y)
 {
 	v->ptr_pending = false;
 	v->ptr_sent_mask = mask;
+	pg_record_pointer(v, mask, x, y);
 	pg_session_pointer(v->session, mask, x, y);
 }
 
@@ -337,6 +339,8 @@ static void audit_clip(struct pg_viewer *v, enum pg_clip_dir dir, const char *fo
 	     vd->allowed ? "allowed" : "denied", vd->bytes, vd->chars, vd->rule);
 	if (!vd->allowed)
 		notice_refusal(v, dir, vd->rule);
+	pg_record_clipboard(v, dir_name[dir], vd->allowed, vd->rule, vd->bytes,
+			    vd->allowed ? text : NULL, len);
 	if (!v->relay->audit)
 		return;
 	const struct pg_audit_field f[] = {
@@ -879,6 +883,7 @@ void pg_guard_tick(struct pg_relay *relay)
 			check_limits(v, now);
 		}
 	}
+	pg_vmark_tick(relay);
 	pg_viewer_check_stalled(relay);
 }
 
@@ -920,6 +925,13 @@ void pg_guard_reload(struct pg_relay *relay)
 		if (v->key_tokens > v->policy->keys_burst)
 			v->key_tokens = v->policy->keys_burst;
 		audit_applied(v, "reload", before);
+		char why[256];
+		if (pg_vmark_refresh(v, NULL, why, sizeof(why)) < 0) {
+			char reason[300];
+			snprintf(reason, sizeof(reason), "cannot draw the watermark: %s", why);
+			pg_viewer_close(v, reason);
+			continue;
+		}
 		if (!pg_policy_allows_address(v->policy, (const struct sockaddr *)&v->sa)) {
 			pg_audit(relay, "session-limit", PG_AUDIT_S("user", user_or_dash(v)),
 				 PG_AUDIT_S("source", v->addr),
@@ -946,6 +958,7 @@ void pg_guard_leave(struct pg_viewer *v)
 	v->clip_pending = NULL;
 	pg_banner_unref(v->banner);
 	v->banner = NULL;
+	pg_vmark_free(v);
 	free(v->policy);
 	v->policy = NULL;
 }

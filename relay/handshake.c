@@ -120,6 +120,17 @@ static void join_session(struct pg_viewer *v, const char *address)
 		       "cannot start a session (out of memory or bad address)");
 		return;
 	}
+	struct pg_session_info info;
+	char why[256], msg[400];
+	pg_session_info(s, &info);
+	if (pg_vmark_refresh(v, info.id, why, sizeof(why)) < 0) {
+		/* A watermark the policy asks for is part of the picture: none, no picture. */
+		snprintf(msg, sizeof(msg), "cannot draw the watermark its policy requires: %s",
+			 why);
+		refuse(v, "the relay cannot draw the watermark this user's policy requires", msg);
+		pg_session_linger_if_unused(s);
+		return;
+	}
 	if (*v->user && v->relay->takeover) {
 		struct pg_viewer **list;
 		int n = pg_session_viewers(s, &list);
@@ -132,10 +143,16 @@ static void join_session(struct pg_viewer *v, const char *address)
 	v->session = s;
 	v->state = V_WAIT_SESSION;
 	uv_timer_start(&v->timer, on_deadline, SESSION_WAIT_MS, 0);
-	if (*v->user)
-		pg_audit(v->relay, "viewer-join", PG_AUDIT_S("user", v->user),
-			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("browser_host", address));
 	pg_session_attach(s, v);
+	if (*v->user && !v->closing) {
+		char mark[16] = "";
+		if (v->mark_code_set)
+			snprintf(mark, sizeof(mark), "0x%08x", v->mark_code);
+		pg_audit(v->relay, "viewer-join", PG_AUDIT_S("user", v->user),
+			 PG_AUDIT_S("source", v->addr), PG_AUDIT_S("browser_host", address),
+			 PG_AUDIT_S("session", info.id), PG_AUDIT_S("recording", pg_record_file(s)),
+			 PG_AUDIT_S("mark", mark));
+	}
 }
 
 bool pg_list_has(const char *list, const char *name, size_t name_len)

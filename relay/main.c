@@ -201,6 +201,7 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	uv_close((uv_handle_t *)&st->sighup, NULL);
 	uv_close((uv_handle_t *)&st->relay.flood_timer, NULL);
 	uv_close((uv_handle_t *)&st->relay.guard_timer, NULL);
+	uv_close((uv_handle_t *)&st->relay.rec_sweep, NULL);
 	pg_control_stop(st->control);
 	st->control = NULL;
 	st->relay.stopping = true;
@@ -529,6 +530,11 @@ static void apply_gen(struct pg_relay *relay, struct pg_gen *g)
 	relay->resize_follow = !strcmp(cfg->upstream_resize, "follow");
 	relay->auth_timeout_ms = cfg->relay_auth_timeout * 1000;
 	relay->linger_ms = cfg->broker_linger * 1000;
+	relay->rec_max_bytes = (uint64_t)cfg->recording_max_file_size << 20;
+	relay->rec_max_queue = (size_t)cfg->recording_max_queue << 20;
+	relay->rec_fps = cfg->recording_fps;
+	relay->rec_key_ms = cfg->recording_keyframe_interval * 1000;
+	relay->rec_max_age_days = cfg->recording_max_age;
 	relay->send_timeout_ms = cfg->relay_send_timeout * 1000;
 	relay->takeover = !strcmp(cfg->relay_session_share, "takeover");
 	snprintf(relay->upstream_address, sizeof(relay->upstream_address), "%s",
@@ -681,6 +687,11 @@ static void free_retired(struct main_state *st)
 	}
 }
 
+static void on_rec_sweep(uv_timer_t *t)
+{
+	pg_record_sweep(t->data);
+}
+
 static void on_guard_tick(uv_timer_t *t)
 {
 	struct main_state *st = t->data;
@@ -770,6 +781,7 @@ static void note_fixed(const struct pg_config *a, const struct pg_config *b, cha
 	    {"broker.spawn_networks", a->broker_spawn_networks, b->broker_spawn_networks},
 	    {"admin.listen", a->admin_listen, b->admin_listen},
 	    {"admin.allow_remote", a->admin_allow_remote, b->admin_allow_remote},
+	    {"recording.directory", a->recording_directory, b->recording_directory},
 	};
 	size_t o = strlen(out);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -986,6 +998,8 @@ int main(int argc, char **argv)
 	pg_log_set_level(cfg->relay_log_level);
 	pg_log_set_format(cfg->relay_log_format);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file over RLIMIT_FSIZE (a recording, the audit) fails with EFBIG, not death. */
+	signal(SIGXFSZ, SIG_IGN);
 	struct pg_relay *relay = &st.relay;
 	relay->loop = uv_default_loop();
 	char host[256], err[512];
@@ -1007,6 +1021,12 @@ int main(int argc, char **argv)
 		pg_info("%zu users loaded from %s", pg_users_count(relay->users),
 			cfg->relay_users_file);
 	relay->font = pg_font_open(cfg->relay_font, 0, err, sizeof(err));
+	if (!relay->font && pg_policy_watermarks(&cfg->policy)) {
+		pg_err("[relay] font: %s; a [policy] section asks for a watermark, which needs "
+		       "it",
+		       err);
+		return 1;
+	}
 	if (!relay->font)
 		pg_warn("[relay] font: %s; warnings before a session ends will be a bell, not "
 			"text in the picture",
@@ -1073,6 +1093,16 @@ int main(int argc, char **argv)
 	}
 	uv_timer_init(relay->loop, &relay->flood_timer);
 	relay->flood_timer.data = relay;
+	if (gethostname(relay->hostname, sizeof(relay->hostname) - 1) < 0)
+		snprintf(relay->hostname, sizeof(relay->hostname), "pixelgate");
+	snprintf(relay->rec_dir, sizeof(relay->rec_dir), "%s", cfg->recording_directory);
+	if (pg_record_prepare(relay, err, sizeof(err)) < 0) {
+		pg_err("%s", err);
+		return 1;
+	}
+	uv_timer_init(relay->loop, &relay->rec_sweep);
+	relay->rec_sweep.data = relay;
+	uv_timer_start(&relay->rec_sweep, on_rec_sweep, 0, 3600 * 1000);
 	uv_timer_init(relay->loop, &relay->guard_timer);
 	relay->guard_timer.data = &st;
 	uv_timer_start(&relay->guard_timer, on_guard_tick, 1000, 1000);

@@ -3,6 +3,7 @@
 #ifndef PG_RELAY_RELAY_H
 #define PG_RELAY_RELAY_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -119,6 +120,14 @@ struct pg_relay {
 	bool stopping;
 	bool draining;		    /* SIGTERM: listeners closed, viewers told, exit when they go */
 	struct pg_metrics *metrics; /* relay/metrics.h; may be NULL */
+	/* [recording] (record.c): off when rec_dir is empty */
+	char rec_dir[PATH_MAX];
+	uint64_t rec_max_bytes;
+	size_t rec_max_queue;
+	int rec_fps, rec_key_ms, rec_max_age_days;
+	int recordings;	      /* files open now */
+	uv_timer_t rec_sweep; /* max_age, hourly */
+	char hostname[256];   /* {host} in watermarks, relay in recordings */
 };
 
 /* The cursor shape a session shows, in canonical pixels with an RFB bitmask. */
@@ -193,6 +202,30 @@ void pg_session_pointer(struct pg_session *s, uint8_t mask, int x, int y);
  * (the caller checked policy and range): the newest size wins, one request out at
  * a time, at most 4 a second; v hears the answer through pg_viewer_size_result. */
 void pg_session_set_size(struct pg_session *s, struct pg_viewer *v, int w, int h);
+
+/* The session's recording (record.c), NULL when it records nothing. */
+struct pg_recorder **pg_session_recorder(struct pg_session *s);
+
+/* Session recording (record.c). */
+/* Start or stop the session's recording as its viewers' policies say. */
+void pg_record_check(struct pg_session *s);
+/* Stop it (the session ends, or nobody recorded is left); the file closes off the
+ * loop, then recording-end is audited. */
+void pg_record_session_end(struct pg_session *s, const char *reason);
+/* The file the session records to now, or "". */
+const char *pg_record_file(struct pg_session *s);
+/* The session's picture changed there. */
+void pg_record_damage(struct pg_session *s, const struct pg_rect *d, int n);
+struct pg_viewer;
+void pg_record_viewer(struct pg_viewer *v, bool joined);
+void pg_record_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t keycode);
+void pg_record_pointer(struct pg_viewer *v, uint8_t mask, int x, int y);
+void pg_record_clipboard(struct pg_viewer *v, const char *direction, bool allowed, const char *rule,
+			 size_t bytes, const uint8_t *text, size_t len);
+/* Create the folder when missing and check it: 0, or -1 with err. */
+int pg_record_prepare(struct pg_relay *relay, char *err, size_t err_size);
+/* Delete recordings older than [recording] max_age. */
+void pg_record_sweep(struct pg_relay *relay);
 
 /* Viewers (viewer.c) */
 /* Accept a connection from a listener: the RFB one, or the web one (HTTPS). */

@@ -77,9 +77,10 @@ struct pg_session {
 	int log_budget;		/* worker log lines still allowed this second */
 	unsigned log_dropped;	/* over the budget, this second */
 
-	struct pg_fb fb;	/* what viewers are shown */
-	uint64_t version;	/* of fb's pixels: one more at each change */
-	struct pg_share *share; /* update.c's bytes for viewers alike */
+	struct pg_fb fb;	 /* what viewers are shown */
+	uint64_t version;	 /* of fb's pixels: one more at each change */
+	struct pg_share *share;	 /* update.c's bytes for viewers alike */
+	struct pg_recorder *rec; /* record.c's, while the session is recorded */
 	const uint32_t *shm;
 	size_t shm_bytes;
 	int shm_w, shm_h;
@@ -343,6 +344,11 @@ static void handle_update_end(struct pg_session *s)
 	flush_out(s);
 	/* Backwards, as for_each_viewer walks, for the same reason. Each viewer
 	 * applies the move before the damage, as the worker did. */
+	if (copy)
+		pg_record_damage(s, &s->copy_dst, 1);
+	pg_record_damage(s, s->damage, n);
+	if (!s->rec)
+		pg_record_check(s); /* the first picture: a recording may start */
 	for (int j = s->nviewers - 1; j >= 0; j--) {
 		if (copy)
 			pg_viewer_copy(s->viewers[j], &s->copy_dst, s->copy_x, s->copy_y);
@@ -861,6 +867,8 @@ static void start_worker(struct pg_session *s)
  * what the browser host sent; it is killed, and the session reconnects. */
 void pg_session_tick(struct pg_session *s)
 {
+	if (!s->closing)
+		pg_record_check(s);
 	s->fps = (double)(s->frames - s->frames_at_tick);
 	s->frames_at_tick = s->frames;
 	if (s->log_dropped)
@@ -1043,6 +1051,7 @@ void pg_session_del(struct pg_session *s)
 		 PG_AUDIT_S("session", s->id),
 		 PG_AUDIT_U("duration_ms", pg_now_ms() - s->created_ms),
 		 PG_AUDIT_U("frames", s->frames), PG_AUDIT_U("worker_starts", s->worker_starts));
+	pg_record_session_end(s, relay->stopping ? "relay shutting down" : "session ended");
 	while (s->nviewers)
 		pg_viewer_close(s->viewers[0],
 				relay->stopping ? "relay shutting down" : "session ended");
@@ -1069,6 +1078,7 @@ void pg_session_attach(struct pg_session *s, struct pg_viewer *v)
 	}
 	s->viewers[s->nviewers++] = v;
 	uv_timer_stop(&s->linger);
+	pg_record_check(s);
 	/* The browser host is reached when the first viewer arrives, and the session
 	 * then stays connected while viewers come and go (see relay->linger_ms). */
 	if (!s->proc_running && !uv_is_active((uv_handle_t *)&s->retry))
@@ -1082,6 +1092,8 @@ void pg_session_detach(struct pg_session *s, struct pg_viewer *v)
 	for (int i = 0; i < s->nviewers; i++) {
 		if (s->viewers[i] == v) {
 			s->viewers[i] = s->viewers[--s->nviewers];
+			if (!s->closing)
+				pg_record_check(s);
 			if (s->size_viewer == v) {
 				/* Its answer and its pending size are nobody's now. */
 				s->size_viewer = NULL;
@@ -1114,6 +1126,11 @@ uint64_t pg_session_version(const struct pg_session *s)
 struct pg_share **pg_session_share(struct pg_session *s)
 {
 	return &s->share;
+}
+
+struct pg_recorder **pg_session_recorder(struct pg_session *s)
+{
+	return &s->rec;
 }
 
 const char *pg_session_name(const struct pg_session *s)

@@ -426,11 +426,12 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 	struct pg_rect src = {src_x, src_y, dst->w, dst->h};
 	int dx = dst->x - src_x, dy = dst->y - src_y;
 	if (!v->has_copyrect || v->pending_resize || !pg_rect_inside(dst, v->vw, v->vh) ||
-	    !pg_rect_inside(&src, v->vw, v->vh) || (v->copy_pending && dx)) {
+	    !pg_rect_inside(&src, v->vw, v->vh) || (v->copy_pending && dx) ||
+	    pg_vmark_moves_badly(v)) {
 		pg_update_add(v, *dst);
 		return;
 	}
-	struct pg_rect moved[2 * MAX_PENDING + 1];
+	struct pg_rect moved[2 * MAX_PENDING + 2];
 	int n = 0;
 	for (int i = 0; i < v->npending; i++)
 		moved[n++] = pg_rect_intersect(v->pending[i], src);
@@ -438,6 +439,10 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 		moved[n++] = pg_rect_intersect(v->outside[i], src);
 	struct pg_rect b;
 	if (banner_rect(v, &b)) {
+		moved[n++] = pg_rect_intersect(b, src);
+		pg_update_add(v, b);
+	}
+	if (pg_vmark_bounds(v, v->vw, v->vh, &b)) {
 		moved[n++] = pg_rect_intersect(b, src);
 		pg_update_add(v, b);
 	}
@@ -574,7 +579,7 @@ void pg_share_put(struct pg_share *sh)
 static bool alike(const struct pg_viewer *v, const struct pg_viewer *w)
 {
 	uint8_t a[16], b[16];
-	if (w == v || w->state != V_NORMAL || w->closing || w->banner ||
+	if (w == v || w->state != V_NORMAL || w->closing || w->banner || w->mark ||
 	    w->encoding != v->encoding || memcmp(&w->eopts, &v->eopts, sizeof(v->eopts)))
 		return false;
 	pg_pixfmt_write(&v->pf, a);
@@ -586,7 +591,7 @@ static bool alike(const struct pg_viewer *v, const struct pg_viewer *w)
 static bool may_share(const struct pg_viewer *v)
 {
 	struct pg_viewer **all;
-	if (v->banner || v->encoding == PG_ENC_ZRLE || !v->session)
+	if (v->banner || v->mark || v->encoding == PG_ENC_ZRLE || !v->session)
 		return false;
 	int n = pg_session_viewers(v->session, &all);
 	for (int i = 0; i < n; i++)
@@ -918,16 +923,22 @@ static bool may_send(struct pg_viewer *v)
  * over the update: then the rectangles go to the viewer's snapshot buffer, with the
  * banner drawn there (once, on the loop thread, so the two parts never write the
  * same pixels), and the job reads that. v->snap is empty otherwise. */
+static bool rects_meet(const struct pg_rect *b, const struct pg_rect *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct pg_rect in = pg_rect_intersect(*b, r[i]);
+		if (!pg_rect_empty(&in))
+			return true;
+	}
+	return false;
+}
+
 static int use_snapshot(struct pg_viewer *v, const struct pg_fb *fb, const struct pg_rect *r, int n)
 {
-	struct pg_rect b;
-	bool over = false;
-	if (banner_rect(v, &b)) {
-		for (int i = 0; i < n && !over; i++) {
-			struct pg_rect in = pg_rect_intersect(b, r[i]);
-			over = !pg_rect_empty(&in);
-		}
-	}
+	struct pg_rect b, m;
+	bool banner = banner_rect(v, &b);
+	bool over = (banner && rects_meet(&b, r, n)) ||
+		    (pg_vmark_bounds(v, fb->w, fb->h, &m) && rects_meet(&m, r, n));
 	if (!over) {
 		pg_fb_free(&v->snap);
 		return 0;
@@ -939,7 +950,9 @@ static int use_snapshot(struct pg_viewer *v, const struct pg_fb *fb, const struc
 	}
 	for (int i = 0; i < n; i++) {
 		pg_fb_copy_rect(&v->snap, fb, &r[i]);
-		pg_overlay_draw(&v->snap, v->banner->ov, b.x, b.y, &r[i]);
+		pg_vmark_draw(v, &v->snap, &r[i]);
+		if (banner)
+			pg_overlay_draw(&v->snap, v->banner->ov, b.x, b.y, &r[i]);
 	}
 	return 0;
 }

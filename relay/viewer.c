@@ -105,6 +105,7 @@ void pg_viewer_close(struct pg_viewer *v, const char *reason)
 	}
 	if (v->ws && !v->close_pending)
 		pg_web_goodbye(v, reason);
+	pg_record_viewer(v, false);
 	pg_guard_leave(v);
 	if (v->session)
 		pg_session_detach(v->session, v);

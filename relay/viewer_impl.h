@@ -134,6 +134,15 @@ struct pg_viewer {
 	uint64_t clip_last_ms[2];  /* last allowed transfer per direction (enum pg_clip_dir) */
 	uint64_t clip_count[2][2]; /* [direction][allowed] */
 	/* A warning in the picture before the session ends. */
+	/* The watermark drawn into its pixels (watermark.c), and the invisible code:
+	 * NULL when its policy has neither. */
+	struct pg_vmark *mark;
+	uint32_t mark_code;
+	bool mark_code_set;
+	/* Its part in the session's recording (record.c). */
+	bool rec_joined;
+	uint8_t rec_mask;
+	uint64_t rec_move_ms;
 	struct pg_banner *banner;
 	int banner_secs;	  /* the countdown it shows */
 	int banner_kind;	  /* 0 none, else guard.c's BANNER_* */
@@ -336,6 +345,23 @@ void pg_guard_ext_clipboard(struct pg_viewer *v);
 /* The viewer is going: audit its counts, free what the guard holds. */
 void pg_guard_leave(struct pg_viewer *v);
 void pg_banner_unref(struct pg_banner *b);
+
+/* The viewer's watermark and invisible code (vmark.c). */
+struct pg_vmark;
+void pg_vmark_free(struct pg_viewer *v);
+/* Render the marks v's policy asks for (again, when they changed), and redraw its
+ * picture. session_id names the session before v->session is set (NULL: v's).
+ * 0, or -1 with why when a watermark the policy requires cannot be drawn. */
+int pg_vmark_refresh(struct pg_viewer *v, const char *session_id, char *why, size_t why_size);
+/* Each second: marks showing the time follow the clock. */
+void pg_vmark_tick(struct pg_relay *relay);
+/* Where v's marks lie in a w x h picture; false for none. */
+bool pg_vmark_bounds(const struct pg_viewer *v, int w, int h, struct pg_rect *out);
+/* True when its marks cover the picture (tiled, invisible code): a CopyRect would
+ * move them with the pixels, so the moved area is sent again instead. */
+bool pg_vmark_moves_badly(const struct pg_viewer *v);
+/* Blend v's marks over fb inside clip (loop thread or any, read-only). */
+void pg_vmark_draw(const struct pg_viewer *v, struct pg_fb *fb, const struct pg_rect *clip);
 /* Unknown encodings a viewer asked for: audited (a few times a connection at most),
  * never acted on. */
 void pg_guard_unknown_encodings(struct pg_viewer *v, const int32_t *list, int n);
