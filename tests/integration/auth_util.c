@@ -412,13 +412,16 @@ static long au_compare(struct au_viewer *v, const uint32_t *px, int w, int h)
 	return bad;
 }
 
-const char *au_viewer_wait_match(struct au_viewer *v, struct it_host *host, int timeout_ms)
+/* Poll until the viewer's picture equals what want() gives (a fresh malloc'd w x h
+ * picture each time, or NULL when out of memory). */
+static const char *au_wait_pixels(struct au_viewer *v, uint32_t *(*want)(void *, int *, int *),
+				  void *arg, int timeout_ms)
 {
 	int64_t start = it_now_ms(), deadline = start + timeout_ms;
 
 	for (;;) {
 		int w, h;
-		uint32_t *snap = host_snapshot(host, &w, &h);
+		uint32_t *snap = want(arg, &w, &h);
 		long bad;
 		bool connected;
 		char detail[512];
@@ -444,6 +447,61 @@ const char *au_viewer_wait_match(struct au_viewer *v, struct it_host *host, int 
 		}
 		it_sleep_ms(50);
 	}
+}
+
+static uint32_t *au_host_picture(void *host, int *w, int *h)
+{
+	return host_snapshot(host, w, h);
+}
+
+const char *au_viewer_wait_match(struct au_viewer *v, struct it_host *host, int timeout_ms)
+{
+	return au_wait_pixels(v, au_host_picture, host, timeout_ms);
+}
+
+struct au_fixed {
+	const uint32_t *px;
+	int w, h;
+};
+
+static uint32_t *au_fixed_picture(void *arg, int *w, int *h)
+{
+	const struct au_fixed *f = arg;
+	size_t n = (size_t)f->w * (size_t)f->h;
+	uint32_t *copy = malloc(n * sizeof(*copy));
+	if (copy)
+		memcpy(copy, f->px, n * sizeof(*copy));
+	*w = f->w;
+	*h = f->h;
+	return copy;
+}
+
+const char *au_viewer_wait_pixels(struct au_viewer *v, const uint32_t *px, int w, int h,
+				  int timeout_ms)
+{
+	struct au_fixed f = {px, w, h};
+	return au_wait_pixels(v, au_fixed_picture, &f, timeout_ms);
+}
+
+uint32_t *au_viewer_snapshot(struct au_viewer *v, int *w, int *h)
+{
+	pthread_mutex_lock(&v->lock);
+	const rfbClient *c = v->client;
+	const rfbPixelFormat *f = &c->format;
+	uint32_t *out = NULL;
+	*w = c->width;
+	*h = c->height;
+	if (c->frameBuffer && c->width > 0 && c->height > 0)
+		out = malloc((size_t)c->width * (size_t)c->height * sizeof(*out));
+	for (int i = 0; out && i < c->width * c->height; i++) {
+		const uint8_t *p = c->frameBuffer + (size_t)i * 4;
+		uint32_t word =
+		    p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		out[i] = ((word >> f->redShift) & 255) << 16 |
+			 ((word >> f->greenShift) & 255) << 8 | ((word >> f->blueShift) & 255);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return out;
 }
 
 /* ---- the audit trail ---- */
