@@ -251,3 +251,10 @@ put("decoder", "raw_copy", FB + drect(0, 0, 0, 4, 4, bytes(range(64))) +
     drect(1, 8, 8, 0, 4, u16(0) + u16(0)))
 put("decoder", "reset", FB + drect(3, 8, 0, 4, 2, tight_z(zs[0], 0x00, b"", bytes(range(24)))) +
     drect(3, 8, 0, 4, 2, tight_z(zlib.compressobj(), 0x01, b"", bytes(range(24)))))
+
+# ---- watermark templates: template, NUL, user name ----
+put("wm_template", "every", "機密 {user} {addr}\\n{date} {time} {host} #{session}\0山田 太郎".encode())
+put("wm_template", "braces", b"{{user}} }} a\\b \\\\n\0u")
+put("wm_template", "hostile_user", b"{user}|{user}\0evil\nline\x1b[31m\xff\xe3\x81 \xe2\x80\xa8")
+put("wm_template", "bad", b"x {usr} {user")
+put("wm_template", "lines", b"1\\n2\\n3\\n4\\n5\\n6\\n7\\n{user}\0a")
