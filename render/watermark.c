@@ -63,7 +63,8 @@ static inline uint32_t div255(uint32_t x)
 	return (x + 128 + ((x + 128) >> 8)) >> 8;
 }
 
-/* Rotate m by deg counter-clockwise, bilinearly, into a mask just large enough. */
+/* Rotate m by deg counter-clockwise, bilinearly, into a mask just large enough (at 0
+ * degrees: a copy). At most MAX_SIDE a side, so later w * h products fit. */
 static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size_t err_size)
 {
 	double th = deg * M_PI / 180.0, c = cos(th), s = sin(th);
@@ -85,6 +86,11 @@ static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size
 	if (!r->a) {
 		set_err(err, err_size, "watermark: out of memory");
 		return -ENOMEM;
+	}
+	if (deg == 0) {
+		/* Exactly, so unrotated text stays as sharp as FreeType drew it. */
+		memcpy(r->a, m->a, (size_t)w * (size_t)h);
+		return 0;
 	}
 	for (int y = 0; y < r->h; y++) {
 		double Y = y + 0.5 - r->h / 2.0;
@@ -157,7 +163,9 @@ static void halo(const struct mask *t, double radius, uint8_t *out)
 	}
 }
 
-/* Text over halo, premultiplied, at the mark's opacity. */
+/* Text over halo, premultiplied, at the mark's opacity. The halo takes the colour
+ * opposite the text's (white around dark text, black around light) so that one of
+ * the two stands out from any page. */
 static void compose(const struct mask *t, const uint8_t *hal, const struct pg_wm_style *st,
 		    uint32_t *px)
 {
@@ -165,13 +173,11 @@ static void compose(const struct mask *t, const uint8_t *hal, const struct pg_wm
 	unsigned lum =
 	    (299 * (fg >> 16 & 0xff) + 587 * (fg >> 8 & 0xff) + 114 * (fg & 0xff)) / 1000;
 	uint32_t bg = lum < 128 ? 0xffffff : 0x000000;
-	/* A halo as strong as the text would read as a box around each glyph. */
-	const unsigned halo_alpha = 255;
 	unsigned op = (unsigned)(st->opacity_pct * 255 + 50) / 100;
 
 	for (size_t i = 0; i < (size_t)t->w * t->h; i++) {
-		unsigned ta = t->a[i], ha = div255(hal[i] * halo_alpha);
-		unsigned hb = div255((255 - ta) * ha); /* halo showing through the text */
+		unsigned ta = t->a[i];
+		unsigned hb = div255((255 - ta) * hal[i]); /* the halo around the text */
 		unsigned a = ta + hb;
 		uint32_t p = div255(a * op) << 24;
 
@@ -482,28 +488,12 @@ int pg_watermark_render(struct pg_font *f, const char *utf8_text, const struct p
 	if (rc)
 		return rc;
 	text = (struct mask){tm.w, tm.h, tm.cov};
-	if (st->angle_deg == 0) {
-		rot = text;
-		rot.a = malloc((size_t)text.w * text.h);
-		if (rot.a)
-			memcpy(rot.a, text.a, (size_t)text.w * text.h);
-	} else {
-		rc = rotate(&text, st->angle_deg, &rot, err, err_size);
-		if (rc)
-			goto fail;
-	}
-	if (rot.a && rot.w <= MAX_SIDE && rot.h <= MAX_SIDE) {
-		hal = malloc((size_t)rot.w * rot.h);
-		block = malloc((size_t)rot.w * rot.h * sizeof(*block));
-	} else if (rot.a) {
-		set_err(err, err_size,
-			"watermark: %d x %d px, over %d: use a smaller size or "
-			"shorter text",
-			rot.w, rot.h, MAX_SIDE);
-		rc = -E2BIG;
+	rc = rotate(&text, st->angle_deg, &rot, err, err_size);
+	if (rc)
 		goto fail;
-	}
-	if (!rot.a || !hal || !block) {
+	hal = malloc((size_t)rot.w * rot.h);
+	block = malloc((size_t)rot.w * rot.h * sizeof(*block));
+	if (!hal || !block) {
 		set_err(err, err_size, "watermark: out of memory");
 		rc = -ENOMEM;
 		goto fail;

@@ -136,6 +136,8 @@ Test(template, errors_name_offset)
 	    {"nel \xc2\x85", "control character U+0085 at byte 4"},
 	    {"1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9", "more than 8 lines at byte 22"},
 	    {"{\x01}", "unknown placeholder at byte 0"},
+	    {"a {placeholder_with_a_very_long_name_indeed}", "unknown placeholder at byte 2"},
+	    {"{ユーザー}", "unknown placeholder at byte 0"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
