@@ -92,31 +92,44 @@ static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size
 		memcpy(r->a, m->a, (size_t)w * (size_t)h);
 		return 0;
 	}
-	for (int y = 0; y < r->h; y++) {
-		double Y = y + 0.5 - r->h / 2.0;
+	/* The source with a border of one empty pixel, so the four taps of a sample at
+	 * (-1 .. w-1, -1 .. h-1) need no bounds checks. */
+	size_t pw = (size_t)m->w + 2;
+	uint8_t *src = calloc(pw * ((size_t)m->h + 2), 1);
 
-		for (int x = 0; x < r->w; x++) {
-			double X = x + 0.5 - r->w / 2.0;
-			/* The inverse rotation, in the source's pixel-centre coordinates. */
-			double sx = X * c - Y * s + m->w / 2.0 - 0.5;
-			double sy = X * s + Y * c + m->h / 2.0 - 0.5;
-			double fx0 = floor(sx), fy0 = floor(sy), fx = sx - fx0, fy = sy - fy0;
+	if (!src) {
+		free(r->a);
+		r->a = NULL;
+		set_err(err, err_size, "watermark: out of memory");
+		return -ENOMEM;
+	}
+	for (int y = 0; y < m->h; y++)
+		memcpy(src + (size_t)(y + 1) * pw + 1, m->a + (size_t)y * m->w, (size_t)m->w);
+	for (int y = 0; y < r->h; y++) {
+		double Y = y + 0.5 - r->h / 2.0, X = 0.5 - r->w / 2.0;
+		/* The inverse rotation of the row's first pixel centre, in the source's
+		 * pixel-centre coordinates, then one step per pixel. */
+		double sx = X * c - Y * s + m->w / 2.0 - 0.5;
+		double sy = X * s + Y * c + m->h / 2.0 - 0.5;
+
+		for (int x = 0; x < r->w; x++, sx += c, sy += s) {
+			double fx0 = floor(sx), fy0 = floor(sy);
 			int x0 = (int)fx0, y0 = (int)fy0;
-			double v = 0;
 
 			if (x0 < -1 || y0 < -1 || x0 >= m->w || y0 >= m->h)
 				continue;
-			for (int k = 0; k < 4; k++) {
-				int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+			/* Weights in 1/256ths. */
+			unsigned fx = (unsigned)((sx - fx0) * 256),
+				 fy = (unsigned)((sy - fy0) * 256);
+			const uint8_t *p = src + (size_t)(y0 + 1) * pw + (size_t)(x0 + 1);
+			unsigned top = p[0] * (256 - fx) + p[1] * fx;
+			unsigned bot = p[pw] * (256 - fx) + p[pw + 1] * fx;
 
-				if (xx < 0 || yy < 0 || xx >= m->w || yy >= m->h)
-					continue;
-				v += m->a[(size_t)yy * m->w + xx] * ((k & 1) ? fx : 1 - fx) *
-				     ((k >> 1) ? fy : 1 - fy);
-			}
-			r->a[(size_t)y * r->w + x] = (uint8_t)fmin(255.0, v + 0.5);
+			r->a[(size_t)y * r->w + x] =
+			    (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
 		}
 	}
+	free(src);
 	return 0;
 }
 
@@ -144,9 +157,16 @@ static void halo(const struct mask *t, double radius, uint8_t *out)
 	memset(out, 0, (size_t)t->w * t->h);
 	for (int y = 0; y < t->h; y++) {
 		for (int x = 0; x < t->w; x++) {
-			unsigned a = t->a[(size_t)y * t->w + x];
+			const uint8_t *p = t->a + (size_t)y * t->w + x;
+			unsigned a = *p;
 
 			if (!a)
+				continue;
+			/* Each point of this pixel's disc is at least as near one of its four
+			 * neighbours (the radius is at least 1): when they all cover as much,
+			 * their discs already gave the halo all this one would. */
+			if (x > 0 && y > 0 && x + 1 < t->w && y + 1 < t->h && p[-1] >= a &&
+			    p[1] >= a && p[-t->w] >= a && p[t->w] >= a)
 				continue;
 			for (int k = 0; k < n; k++) {
 				int xx = x + off[k].dx, yy = y + off[k].dy;
@@ -241,14 +261,15 @@ static double lattice_miss(double ax, double ay, double bx, double by, double tx
 	double det = ax * by - ay * bx, best = INFINITY;
 	double al = floor((tx * by - ty * bx) / det), be = floor((ax * ty - ay * tx) / det);
 
+	/* The nearest point is among the 4 x 4 around the target's cell. */
 	for (int k = 0; k < 16; k++) {
 		double p = al + (k & 3) - 1, q = be + (k >> 2) - 1;
 		double ex = p * ax + q * bx - tx, ey = p * ay + q * by - ty;
-		double d = sqrt(ex * ex + ey * ey);
+		double d2 = ex * ex + ey * ey;
 
-		best = d < best ? d : best;
+		best = d2 < best ? d2 : best;
 	}
-	return best;
+	return sqrt(best);
 }
 
 /* How far l is from the ideal pattern: in the text's own axes, in units of a copy
