@@ -63,7 +63,8 @@ static inline uint32_t div255(uint32_t x)
 	return (x + 128 + ((x + 128) >> 8)) >> 8;
 }
 
-/* Rotate m by deg counter-clockwise, bilinearly, into a mask just large enough. */
+/* Rotate m by deg counter-clockwise, bilinearly, into a mask just large enough (at 0
+ * degrees: a copy). At most MAX_SIDE a side, so later w * h products fit. */
 static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size_t err_size)
 {
 	double th = deg * M_PI / 180.0, c = cos(th), s = sin(th);
@@ -86,31 +87,49 @@ static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size
 		set_err(err, err_size, "watermark: out of memory");
 		return -ENOMEM;
 	}
-	for (int y = 0; y < r->h; y++) {
-		double Y = y + 0.5 - r->h / 2.0;
+	if (deg == 0) {
+		/* Exactly, so unrotated text stays as sharp as FreeType drew it. */
+		memcpy(r->a, m->a, (size_t)w * (size_t)h);
+		return 0;
+	}
+	/* The source with a border of one empty pixel, so the four taps of a sample at
+	 * (-1 .. w-1, -1 .. h-1) need no bounds checks. */
+	size_t pw = (size_t)m->w + 2;
+	uint8_t *src = calloc(pw * ((size_t)m->h + 2), 1);
 
-		for (int x = 0; x < r->w; x++) {
-			double X = x + 0.5 - r->w / 2.0;
-			/* The inverse rotation, in the source's pixel-centre coordinates. */
-			double sx = X * c - Y * s + m->w / 2.0 - 0.5;
-			double sy = X * s + Y * c + m->h / 2.0 - 0.5;
-			double fx0 = floor(sx), fy0 = floor(sy), fx = sx - fx0, fy = sy - fy0;
+	if (!src) {
+		free(r->a);
+		r->a = NULL;
+		set_err(err, err_size, "watermark: out of memory");
+		return -ENOMEM;
+	}
+	for (int y = 0; y < m->h; y++)
+		memcpy(src + (size_t)(y + 1) * pw + 1, m->a + (size_t)y * m->w, (size_t)m->w);
+	for (int y = 0; y < r->h; y++) {
+		double Y = y + 0.5 - r->h / 2.0, X = 0.5 - r->w / 2.0;
+		/* The inverse rotation of the row's first pixel centre, in the source's
+		 * pixel-centre coordinates, then one step per pixel. */
+		double sx = X * c - Y * s + m->w / 2.0 - 0.5;
+		double sy = X * s + Y * c + m->h / 2.0 - 0.5;
+
+		for (int x = 0; x < r->w; x++, sx += c, sy += s) {
+			double fx0 = floor(sx), fy0 = floor(sy);
 			int x0 = (int)fx0, y0 = (int)fy0;
-			double v = 0;
 
 			if (x0 < -1 || y0 < -1 || x0 >= m->w || y0 >= m->h)
 				continue;
-			for (int k = 0; k < 4; k++) {
-				int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+			/* Weights in 1/256ths. */
+			unsigned fx = (unsigned)((sx - fx0) * 256),
+				 fy = (unsigned)((sy - fy0) * 256);
+			const uint8_t *p = src + (size_t)(y0 + 1) * pw + (size_t)(x0 + 1);
+			unsigned top = p[0] * (256 - fx) + p[1] * fx;
+			unsigned bot = p[pw] * (256 - fx) + p[pw + 1] * fx;
 
-				if (xx < 0 || yy < 0 || xx >= m->w || yy >= m->h)
-					continue;
-				v += m->a[(size_t)yy * m->w + xx] * ((k & 1) ? fx : 1 - fx) *
-				     ((k >> 1) ? fy : 1 - fy);
-			}
-			r->a[(size_t)y * r->w + x] = (uint8_t)fmin(255.0, v + 0.5);
+			r->a[(size_t)y * r->w + x] =
+			    (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
 		}
 	}
+	free(src);
 	return 0;
 }
 
@@ -138,9 +157,16 @@ static void halo(const struct mask *t, double radius, uint8_t *out)
 	memset(out, 0, (size_t)t->w * t->h);
 	for (int y = 0; y < t->h; y++) {
 		for (int x = 0; x < t->w; x++) {
-			unsigned a = t->a[(size_t)y * t->w + x];
+			const uint8_t *p = t->a + (size_t)y * t->w + x;
+			unsigned a = *p;
 
 			if (!a)
+				continue;
+			/* Each point of this pixel's disc is at least as near one of its four
+			 * neighbours (the radius is at least 1): when they all cover as much,
+			 * their discs already gave the halo all this one would. */
+			if (x > 0 && y > 0 && x + 1 < t->w && y + 1 < t->h && p[-1] >= a &&
+			    p[1] >= a && p[-t->w] >= a && p[t->w] >= a)
 				continue;
 			for (int k = 0; k < n; k++) {
 				int xx = x + off[k].dx, yy = y + off[k].dy;
@@ -157,7 +183,9 @@ static void halo(const struct mask *t, double radius, uint8_t *out)
 	}
 }
 
-/* Text over halo, premultiplied, at the mark's opacity. */
+/* Text over halo, premultiplied, at the mark's opacity. The halo takes the colour
+ * opposite the text's (white around dark text, black around light) so that one of
+ * the two stands out from any page. */
 static void compose(const struct mask *t, const uint8_t *hal, const struct pg_wm_style *st,
 		    uint32_t *px)
 {
@@ -165,13 +193,11 @@ static void compose(const struct mask *t, const uint8_t *hal, const struct pg_wm
 	unsigned lum =
 	    (299 * (fg >> 16 & 0xff) + 587 * (fg >> 8 & 0xff) + 114 * (fg & 0xff)) / 1000;
 	uint32_t bg = lum < 128 ? 0xffffff : 0x000000;
-	/* A halo as strong as the text would read as a box around each glyph. */
-	const unsigned halo_alpha = 255;
 	unsigned op = (unsigned)(st->opacity_pct * 255 + 50) / 100;
 
 	for (size_t i = 0; i < (size_t)t->w * t->h; i++) {
-		unsigned ta = t->a[i], ha = div255(hal[i] * halo_alpha);
-		unsigned hb = div255((255 - ta) * ha); /* halo showing through the text */
+		unsigned ta = t->a[i];
+		unsigned hb = div255((255 - ta) * hal[i]); /* the halo around the text */
 		unsigned a = ta + hb;
 		uint32_t p = div255(a * op) << 24;
 
@@ -235,14 +261,15 @@ static double lattice_miss(double ax, double ay, double bx, double by, double tx
 	double det = ax * by - ay * bx, best = INFINITY;
 	double al = floor((tx * by - ty * bx) / det), be = floor((ax * ty - ay * tx) / det);
 
+	/* The nearest point is among the 4 x 4 around the target's cell. */
 	for (int k = 0; k < 16; k++) {
 		double p = al + (k & 3) - 1, q = be + (k >> 2) - 1;
 		double ex = p * ax + q * bx - tx, ey = p * ay + q * by - ty;
-		double d = sqrt(ex * ex + ey * ey);
+		double d2 = ex * ex + ey * ey;
 
-		best = d < best ? d : best;
+		best = d2 < best ? d2 : best;
 	}
-	return best;
+	return sqrt(best);
 }
 
 /* How far l is from the ideal pattern: in the text's own axes, in units of a copy
@@ -482,28 +509,12 @@ int pg_watermark_render(struct pg_font *f, const char *utf8_text, const struct p
 	if (rc)
 		return rc;
 	text = (struct mask){tm.w, tm.h, tm.cov};
-	if (st->angle_deg == 0) {
-		rot = text;
-		rot.a = malloc((size_t)text.w * text.h);
-		if (rot.a)
-			memcpy(rot.a, text.a, (size_t)text.w * text.h);
-	} else {
-		rc = rotate(&text, st->angle_deg, &rot, err, err_size);
-		if (rc)
-			goto fail;
-	}
-	if (rot.a && rot.w <= MAX_SIDE && rot.h <= MAX_SIDE) {
-		hal = malloc((size_t)rot.w * rot.h);
-		block = malloc((size_t)rot.w * rot.h * sizeof(*block));
-	} else if (rot.a) {
-		set_err(err, err_size,
-			"watermark: %d x %d px, over %d: use a smaller size or "
-			"shorter text",
-			rot.w, rot.h, MAX_SIDE);
-		rc = -E2BIG;
+	rc = rotate(&text, st->angle_deg, &rot, err, err_size);
+	if (rc)
 		goto fail;
-	}
-	if (!rot.a || !hal || !block) {
+	hal = malloc((size_t)rot.w * rot.h);
+	block = malloc((size_t)rot.w * rot.h * sizeof(*block));
+	if (!hal || !block) {
 		set_err(err, err_size, "watermark: out of memory");
 		rc = -ENOMEM;
 		goto fail;

@@ -60,8 +60,7 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 	if (c == '{') {
 		size_t j = at + 1;
 
-		/* Placeholder names are short: a '}' far away is an unclosed brace. */
-		while (j < len && j - at <= 16 && t[j] != '}' && t[j] != '{')
+		while (j < len && t[j] != '}' && t[j] != '{')
 			j++;
 		if (j >= len || t[j] != '}') {
 			set_err(err, err_size,
@@ -77,11 +76,13 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 				return 0;
 			}
 		}
-		for (size_t k = at + 1; k < j; k++) {
-			if (t[k] < 0x20 || t[k] > 0x7e) {
-				set_err(err, err_size, "unknown placeholder at byte %zu", at);
-				return -EINVAL;
-			}
+		/* Quote the name only when it is short and plain ASCII: err goes to logs. */
+		bool quote = j - at <= 32;
+		for (size_t k = at + 1; k < j; k++)
+			quote = quote && (unsigned char)t[k] >= 0x20 && (unsigned char)t[k] < 0x7f;
+		if (!quote) {
+			set_err(err, err_size, "unknown placeholder at byte %zu", at);
+			return -EINVAL;
 		}
 		set_err(err, err_size,
 			"unknown placeholder \"%.*s\" at byte %zu (known: {user} {addr} {session} "

@@ -279,3 +279,10 @@ whole = recfile(rec(2, key, 1, 0), rec(3, ev, 0, 1000), rec(2, delta, 0, 100000)
 put("recording", "whole", whole)
 put("recording", "cut", whole[:len(whole) - 30])
 put("recording", "no_frames", recfile(rec(3, ev, 0, 5), rec(4, b"{}", 0, 5)))
+
+# ---- watermark templates: template, NUL, user name ----
+put("wm_template", "every", "機密 {user} {addr}\\n{date} {time} {host} #{session}\0山田 太郎".encode())
+put("wm_template", "braces", b"{{user}} }} a\\b \\\\n\0u")
+put("wm_template", "hostile_user", b"{user}|{user}\0evil\nline\x1b[31m\xff\xe3\x81 \xe2\x80\xa8")
+put("wm_template", "bad", b"x {usr} {user")
+put("wm_template", "lines", b"1\\n2\\n3\\n4\\n5\\n6\\n7\\n{user}\0a")

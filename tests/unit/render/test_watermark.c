@@ -136,6 +136,8 @@ Test(template, errors_name_offset)
 	    {"nel \xc2\x85", "control character U+0085 at byte 4"},
 	    {"1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9", "more than 8 lines at byte 22"},
 	    {"{\x01}", "unknown placeholder at byte 0"},
+	    {"a {placeholder_with_a_very_long_name_indeed}", "unknown placeholder at byte 2"},
+	    {"{ユーザー}", "unknown placeholder at byte 0"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -611,6 +613,42 @@ Test(draw, tiny_pictures_and_outside_clips)
 		cr_assert_eq(pg_watermark_bounds(&wm, -5, 10).w, 0);
 		pg_fb_free(&a);
 		pg_fb_free(&b);
+		pg_watermark_free(&wm);
+	}
+	pg_font_del(f);
+}
+
+Test(draw, respects_stride)
+{
+	struct pg_font *f = open_jp();
+
+	for (int l = PG_WM_TILE; l <= PG_WM_CENTER; l += PG_WM_CENTER) {
+		struct pg_watermark wm = render(f, "山田 太郎 10.1.2.3", style(l, 30));
+		struct pg_fb big, alone, view;
+
+		make_pair(&big, &alone, 700, 300);
+		/* A 500 x 300 view into the 700-wide picture, as an encoder gets it. */
+		view = (struct pg_fb){big.px + 100, 500, 300, big.stride};
+		alone.w = 500;
+		for (int y = 0; y < 300; y++)
+			memcpy(alone.px + y * alone.stride, view.px + y * view.stride, 500 * 4);
+		struct pg_fb before;
+		cr_assert_eq(pg_fb_alloc(&before, 700, 300), 0);
+		memcpy(before.px, big.px, 700 * 300 * 4);
+		pg_watermark_draw(&view, &wm, NULL);
+		pg_watermark_draw(&alone, &wm, NULL);
+		for (int y = 0; y < 300; y++) {
+			cr_assert_eq(
+			    memcmp(alone.px + y * alone.stride, view.px + y * view.stride, 500 * 4),
+			    0, "layout %d row %d", l, y);
+			/* Outside the view nothing changed. */
+			cr_assert_eq(memcmp(big.px + y * 700, before.px + y * 700, 100 * 4), 0);
+			cr_assert_eq(
+			    memcmp(big.px + y * 700 + 600, before.px + y * 700 + 600, 100 * 4), 0);
+		}
+		pg_fb_free(&before);
+		pg_fb_free(&big);
+		pg_fb_free(&alone);
 		pg_watermark_free(&wm);
 	}
 	pg_font_del(f);
