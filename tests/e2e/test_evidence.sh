@@ -14,7 +14,8 @@
 #     file in recording-start and its SHA-256 in recording-end; pixelgate-replay info
 #     agrees; a PNG exported at the end of the recording matches the host's screen
 #     (PSNR >= 30 dB: the recording is the session's picture, without marks); the
-#     recording played by pixelgate-replay serve to vncviewer matches that PNG; and
+#     recording played by pixelgate-replay serve to vncviewer matches that PNG
+#     (PSNR >= 40 dB); and
 #     pixelgate-replay video makes an MP4 that ffprobe reads, as long as the
 #     recording.
 # (3) A full disk: the recording folder is a 160 KiB tmpfs in a mount namespace of
@@ -180,6 +181,11 @@ test_watermarks() {
 	on_host import -window root "$WORK/host.png" || abort "import on the host display failed"
 	start_viewer alice
 	shot alice
+	# Some input for the recording's events, and a few seconds of it.
+	focus_viewer 200 600 || true
+	on_viewer xdotool type --delay 80 "recorded" >/dev/null 2>&1 || true
+	sleep 3
+	on_host import -window root "$WORK/host-end.png" || abort "import on the host display failed"
 	stop_viewer
 	start_viewer carol
 	shot carol
@@ -229,12 +235,12 @@ test_recording() {
 	log "pixelgate-replay info: $(tr '\n' ' ' <<<"$info")"
 	grep -q "$sha" <<<"$info" && pass "(2) pixelgate-replay info agrees on the SHA-256" ||
 		fail "(2) pixelgate-replay info shows another SHA-256"
-	seconds=$(sed -n 's/^duration[^0-9]*\([0-9.]*\).*/\1/p' <<<"$info" | head -n 1)
+	seconds=$(sed -n 's/^duration:.*(\([0-9.]*\) s).*/\1/p' <<<"$info" | head -n 1)
 	[[ -n "$seconds" ]] || seconds=1
 	at=$(awk -v s="$seconds" 'BEGIN { printf "%.1f", (s > 0.5 ? s - 0.3 : 0) }')
 	if "$BUILD_DIR/pixelgate-replay" png "$file" --at "$at" -o "$WORK/replay.png" \
 		>"$WORK/replay-png.log" 2>&1; then
-		p=$(psnr "$WORK/host.png" "$WORK/replay.png" null:)
+		p=$(psnr "$WORK/host-end.png" "$WORK/replay.png" null:)
 		cp -f "$WORK/replay.png" "$ART_DIR/$ART_NAME-replay.png"
 		if psnr_at_least "$p" 30; then
 			pass "(2) the picture recorded at ${at} s matches the host's screen (PSNR $p dB)"
@@ -271,15 +277,26 @@ test_replay_serve() {
 		-AlertOnFatalError=0 -SecurityTypes None -geometry "${WIDTH}x${HEIGHT}+0+0" \
 		"127.0.0.1::$port"
 	wait_viewer_window "$WORK/vncviewer-replay.log"
-	shot replay-viewer
+	# The viewer's own "Press F8" hint goes after a few seconds; the replay loops.
+	local end=$((SECONDS + 20)) best=0
+	while ((SECONDS < end)); do
+		sleep 0.5
+		on_viewer import -window "$VIEWER_WIN" -crop "${WIDTH}x${HEIGHT}+0+0" +repage \
+			"$WORK/replay-viewer.png" 2>/dev/null || continue
+		p=$(psnr "$WORK/replay.png" "$WORK/replay-viewer.png" null:)
+		if psnr_at_least "$p" "$best"; then
+			best=$p
+			cp -f "$WORK/replay-viewer.png" "$ART_DIR/$ART_NAME-replay-viewer.png"
+		fi
+		psnr_at_least "$best" 40 && break
+	done
 	stop_viewer
 	stop_child "$REPLAY_PID" pixelgate-replay
 	REPLAY_PID=""
-	p=$(psnr "$WORK/host.png" "$WORK/replay-viewer.png" null:)
-	if psnr_at_least "$p" 30; then
-		pass "(2) the recording played to TigerVNC's viewer shows the session (PSNR $p dB to the host)"
+	if psnr_at_least "$best" 40; then
+		pass "(2) the recording played to TigerVNC's viewer shows the exported picture (PSNR $best dB)"
 	else
-		fail "(2) the recording played to vncviewer differs (PSNR $p dB)"
+		fail "(2) the recording played to vncviewer differs from the export (best PSNR $best dB)"
 	fi
 }
 
