@@ -9,8 +9,9 @@
  * waits for the disk. A write error, a full disk, a disk too slow for the queue or
  * the size limit stops the recording, never the session, and the audit log says so.
  *
- * Encoding runs on the thread pool between pg_session_read_begin and _end, like a
- * viewer's update: the session's picture cannot change under it. */
+ * Each picture's changed areas are copied from the session on the loop thread (a
+ * few milliseconds for a whole 1080p picture) into the recorder's own, which the
+ * thread pool then encodes: the session never waits for a recording. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ struct pg_recorder {
 	bool busy; /* an encoding or the close is on the pool */
 	struct pg_encoder *enc;
 	struct pg_buf out;
+	struct pg_fb pic; /* what the recording has shown; the job encodes from it */
 	struct pg_rect damage[REC_MAX_DAMAGE];
 	int ndamage;
 	struct pg_rect job[REC_MAX_DAMAGE];
@@ -97,6 +99,7 @@ static void recorder_free(struct pg_recorder *r)
 {
 	pg_encoder_del(r->enc);
 	pg_buf_free(&r->out);
+	pg_fb_free(&r->pic);
 	free(r);
 }
 
@@ -303,8 +306,7 @@ static void encode_work(uv_work_t *work)
 {
 	struct pg_recorder *r = work->data;
 	r->out.len = 0;
-	r->job_rc =
-	    pg_rec_encode_update(r->enc, pg_session_fb(r->s), r->job, r->njob, r->job_key, &r->out);
+	r->job_rc = pg_rec_encode_update(r->enc, &r->pic, r->job, r->njob, r->job_key, &r->out);
 }
 
 static void after_encode(uv_work_t *work, int status)
@@ -312,7 +314,6 @@ static void after_encode(uv_work_t *work, int status)
 	struct pg_recorder *r = work->data;
 	(void)status;
 	r->busy = false;
-	pg_session_read_end(r->s); /* may free a closing session: r->s is not used after */
 	if (r->job_rc < 0) {
 		char why[64];
 		snprintf(why, sizeof(why), "encoder error %d", r->job_rc);
@@ -335,7 +336,7 @@ static void on_tick(uv_timer_t *t)
 {
 	struct pg_recorder *r = t->data;
 	struct pg_session *s = r->s;
-	if (r->busy || r->stopping || !s || pg_session_held(s))
+	if (r->busy || r->stopping || !s)
 		return;
 	int rc = r->w ? pg_rec_writer_error(r->w, NULL, 0) : 0;
 	if (rc < 0)
@@ -369,9 +370,15 @@ static void on_tick(uv_timer_t *t)
 	r->ndamage = 0;
 	if (!r->njob)
 		return;
+	if (r->pic.w != fb->w || r->pic.h != fb->h) {
+		pg_fb_free(&r->pic);
+		if (pg_fb_alloc(&r->pic, fb->w, fb->h) < 0)
+			return recorder_stop(r, "out of memory");
+	}
+	for (int i = 0; i < r->njob; i++)
+		pg_fb_copy_rect(&r->pic, fb, &r->job[i]);
 	r->job_key = key;
 	r->busy = true;
-	pg_session_read_begin(s);
 	r->work.data = r;
 	uv_queue_work(r->relay->loop, &r->work, encode_work, after_encode);
 }
@@ -491,8 +498,7 @@ void pg_record_session_end(struct pg_session *s, const char *reason)
 	*slot = NULL;
 	if (!r || r == &gave_up)
 		return;
-	if (!r->busy)
-		r->s = NULL;
+	r->s = NULL;
 	recorder_stop(r, reason);
 }
 
