@@ -44,8 +44,9 @@ struct pg_rec_writer;
 struct pg_rec_writer *pg_rec_writer_open(const char *path, const char *meta_json,
 					 uint64_t max_bytes, size_t max_queue, char *err,
 					 size_t err_size);
-/* The same on an open fd, which the writer then owns (closes). For tests with
- * /dev/full and pipes. */
+/* The same on an open fd, which the writer then owns (closes, on failure too).
+ * For tests with /dev/full and pipes; on a pipe or device nothing is cut back or
+ * synced. */
 struct pg_rec_writer *pg_rec_writer_fdopen(int fd, const char *meta_json, uint64_t max_bytes,
 					   size_t max_queue, char *err, size_t err_size);
 /* Queue one record (data is copied). 0, or the negative errno that stopped the
@@ -69,9 +70,10 @@ struct pg_rec_result {
 	char sha256[65]; /* of the file's bytes as left on disk, lower-case hex */
 };
 
-/* Queue END (end_json, when not NULL and no write to the disk has failed), write
- * what is queued, fdatasync, close, join the thread, free w. May block on the disk:
- * call it off the event loop. Fills res (may be NULL); returns res->error. */
+/* Queue END (end_json, when not NULL, at most PG_REC_END_RESERVE - 16 bytes, and no
+ * write to the disk has failed: a recording stopped by max_bytes or max_queue still
+ * ends cleanly), write what is queued, fdatasync, close, join the thread, free w. May block on the
+ * disk: call it off the event loop. Fills res (may be NULL); returns res->error. */
 int pg_rec_writer_close(struct pg_rec_writer *w, const char *end_json, struct pg_rec_result *res);
 
 /* Append one FramebufferUpdate for rectangles r[0..n) of fb to out, encoded by enc
