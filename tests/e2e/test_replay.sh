@@ -12,7 +12,7 @@
 # (c) video makes an mp4 whose frame count and duration ffprobe confirms;
 # (d) serve plays to vncviewer in real time: red, then green, then yellow in the
 #     resized picture, at the screen points where the generator drew them; and it
-#     exits by itself at the end;
+#     exits by itself at the end; with --loop it starts over until SIGTERM;
 # (e) a file cut short still reads (info says where it stops), gives pictures and
 #     plays; a damaged file and bad arguments get clear errors and exit 1 and 2.
 #
@@ -243,6 +243,26 @@ fi
 RELAY_PID=""
 grep -qF "viewer-join" "$WORK/serve.log" && pass "(d) serve printed the events as they passed" ||
 	fail "(d) serve did not print the events"
+stop_child "$VIEWER_PID" vncviewer
+VIEWER_PID=""
+
+# --loop at 4x: 1.5 s of pictures and a second's pause, over and over: red again
+# after yellow means it started over (and went back to 320x240); SIGTERM stops it.
+serve "$REC" --speed 4 --loop
+viewer
+if wait_colour 150 150 255,0,0 20 && wait_colour 370 280 255,255,0 10 &&
+	wait_colour 150 150 255,0,0 10; then
+	pass "(d) --loop starts over: red, yellow, red again"
+else
+	fail "(d) --loop did not start over (last seen ${LAST_COLOUR:-nothing})"
+fi
+kill -TERM "$RELAY_PID" 2>/dev/null || true
+if wait_exit "$RELAY_PID" 10 && grep -qF "stopped by signal 15" "$WORK/serve.log"; then
+	pass "(d) SIGTERM stops serve --loop (status 0)"
+else
+	fail "(d) serve --loop did not stop cleanly on SIGTERM: $(tail -n 2 "$WORK/serve.log")"
+fi
+RELAY_PID=""
 stop_child "$VIEWER_PID" vncviewer
 VIEWER_PID=""
 
