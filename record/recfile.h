@@ -40,7 +40,8 @@ struct pg_rec_writer;
  * header and the META record (meta_json, a JSON object). max_bytes: the file never
  * grows beyond it; a record that would pass it (with PG_REC_END_RESERVE kept for
  * END) stops the recording with -EFBIG. max_queue: bytes waiting for the disk; a put
- * that would pass it stops the recording with -ENOBUFS. NULL with err on failure. */
+ * that would pass it stops the recording with -ENOBUFS. 0 for either: no limit.
+ * NULL with err on failure (the file is then removed). */
 struct pg_rec_writer *pg_rec_writer_open(const char *path, const char *meta_json,
 					 uint64_t max_bytes, size_t max_queue, char *err,
 					 size_t err_size);
