@@ -68,11 +68,12 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # into the picture is recommended. The browser host's programs are only
 # suggested: a relay host, on its own segment, should not get Chromium and an
 # X server with apt's default of installing Recommends; a browser host machine
-# installs them explicitly (docs/deployment.md).
+# installs them explicitly (docs/deployment.md). ffmpeg, which only
+# `pixelgate-replay video` runs, is suggested for the same reason.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, procps")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-noto-cjk")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS
-    "tigervnc-standalone-server, tigervnc-tools, chromium, xauth, x11-utils, xdotool, xvfb, x11vnc, fcitx5, fcitx5-mozc, fcitx5-frontend-gtk3, dbus-daemon, locales, x11-xkb-utils")
+    "tigervnc-standalone-server, tigervnc-tools, chromium, xauth, x11-utils, xdotool, xvfb, x11vnc, fcitx5, fcitx5-mozc, fcitx5-frontend-gtk3, dbus-daemon, locales, x11-xkb-utils, ffmpeg")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PG_PKG_DIR}/debian/postinst ${PG_PKG_DIR}/debian/prerm ${PG_PKG_DIR}/debian/postrm
     ${PG_PKG_DIR}/debian/conffiles)

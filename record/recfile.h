@@ -40,12 +40,14 @@ struct pg_rec_writer;
  * header and the META record (meta_json, a JSON object). max_bytes: the file never
  * grows beyond it; a record that would pass it (with PG_REC_END_RESERVE kept for
  * END) stops the recording with -EFBIG. max_queue: bytes waiting for the disk; a put
- * that would pass it stops the recording with -ENOBUFS. NULL with err on failure. */
+ * that would pass it stops the recording with -ENOBUFS. 0 for either: no limit.
+ * NULL with err on failure (the file is then removed). */
 struct pg_rec_writer *pg_rec_writer_open(const char *path, const char *meta_json,
 					 uint64_t max_bytes, size_t max_queue, char *err,
 					 size_t err_size);
-/* The same on an open fd, which the writer then owns (closes). For tests with
- * /dev/full and pipes. */
+/* The same on an open fd, which the writer then owns (closes, on failure too).
+ * For tests with /dev/full and pipes; on a pipe or device nothing is cut back or
+ * synced. */
 struct pg_rec_writer *pg_rec_writer_fdopen(int fd, const char *meta_json, uint64_t max_bytes,
 					   size_t max_queue, char *err, size_t err_size);
 /* Queue one record (data is copied). 0, or the negative errno that stopped the
@@ -69,9 +71,10 @@ struct pg_rec_result {
 	char sha256[65]; /* of the file's bytes as left on disk, lower-case hex */
 };
 
-/* Queue END (end_json, when not NULL and no write to the disk has failed), write
- * what is queued, fdatasync, close, join the thread, free w. May block on the disk:
- * call it off the event loop. Fills res (may be NULL); returns res->error. */
+/* Queue END (end_json, when not NULL, at most PG_REC_END_RESERVE - 16 bytes, and no
+ * write to the disk has failed: a recording stopped by max_bytes or max_queue still
+ * ends cleanly), write what is queued, fdatasync, close, join the thread, free w. May block on the
+ * disk: call it off the event loop. Fills res (may be NULL); returns res->error. */
 int pg_rec_writer_close(struct pg_rec_writer *w, const char *end_json, struct pg_rec_result *res);
 
 /* Append one FramebufferUpdate for rectangles r[0..n) of fb to out, encoded by enc

@@ -12,7 +12,7 @@
 # (c) video makes an mp4 whose frame count and duration ffprobe confirms;
 # (d) serve plays to vncviewer in real time: red, then green, then yellow in the
 #     resized picture, at the screen points where the generator drew them; and it
-#     exits by itself at the end;
+#     exits by itself at the end; with --loop it starts over until SIGTERM;
 # (e) a file cut short still reads (info says where it stops), gives pictures and
 #     plays; a damaged file and bad arguments get clear errors and exit 1 and 2.
 #
@@ -61,6 +61,13 @@ keep() {
 	cp -f -- "$@" "$ART_DIR/" 2>/dev/null || true
 }
 
+# indent TEXT: TEXT, indented, for a failure's details.
+indent() {
+	while IFS= read -r line; do
+		printf '    %s\n' "$line"
+	done <<<"$1"
+}
+
 # check NAME WANT_RC WANT_TEXT COMMAND...: the command's exit status and output.
 check() {
 	local name=$1 want_rc=$2 want=$3 out rc
@@ -70,7 +77,7 @@ check() {
 		pass "$name"
 	else
 		fail "$name: exit $rc (want $want_rc), wanted '$want' in:"
-		sed 's/^/    /' <<<"$out"
+		indent "$out"
 	fi
 }
 
@@ -97,7 +104,7 @@ if grep -qF "frames:        $frames ($keys key frames)" <<<"$info" &&
 	pass "(a) info: $frames frames, $keys key frames, $events events, clean end, sha256 matches"
 else
 	fail "(a) info does not report the generator's recording:"
-	sed 's/^/    /' <<<"$info"
+	indent "$info"
 fi
 n=$("$PR" events "$REC" | wc -l)
 if ((n == events)) &&
@@ -139,7 +146,7 @@ if grep -qx "nb_read_frames=60" <<<"$probe" && grep -qx "duration=6.000000" <<<"
 	pass "(c) video: h264 mp4, 320x240, 60 frames, 6.0 s (ffprobe)"
 else
 	fail "(c) ffprobe does not see 60 frames over 6 s of 320x240 h264:"
-	sed 's/^/    /' <<<"$probe"
+	indent "$probe"
 fi
 
 # ---- (d) serve to vncviewer ----
@@ -149,7 +156,7 @@ start_viewer_display
 serve() {
 	local file=$1 port
 	shift
-	port=$(free_port) || abort "no free port"
+	port=$(free_port "") || abort "no free port"
 	SERVE_PORT=$port
 	setsid "$PR" serve "$file" --listen "127.0.0.1:$port" "$@" </dev/null \
 		>"$WORK/serve.log" 2>&1 &
@@ -241,8 +248,31 @@ else
 	fail "(d) serve did not exit cleanly at the end: $(tail -n 3 "$WORK/serve.log")"
 fi
 RELAY_PID=""
-grep -qF "viewer-join" "$WORK/serve.log" && pass "(d) serve printed the events as they passed" ||
+if grep -qF "viewer-join" "$WORK/serve.log"; then
+	pass "(d) serve printed the events as they passed"
+else
 	fail "(d) serve did not print the events"
+fi
+stop_child "$VIEWER_PID" vncviewer
+VIEWER_PID=""
+
+# --loop at 4x: 1.5 s of pictures and a second's pause, over and over: red again
+# after yellow means it started over (and went back to 320x240); SIGTERM stops it.
+serve "$REC" --speed 4 --loop
+viewer
+if wait_colour 150 150 255,0,0 20 && wait_colour 370 280 255,255,0 10 &&
+	wait_colour 150 150 255,0,0 10; then
+	pass "(d) --loop starts over: red, yellow, red again"
+else
+	fail "(d) --loop did not start over (last seen ${LAST_COLOUR:-nothing})"
+fi
+kill -TERM "$RELAY_PID" 2>/dev/null || true
+if wait_exit "$RELAY_PID" 10 && grep -qF "stopped by signal 15" "$WORK/serve.log"; then
+	pass "(d) SIGTERM stops serve --loop (status 0)"
+else
+	fail "(d) serve --loop did not stop cleanly on SIGTERM: $(tail -n 2 "$WORK/serve.log")"
+fi
+RELAY_PID=""
 stop_child "$VIEWER_PID" vncviewer
 VIEWER_PID=""
 

@@ -13,12 +13,13 @@
 #include "codec/pixfmt.h"
 #include "codec/rfb.h"
 
-static char dir[64];
+static char dir[256];
 
 const char *ru_dir(void)
 {
 	if (!dir[0]) {
-		snprintf(dir, sizeof(dir), "/tmp/pg-rec-XXXXXX");
+		const char *tmp = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/pg-rec-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		cr_assert_not_null(mkdtemp(dir));
 	}
 	return dir;
@@ -95,7 +96,8 @@ void ru_picture(const struct ru_plan *plan, int i, struct pg_fb *fb)
 		for (int x = 0; x < w; x++) {
 			uint32_t px = 0x203040;
 			if (y < 8)
-				px = (uint32_t)(x * 3 & 0xff) << 16 | (uint32_t)(y * 30) << 8 | 0x80;
+				px =
+				    (uint32_t)(x * 3 & 0xff) << 16 | (uint32_t)(y * 30) << 8 | 0x80;
 			int bx = (i * 5) % (w - 16), by = 10 + (i * 3) % (h - 26);
 			if (x >= bx && x < bx + 16 && y >= by && y < by + 16)
 				px = ((uint32_t)(i * 37) & 0xff) << 16 |

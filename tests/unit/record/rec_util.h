@@ -11,7 +11,7 @@
 
 #define RU_META                                                                                    \
 	"{\"format\":\"pixelgate-recording\",\"version\":1,\"session\":\"0123456789abcdef\","      \
-	"\"user\":\"alice\",\"browser_host\":\"127.0.0.1:5901\",\"started\":"                      \
+	"\"user\":\"staff01\",\"browser_host\":\"127.0.0.1:5901\",\"started\":"                    \
 	"\"2026-01-02T03:04:05+09:00\",\"width\":64,\"height\":48}"
 
 /* How the synthetic recordings are made: frame i at time i * RU_STEP_US, of size
