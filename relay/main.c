@@ -202,6 +202,7 @@ static void shutdown_relay(struct main_state *st, const char *why)
 	uv_close((uv_handle_t *)&st->relay.flood_timer, NULL);
 	uv_close((uv_handle_t *)&st->relay.guard_timer, NULL);
 	uv_close((uv_handle_t *)&st->relay.rec_sweep, NULL);
+	uv_close((uv_handle_t *)&st->relay.mark_timer, NULL);
 	pg_control_stop(st->control);
 	st->control = NULL;
 	st->relay.stopping = true;
@@ -687,6 +688,11 @@ static void free_retired(struct main_state *st)
 	}
 }
 
+static void on_mark_timer(uv_timer_t *t)
+{
+	pg_vmark_fix_moved(t->data);
+}
+
 static void on_rec_sweep(uv_timer_t *t)
 {
 	pg_record_sweep(t->data);
@@ -1100,6 +1106,9 @@ int main(int argc, char **argv)
 		pg_err("%s", err);
 		return 1;
 	}
+	uv_timer_init(relay->loop, &relay->mark_timer);
+	relay->mark_timer.data = relay;
+	uv_timer_start(&relay->mark_timer, on_mark_timer, 100, 100);
 	uv_timer_init(relay->loop, &relay->rec_sweep);
 	relay->rec_sweep.data = relay;
 	uv_timer_start(&relay->rec_sweep, on_rec_sweep, 0, 3600 * 1000);

@@ -125,9 +125,10 @@ struct pg_relay {
 	uint64_t rec_max_bytes;
 	size_t rec_max_queue;
 	int rec_fps, rec_key_ms, rec_max_age_days;
-	int recordings;	      /* files open now */
-	uv_timer_t rec_sweep; /* max_age, hourly */
-	char hostname[256];   /* {host} in watermarks, relay in recordings */
+	int recordings;	       /* files open now */
+	uv_timer_t rec_sweep;  /* max_age, hourly */
+	char hostname[256];    /* {host} in watermarks, relay in recordings */
+	uv_timer_t mark_timer; /* puts watermarks moved by copies back (vmark.c) */
 };
 
 /* The cursor shape a session shows, in canonical pixels with an RFB bitmask. */
@@ -222,6 +223,8 @@ void pg_record_key(struct pg_viewer *v, bool down, uint32_t keysym, uint32_t key
 void pg_record_pointer(struct pg_viewer *v, uint8_t mask, int x, int y);
 void pg_record_clipboard(struct pg_viewer *v, const char *direction, bool allowed, const char *rule,
 			 size_t bytes, const uint8_t *text, size_t len);
+/* Every 100 ms: watermarks that copies moved go back in place once still. */
+void pg_vmark_fix_moved(struct pg_relay *relay);
 /* Create the folder when missing and check it: 0, or -1 with err. */
 int pg_record_prepare(struct pg_relay *relay, char *err, size_t err_size);
 /* Delete recordings older than [recording] max_age. */

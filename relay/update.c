@@ -426,8 +426,7 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 	struct pg_rect src = {src_x, src_y, dst->w, dst->h};
 	int dx = dst->x - src_x, dy = dst->y - src_y;
 	if (!v->has_copyrect || v->pending_resize || !pg_rect_inside(dst, v->vw, v->vh) ||
-	    !pg_rect_inside(&src, v->vw, v->vh) || (v->copy_pending && dx) ||
-	    pg_vmark_moves_badly(v)) {
+	    !pg_rect_inside(&src, v->vw, v->vh) || (v->copy_pending && dx)) {
 		pg_update_add(v, *dst);
 		return;
 	}
@@ -442,7 +441,12 @@ void pg_viewer_copy(struct pg_viewer *v, const struct pg_rect *dst, int src_x, i
 		moved[n++] = pg_rect_intersect(b, src);
 		pg_update_add(v, b);
 	}
-	if (pg_vmark_bounds(v, v->vw, v->vh, &b)) {
+	if (pg_vmark_moves_badly(v)) {
+		/* The mark covers the picture: repairing it after every copy would send the
+		 * whole page again at each step of a scroll. It moves with the page until the
+		 * page is still, then the moved area is drawn again (pg_vmark_tick). */
+		pg_vmark_moved(v, dst);
+	} else if (pg_vmark_bounds(v, v->vw, v->vh, &b)) {
 		moved[n++] = pg_rect_intersect(b, src);
 		pg_update_add(v, b);
 	}

@@ -139,6 +139,11 @@ struct pg_viewer {
 	struct pg_vmark *mark;
 	uint32_t mark_code;
 	bool mark_code_set;
+	/* Where copies moved a mark that covers the picture, drawn again once the
+	 * picture has been still for [relay] refine_delay (pg_vmark_tick). */
+	struct pg_rect mark_moved;
+	bool mark_moved_pending;
+	uint64_t mark_moved_ms;
 	/* Its part in the session's recording (record.c). */
 	bool rec_joined;
 	uint8_t rec_mask;
@@ -357,9 +362,11 @@ int pg_vmark_refresh(struct pg_viewer *v, const char *session_id, char *why, siz
 void pg_vmark_tick(struct pg_relay *relay);
 /* Where v's marks lie in a w x h picture; false for none. */
 bool pg_vmark_bounds(const struct pg_viewer *v, int w, int h, struct pg_rect *out);
-/* True when its marks cover the picture (tiled, invisible code): a CopyRect would
- * move them with the pixels, so the moved area is sent again instead. */
+/* True when its marks cover the picture (tiled, invisible code): a CopyRect moves
+ * them with the pixels, and pg_vmark_moved notes where. */
 bool pg_vmark_moves_badly(const struct pg_viewer *v);
+/* A copy moved v's marks into dst: drawn again in place once the copies stop. */
+void pg_vmark_moved(struct pg_viewer *v, const struct pg_rect *dst);
 /* Blend v's marks over fb inside clip (loop thread or any, read-only). */
 void pg_vmark_draw(const struct pg_viewer *v, struct pg_fb *fb, const struct pg_rect *clip);
 /* Unknown encodings a viewer asked for: audited (a few times a connection at most),

@@ -121,6 +121,31 @@ fail:
 	return -1;
 }
 
+void pg_vmark_moved(struct pg_viewer *v, const struct pg_rect *dst)
+{
+	v->mark_moved = v->mark_moved_pending ? pg_rect_union(v->mark_moved, *dst) : *dst;
+	v->mark_moved_pending = true;
+	v->mark_moved_ms = pg_now_ms();
+}
+
+/* Marks moved by copies go back in place once the copies have stopped. */
+static void fix_moved(struct pg_viewer *v, uint64_t now)
+{
+	if (!v->mark_moved_pending || v->closing ||
+	    now - v->mark_moved_ms < (uint64_t)v->relay->refine_delay_ms)
+		return;
+	v->mark_moved_pending = false;
+	if (v->mark)
+		pg_viewer_damage(v, &v->mark_moved, 1);
+}
+
+void pg_vmark_fix_moved(struct pg_relay *relay)
+{
+	uint64_t now = pg_now_ms();
+	for (struct pg_viewer *v = relay->viewer_list; v; v = v->next)
+		fix_moved(v, now);
+}
+
 /* Once a second: marks whose text shows the time follow the clock. A few each tick,
  * so a minute turning for a thousand viewers is spread over seconds. */
 void pg_vmark_tick(struct pg_relay *relay)

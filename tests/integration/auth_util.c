@@ -285,7 +285,7 @@ struct au_viewer *au_viewer_start(int port, const struct au_login *login, bool *
 	client->canHandleNewFBSize = TRUE;
 	client->connectTimeout = 5;
 	client->readTimeout = 10;
-	client->appData.encodingsString = "raw";
+	client->appData.encodingsString = login->encodings ? login->encodings : "raw";
 	client->appData.compressLevel = -1;
 	client->appData.qualityLevel = -1;
 	/* Only VeNCrypt, and only the subtype the test asks for. */

@@ -44,8 +44,9 @@ struct it_relay *au_relay_start(struct au_env *e, int upstream_port);
 struct au_login {
 	const char *user;
 	const char *password;
-	const char *ca_file; /* X509Plain: the certificate to trust */
-	uint32_t subtype;    /* rfbVeNCryptX509Plain (262) or rfbVeNCryptTLSPlain (259) */
+	const char *ca_file;   /* X509Plain: the certificate to trust */
+	uint32_t subtype;      /* rfbVeNCryptX509Plain (262) or rfbVeNCryptTLSPlain (259) */
+	const char *encodings; /* libvncclient's list, e.g. "copyrect raw"; NULL: "raw" */
 };
 
 struct au_viewer;

@@ -68,6 +68,9 @@ void host_fill_colour(struct it_host *host, uint32_t rgb);
 /* Repaint one rectangle (clipped) with the pattern for seed and mark it changed. */
 void host_change_region(struct it_host *host, int x, int y, int w, int h, unsigned seed);
 void host_mark_changed(struct it_host *host, int x, int y, int w, int h);
+/* Scroll the picture up by d rows (a CopyRect to clients that take one) and paint the
+ * rows it exposes with the pattern for seed. */
+void host_scroll(struct it_host *host, int d, unsigned seed);
 /* New framebuffer size, repainted with the current seed; 0 or -1. */
 int host_resize(struct it_host *host, int w, int h);
 /* SetDesktopSize requests received, and the size the last one asked for (w, h may be

@@ -449,6 +449,21 @@ void host_change_region(struct it_host *host, int x, int y, int w, int h, unsign
 	pthread_mutex_unlock(&host->lock);
 }
 
+void host_scroll(struct it_host *host, int d, unsigned seed)
+{
+	pthread_mutex_lock(&host->lock);
+	if (d > 0 && d < host->h) {
+		memmove(host->fb, host->fb + (size_t)d * host->w,
+			(size_t)(host->h - d) * host->w * sizeof(*host->fb));
+		paint(host, 0, host->h - d, host->w, d, seed);
+		if (host->screen) {
+			rfbScheduleCopyRect(host->screen, 0, 0, host->w, host->h - d, 0, -d);
+			rfbMarkRectAsModified(host->screen, 0, host->h - d, host->w, host->h);
+		}
+	}
+	pthread_mutex_unlock(&host->lock);
+}
+
 int host_resize(struct it_host *host, int w, int h)
 {
 	uint32_t *fb = malloc((size_t)w * h * 4), *old;

@@ -173,6 +173,32 @@ Test(evidence, watermark_names_each_viewer)
 	cr_assert_eq(au_audit_verify(env.audit), 0);
 }
 
+/* A page that scrolls under a tiled watermark: the copies move the mark with the
+ * page for a moment, then the relay draws it in place again. */
+Test(evidence, a_scrolled_page_gets_its_mark_back_in_place)
+{
+	start("[policy]\nwatermark = {user} {addr}\n");
+	host_fill_pattern(host, 5);
+	static struct au_login l;
+	l = (struct au_login){.user = "alice",
+			      .password = PW_ALICE,
+			      .ca_file = env.cert,
+			      .subtype = rfbVeNCryptX509Plain,
+			      .encodings = "copyrect raw"};
+	views[0] = au_viewer_start(relay_port(relay), &l, NULL);
+	cr_assert_not_null(views[0]);
+	uint32_t *want = expected("alice 127.0.0.1", &default_style);
+	must_see(views[0], want, "before the scroll");
+	free(want);
+	for (int i = 0; i < 6; i++) {
+		host_scroll(host, 24, 40 + (unsigned)i);
+		it_sleep_ms(60);
+	}
+	want = expected("alice 127.0.0.1", &default_style);
+	must_see(views[0], want, "the mark did not come back in place after the scroll");
+	free(want);
+}
+
 Test(evidence, invisible_code_reads_back)
 {
 	start("[policy]\nwatermark_invisible = yes\n");
