@@ -7,8 +7,8 @@
  * at the framebuffer's (0, 0). The reader needs no original: it removes the page from each
  * cell by subtracting its neighbours' mean, weights cells by how flat they are, folds the
  * screen onto one tile and tries every one of the 65536 offsets a crop can have.
- * docs/watermark-invisible.md says what survives (JPEG down to about quality 50 on usual
- * pages, any crop offset) and what does not (scaling, photographs of a screen).
+ * docs/watermark-invisible.md says what survives (JPEG down to quality 40 even on dense
+ * text, any crop offset) and what does not (scaling, photographs of a screen).
  *
  * The scheme is public: it identifies, it does not authenticate. Anyone who reads this can
  * forge or erase a mark. */
