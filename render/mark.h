@@ -4,11 +4,13 @@
  *
  * The code and 16 check bits (CRC-16) are spread over a 32x32-cell tile (256x256 pixels)
  * by a fixed pseudo-random chip sequence; the tile repeats over the whole screen, anchored
- * at the framebuffer's (0, 0). The reader needs no original: it removes the page from each
- * cell by subtracting its neighbours' mean, weights cells by how flat they are, folds the
- * screen onto one tile and tries every one of the 65536 offsets a crop can have.
- * docs/watermark-invisible.md says what survives (JPEG down to about quality 50 on usual
- * pages, any crop offset) and what does not (scaling, photographs of a screen).
+ * at the framebuffer's (0, 0). The reader needs no original: it compares each pixel with
+ * the pixels one cell away, leaving out differences too large to be the mark (the page's
+ * own edges), weights cells by how consistent they are, folds the screenshot onto one tile
+ * and searches the offsets a crop can have (pixel phase coarse to fine, then all 1024
+ * cell offsets).
+ * docs/watermark-invisible.md says what survives (JPEG down to quality 40 even on dense
+ * text, any crop offset) and what does not (scaling, photographs of a screen).
  *
  * The scheme is public: it identifies, it does not authenticate. Anyone who reads this can
  * forge or erase a mark. */

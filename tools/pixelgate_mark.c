@@ -140,7 +140,7 @@ static int load_jpeg(const char *path, const unsigned char *data, size_t len, st
 {
 	tjhandle tj = tjInitDecompress();
 	unsigned char *rgb = NULL;
-	int w, h, subsamp, colorspace, rc = -1;
+	int w = 0, h = 0, subsamp = 0, colorspace = 0, rc = -1;
 	size_t n;
 
 	if (!tj) {
@@ -154,7 +154,8 @@ static int load_jpeg(const char *path, const unsigned char *data, size_t len, st
 		goto out;
 	}
 	if (w <= 0 || h <= 0) {
-		/* TurboJPEG 2.1 reports success on a header cut before its frame. */
+		/* TurboJPEG 2.1 reports success, and leaves w and h alone, on a header cut
+		 * before its frame. */
 		fprintf(stderr, "pixelgate-mark: %s: not a readable JPEG: no frame header\n", path);
 		goto out;
 	}
