@@ -31,10 +31,7 @@ struct layout {
 	int line_h, ascent;
 };
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
+void pg_render_err(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,38 +62,39 @@ struct pg_font *pg_font_open(const char *path, int face_index, char *err, size_t
 	FT_Error e;
 
 	if (!path || face_index < 0) {
-		set_err(err, err_size, "%s: bad font path or face index", path ? path : "(null)");
+		pg_render_err(err, err_size, "%s: bad font path or face index",
+			      path ? path : "(null)");
 		return NULL;
 	}
 	/* FreeType reports a missing file as "cannot open resource"; errno says why. */
 	if (access(path, R_OK) != 0) {
-		set_err(err, err_size, "%s: %s", path, strerror(errno));
+		pg_render_err(err, err_size, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
-		set_err(err, err_size, "%s: out of memory", path);
+		pg_render_err(err, err_size, "%s: out of memory", path);
 		return NULL;
 	}
 	e = FT_Init_FreeType(&f->lib);
 	if (e) {
-		set_err(err, err_size, "%s: FreeType: %s", path, ft_strerror(e));
+		pg_render_err(err, err_size, "%s: FreeType: %s", path, ft_strerror(e));
 		goto fail;
 	}
 	e = FT_New_Face(f->lib, path, face_index, &f->face);
 	if (e) {
-		set_err(err, err_size, "%s: face %d: %s", path, face_index, ft_strerror(e));
+		pg_render_err(err, err_size, "%s: face %d: %s", path, face_index, ft_strerror(e));
 		goto fail;
 	}
 	if (!FT_IS_SCALABLE(f->face)) {
-		set_err(err, err_size, "%s: face %d is a bitmap font, not an outline font", path,
-			face_index);
+		pg_render_err(err, err_size, "%s: face %d is a bitmap font, not an outline font",
+			      path, face_index);
 		goto fail;
 	}
 	e = FT_Select_Charmap(f->face, FT_ENCODING_UNICODE);
 	if (e) {
-		set_err(err, err_size, "%s: face %d has no Unicode character map", path,
-			face_index);
+		pg_render_err(err, err_size, "%s: face %d has no Unicode character map", path,
+			      face_index);
 		goto fail;
 	}
 	snprintf(f->name, sizeof(f->name), "%s %s",
@@ -165,11 +163,12 @@ static int decode_text(struct pg_font *f, const char *text, const char *what, st
 	int nchars = 0, n = 0;
 
 	if (len == 0) {
-		set_err(err, err_size, "empty %s", what);
+		pg_render_err(err, err_size, "empty %s", what);
 		return -EINVAL;
 	}
 	if (len > max_bytes) {
-		set_err(err, err_size, "%s longer than %d characters", what, PG_OVERLAY_MAX_CHARS);
+		pg_render_err(err, err_size, "%s longer than %d characters", what,
+			      PG_OVERLAY_MAX_CHARS);
 		return -E2BIG;
 	}
 	lo->nlines = 1;
@@ -179,24 +178,24 @@ static int decode_text(struct pg_font *f, const char *text, const char *what, st
 		size_t step = pg_utf8_decode(s + i, len - i, &cp);
 
 		if (!step) {
-			set_err(err, err_size, "%s: invalid UTF-8 at byte %zu", what, i);
+			pg_render_err(err, err_size, "%s: invalid UTF-8 at byte %zu", what, i);
 			return -EILSEQ;
 		}
 		if (++nchars > PG_OVERLAY_MAX_CHARS) {
-			set_err(err, err_size, "%s longer than %d characters", what,
-				PG_OVERLAY_MAX_CHARS);
+			pg_render_err(err, err_size, "%s longer than %d characters", what,
+				      PG_OVERLAY_MAX_CHARS);
 			return -E2BIG;
 		}
 		if (cp == '\n') {
 			if (lo->nlines == PG_OVERLAY_MAX_LINES) {
-				set_err(err, err_size, "%s has more than %d lines", what,
-					PG_OVERLAY_MAX_LINES);
+				pg_render_err(err, err_size, "%s has more than %d lines", what,
+					      PG_OVERLAY_MAX_LINES);
 				return -E2BIG;
 			}
 			lo->start[lo->nlines++] = n;
 		} else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
-			set_err(err, err_size, "%s: control character U+%04X at byte %zu", what,
-				(unsigned)cp, i);
+			pg_render_err(err, err_size, "%s: control character U+%04X at byte %zu",
+				      what, (unsigned)cp, i);
 			return -EINVAL;
 		} else {
 			lo->glyph[n++] = FT_Get_Char_Index(f->face, cp);
@@ -227,7 +226,7 @@ static int measure(FT_Face face, int px, struct layout *lo, char *err, size_t er
 	FT_Error e = FT_Set_Pixel_Sizes(face, 0, (FT_UInt)px);
 
 	if (e) {
-		set_err(err, err_size, "cannot set font size %d: %s", px, ft_strerror(e));
+		pg_render_err(err, err_size, "cannot set font size %d: %s", px, ft_strerror(e));
 		return -EIO;
 	}
 	lo->width = 0;
@@ -241,8 +240,8 @@ static int measure(FT_Face face, int px, struct layout *lo, char *err, size_t er
 			pen += kerning(face, prev, lo->glyph[i]);
 			e = FT_Load_Glyph(face, lo->glyph[i], LOAD_FLAGS);
 			if (e) {
-				set_err(err, err_size, "cannot load glyph %u: %s", lo->glyph[i],
-					ft_strerror(e));
+				pg_render_err(err, err_size, "cannot load glyph %u: %s",
+					      lo->glyph[i], ft_strerror(e));
 				return -EIO;
 			}
 			if (m->width > 0) {
@@ -328,8 +327,8 @@ static int draw_text(FT_Face face, const struct layout *lo, int pad, uint8_t *co
 				break;
 			e = FT_Load_Glyph(face, lo->glyph[i], LOAD_FLAGS | FT_LOAD_RENDER);
 			if (e) {
-				set_err(err, err_size, "cannot render glyph %u: %s", lo->glyph[i],
-					ft_strerror(e));
+				pg_render_err(err, err_size, "cannot render glyph %u: %s",
+					      lo->glyph[i], ft_strerror(e));
 				return -EIO;
 			}
 			blit_glyph(cov, w, h, &g->bitmap, (int)((pen + 32) >> 6) + g->bitmap_left,
@@ -397,17 +396,17 @@ int pg_overlay_banner(struct pg_font *f, const char *utf8_lines, int px_size, ui
 	int px = px_size, pad, w, h, rc;
 
 	if (!f || !utf8_lines || !out) {
-		set_err(err, err_size, "banner: missing font, text or output");
+		pg_render_err(err, err_size, "banner: missing font, text or output");
 		return -EINVAL;
 	}
 	if (px_size < PG_OVERLAY_MIN_PX || px_size > PG_OVERLAY_MAX_PX) {
-		set_err(err, err_size, "banner: size %d px outside %d..%d", px_size,
-			PG_OVERLAY_MIN_PX, PG_OVERLAY_MAX_PX);
+		pg_render_err(err, err_size, "banner: size %d px outside %d..%d", px_size,
+			      PG_OVERLAY_MIN_PX, PG_OVERLAY_MAX_PX);
 		return -EINVAL;
 	}
 	if (max_w < 1 || max_w > PG_FB_MAX_SIDE) {
-		set_err(err, err_size, "banner: width limit %d outside 1..%d", max_w,
-			PG_FB_MAX_SIDE);
+		pg_render_err(err, err_size, "banner: width limit %d outside 1..%d", max_w,
+			      PG_FB_MAX_SIDE);
 		return -EINVAL;
 	}
 	lo = calloc(1, sizeof(*lo));
@@ -440,13 +439,14 @@ int pg_overlay_banner(struct pg_font *f, const char *utf8_lines, int px_size, ui
 	/* At most 8 lines of PG_OVERLAY_MAX_PX glyphs: no overflow, but a font with an
 	 * absurd line height could still ask for too much. */
 	if ((long long)lo->nlines * lo->line_h + 2 * pad > PG_FB_MAX_SIDE || lo->line_h <= 0) {
-		set_err(err, err_size, "banner: font line height %d px is unusable", lo->line_h);
+		pg_render_err(err, err_size, "banner: font line height %d px is unusable",
+			      lo->line_h);
 		rc = -E2BIG;
 		goto fail;
 	}
 	h = lo->nlines * lo->line_h + 2 * pad;
 	if (!pg_mul_size((size_t)w, (size_t)h, &n) || !pg_mul_size(n, sizeof(uint32_t), &bytes)) {
-		set_err(err, err_size, "banner: %d x %d too big", w, h);
+		pg_render_err(err, err_size, "banner: %d x %d too big", w, h);
 		rc = -E2BIG;
 		goto fail;
 	}
@@ -467,7 +467,7 @@ int pg_overlay_banner(struct pg_font *f, const char *utf8_lines, int px_size, ui
 	*out = ov;
 	return 0;
 nomem:
-	set_err(err, err_size, "banner: out of memory");
+	pg_render_err(err, err_size, "banner: out of memory");
 fail:
 	free(cov);
 	free(lo);
@@ -484,17 +484,17 @@ int pg_text_mask(struct pg_font *f, const char *utf8_lines, int px_size, int pad
 	int rc;
 
 	if (!f || !utf8_lines || !out || pad < 0 || pad > PG_OVERLAY_MAX_PX) {
-		set_err(err, err_size, "text mask: bad argument");
+		pg_render_err(err, err_size, "text mask: bad argument");
 		return -EINVAL;
 	}
 	if (px_size < PG_OVERLAY_MIN_PX || px_size > PG_OVERLAY_MAX_PX) {
-		set_err(err, err_size, "text mask: size %d px outside %d..%d", px_size,
-			PG_OVERLAY_MIN_PX, PG_OVERLAY_MAX_PX);
+		pg_render_err(err, err_size, "text mask: size %d px outside %d..%d", px_size,
+			      PG_OVERLAY_MIN_PX, PG_OVERLAY_MAX_PX);
 		return -EINVAL;
 	}
 	lo = calloc(1, sizeof(*lo));
 	if (!lo) {
-		set_err(err, err_size, "text mask: out of memory");
+		pg_render_err(err, err_size, "text mask: out of memory");
 		return -ENOMEM;
 	}
 	rc = decode_text(f, utf8_lines, "watermark text", lo, err, err_size);
@@ -506,15 +506,15 @@ int pg_text_mask(struct pg_font *f, const char *utf8_lines, int px_size, int pad
 	w = (long long)lo->width + 2 * pad;
 	h = (long long)lo->nlines * lo->line_h + 2 * pad;
 	if (lo->line_h <= 0 || w > PG_FB_MAX_SIDE || h > PG_FB_MAX_SIDE) {
-		set_err(err, err_size, "watermark text: %lld x %lld px, over %d px a side", w, h,
-			PG_FB_MAX_SIDE);
+		pg_render_err(err, err_size, "watermark text: %lld x %lld px, over %d px a side", w,
+			      h, PG_FB_MAX_SIDE);
 		rc = -E2BIG;
 		goto fail;
 	}
 	/* Both sides are at most PG_FB_MAX_SIDE: the product fits. */
 	cov = calloc((size_t)w * (size_t)h, 1);
 	if (!cov) {
-		set_err(err, err_size, "text mask: out of memory");
+		pg_render_err(err, err_size, "text mask: out of memory");
 		rc = -ENOMEM;
 		goto fail;
 	}

@@ -66,6 +66,10 @@ int pg_overlay_banner(struct pg_font *f, const char *utf8_lines, int px_size, ui
 		      uint32_t bg_rgb, uint8_t bg_alpha, int max_w, struct pg_overlay *out,
 		      char *err, size_t err_size);
 
+/* Write a message to err (when err and err_size are not 0): the render files' errors. */
+void pg_render_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* NULL-safe; leaves ov empty ({0, 0, NULL}). */
 void pg_overlay_free(struct pg_overlay *ov);
 

@@ -8,20 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
-
 static const char *const layout_names[] = {
     [PG_WM_TILE] = "tile",
     [PG_WM_TOP_LEFT] = "top-left",
@@ -74,17 +60,18 @@ static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size
 	long long h = (long long)ceil(m->w * as + m->h * ac - 1e-6);
 
 	if (w > MAX_SIDE || h > MAX_SIDE) {
-		set_err(err, err_size,
-			"watermark: %lld x %lld px when rotated, over %d: use a smaller size or "
-			"shorter text",
-			w, h, MAX_SIDE);
+		pg_render_err(
+		    err, err_size,
+		    "watermark: %lld x %lld px when rotated, over %d: use a smaller size or "
+		    "shorter text",
+		    w, h, MAX_SIDE);
 		return -E2BIG;
 	}
 	r->w = (int)w;
 	r->h = (int)h;
 	r->a = calloc((size_t)w * (size_t)h, 1);
 	if (!r->a) {
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 		return -ENOMEM;
 	}
 	if (deg == 0) {
@@ -100,7 +87,7 @@ static int rotate(const struct mask *m, int deg, struct mask *r, char *err, size
 	if (!src) {
 		free(r->a);
 		r->a = NULL;
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 		return -ENOMEM;
 	}
 	for (int y = 0; y < m->h; y++)
@@ -390,15 +377,16 @@ static int make_tile(const struct mask *text, const struct mask *rot, const uint
 	uint32_t *period;
 
 	if (pw > MAX_SIDE || ph > MAX_SIDE) {
-		set_err(err, err_size,
-			"watermark: pattern of %d x %d px, over %d: use a smaller size or shorter "
-			"text",
-			pw, ph, MAX_SIDE);
+		pg_render_err(
+		    err, err_size,
+		    "watermark: pattern of %d x %d px, over %d: use a smaller size or shorter "
+		    "text",
+		    pw, ph, MAX_SIDE);
 		return -E2BIG;
 	}
 	period = calloc((size_t)pw * ph, sizeof(*period));
 	if (!period) {
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 		return -ENOMEM;
 	}
 	/* One period holds k copies, one per row of the lattice; the pattern is a torus,
@@ -421,7 +409,7 @@ static int make_tile(const struct mask *text, const struct mask *rot, const uint
 	rc = make_sparse(period, pw, ph, wm);
 	free(period);
 	if (rc)
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 	return rc;
 }
 
@@ -449,7 +437,7 @@ static int make_single(const struct mask *rot, const uint32_t *block, int px,
 	}
 	rc = make_sparse(block + (size_t)y0 * rot->w, rot->w, y1 - y0, wm);
 	if (rc) {
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 		return rc;
 	}
 	/* Shift the runs left by x0: the stored image starts at the first visible column. */
@@ -462,22 +450,22 @@ static int make_single(const struct mask *rot, const uint32_t *block, int px,
 static int check_style(const struct pg_wm_style *st, char *err, size_t err_size)
 {
 	if (st->size_px < PG_WM_MIN_PX || st->size_px > PG_WM_MAX_PX) {
-		set_err(err, err_size, "watermark: size %d px outside %d..%d", st->size_px,
-			PG_WM_MIN_PX, PG_WM_MAX_PX);
+		pg_render_err(err, err_size, "watermark: size %d px outside %d..%d", st->size_px,
+			      PG_WM_MIN_PX, PG_WM_MAX_PX);
 		return -EINVAL;
 	}
 	if (st->opacity_pct < PG_WM_MIN_OPACITY || st->opacity_pct > PG_WM_MAX_OPACITY) {
-		set_err(err, err_size, "watermark: opacity %d%% outside %d..%d", st->opacity_pct,
-			PG_WM_MIN_OPACITY, PG_WM_MAX_OPACITY);
+		pg_render_err(err, err_size, "watermark: opacity %d%% outside %d..%d",
+			      st->opacity_pct, PG_WM_MIN_OPACITY, PG_WM_MAX_OPACITY);
 		return -EINVAL;
 	}
 	if (st->angle_deg < PG_WM_MIN_ANGLE || st->angle_deg > PG_WM_MAX_ANGLE) {
-		set_err(err, err_size, "watermark: angle %d outside %d..%d", st->angle_deg,
-			PG_WM_MIN_ANGLE, PG_WM_MAX_ANGLE);
+		pg_render_err(err, err_size, "watermark: angle %d outside %d..%d", st->angle_deg,
+			      PG_WM_MIN_ANGLE, PG_WM_MAX_ANGLE);
 		return -EINVAL;
 	}
 	if (!pg_wm_layout_name(st->layout)) {
-		set_err(err, err_size, "watermark: unknown layout %d", st->layout);
+		pg_render_err(err, err_size, "watermark: unknown layout %d", st->layout);
 		return -EINVAL;
 	}
 	return 0;
@@ -495,7 +483,7 @@ int pg_watermark_render(struct pg_font *f, const char *utf8_text, const struct p
 	int rc;
 
 	if (!f || !utf8_text || !st || !out) {
-		set_err(err, err_size, "watermark: missing font, text, style or output");
+		pg_render_err(err, err_size, "watermark: missing font, text, style or output");
 		return -EINVAL;
 	}
 	rc = check_style(st, err, err_size);
@@ -515,7 +503,7 @@ int pg_watermark_render(struct pg_font *f, const char *utf8_text, const struct p
 	hal = malloc((size_t)rot.w * rot.h);
 	block = malloc((size_t)rot.w * rot.h * sizeof(*block));
 	if (!hal || !block) {
-		set_err(err, err_size, "watermark: out of memory");
+		pg_render_err(err, err_size, "watermark: out of memory");
 		rc = -ENOMEM;
 		goto fail;
 	}

@@ -7,20 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
-
 enum var { VAR_USER, VAR_ADDR, VAR_SESSION, VAR_HOST, VAR_DATE, VAR_TIME, NVARS };
 static const char *const var_names[NVARS] = {"user", "addr", "session", "host", "date", "time"};
 
@@ -63,8 +49,9 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 		while (j < len && t[j] != '}' && t[j] != '{')
 			j++;
 		if (j >= len || t[j] != '}') {
-			set_err(err, err_size,
-				"unclosed '{' at byte %zu (write {{ for a literal brace)", at);
+			pg_render_err(err, err_size,
+				      "unclosed '{' at byte %zu (write {{ for a literal brace)",
+				      at);
 			return -EINVAL;
 		}
 		for (int v = 0; v < NVARS; v++) {
@@ -81,13 +68,14 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 		for (size_t k = at + 1; k < j; k++)
 			quote = quote && (unsigned char)t[k] >= 0x20 && (unsigned char)t[k] < 0x7f;
 		if (!quote) {
-			set_err(err, err_size, "unknown placeholder at byte %zu", at);
+			pg_render_err(err, err_size, "unknown placeholder at byte %zu", at);
 			return -EINVAL;
 		}
-		set_err(err, err_size,
-			"unknown placeholder \"%.*s\" at byte %zu (known: {user} {addr} {session} "
-			"{host} {date} {time})",
-			(int)(j - at + 1), t + at, at);
+		pg_render_err(
+		    err, err_size,
+		    "unknown placeholder \"%.*s\" at byte %zu (known: {user} {addr} {session} "
+		    "{host} {date} {time})",
+		    (int)(j - at + 1), t + at, at);
 		return -EINVAL;
 	}
 	if (c == '}') {
@@ -96,7 +84,8 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 			*i = at + 2;
 			return 0;
 		}
-		set_err(err, err_size, "lone '}' at byte %zu (write }} for a literal brace)", at);
+		pg_render_err(err, err_size, "lone '}' at byte %zu (write }} for a literal brace)",
+			      at);
 		return -EINVAL;
 	}
 	if (c == '\\' && at + 1 < len && t[at + 1] == 'n') {
@@ -108,12 +97,12 @@ static int next_token(const char *t, size_t len, size_t *i, struct tok *tok, cha
 	size_t step = pg_utf8_decode((const unsigned char *)t + at, len - at, &cp);
 
 	if (!step) {
-		set_err(err, err_size, "invalid UTF-8 at byte %zu", at);
+		pg_render_err(err, err_size, "invalid UTF-8 at byte %zu", at);
 		return -EINVAL;
 	}
 	if (is_control(cp)) {
-		set_err(err, err_size, "control character U+%04X at byte %zu%s", (unsigned)cp, at,
-			cp == '\n' ? " (write \\n for a line break)" : "");
+		pg_render_err(err, err_size, "control character U+%04X at byte %zu%s", (unsigned)cp,
+			      at, cp == '\n' ? " (write \\n for a line break)" : "");
 		return -EINVAL;
 	}
 	tok->kind = TOK_TEXT;
@@ -131,16 +120,17 @@ static int check(const char *tmpl, size_t *len, int *fixed, char *err, size_t er
 	struct tok tok;
 
 	if (!tmpl) {
-		set_err(err, err_size, "no template");
+		pg_render_err(err, err_size, "no template");
 		return -EINVAL;
 	}
 	n = strnlen(tmpl, PG_WM_TEMPLATE_MAX_BYTES + 1);
 	if (n == 0) {
-		set_err(err, err_size, "empty template");
+		pg_render_err(err, err_size, "empty template");
 		return -EINVAL;
 	}
 	if (n > PG_WM_TEMPLATE_MAX_BYTES) {
-		set_err(err, err_size, "template longer than %d bytes", PG_WM_TEMPLATE_MAX_BYTES);
+		pg_render_err(err, err_size, "template longer than %d bytes",
+			      PG_WM_TEMPLATE_MAX_BYTES);
 		return -EINVAL;
 	}
 	for (;;) {
@@ -152,13 +142,13 @@ static int check(const char *tmpl, size_t *len, int *fixed, char *err, size_t er
 		if (tok.kind == TOK_VAR)
 			continue;
 		if (tok.kind == TOK_NEWLINE && ++lines > PG_OVERLAY_MAX_LINES) {
-			set_err(err, err_size, "more than %d lines at byte %zu",
-				PG_OVERLAY_MAX_LINES, tok.at);
+			pg_render_err(err, err_size, "more than %d lines at byte %zu",
+				      PG_OVERLAY_MAX_LINES, tok.at);
 			return -EINVAL;
 		}
 		if (++chars > PG_OVERLAY_MAX_CHARS) {
-			set_err(err, err_size, "more than %d characters at byte %zu",
-				PG_OVERLAY_MAX_CHARS, tok.at);
+			pg_render_err(err, err_size, "more than %d characters at byte %zu",
+				      PG_OVERLAY_MAX_CHARS, tok.at);
 			return -EINVAL;
 		}
 	}
@@ -243,7 +233,7 @@ int pg_wm_expand(const char *tmpl, const struct pg_wm_vars *v, char *out, size_t
 	struct tok tok;
 
 	if (!v || !out || !out_size) {
-		set_err(err, err_size, "template: missing variables or output");
+		pg_render_err(err, err_size, "template: missing variables or output");
 		return -EINVAL;
 	}
 	out[0] = 0;
@@ -298,8 +288,8 @@ int pg_wm_expand(const char *tmpl, const struct pg_wm_vars *v, char *out, size_t
 		    &o, val, budget < PG_WM_VALUE_MAX_CHARS ? budget : PG_WM_VALUE_MAX_CHARS);
 	}
 	if (o.full) {
-		set_err(err, err_size, "template: expanded text does not fit in %zu bytes",
-			out_size);
+		pg_render_err(err, err_size, "template: expanded text does not fit in %zu bytes",
+			      out_size);
 		out[0] = 0;
 		return -ENOSPC;
 	}

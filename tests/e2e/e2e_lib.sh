@@ -409,3 +409,39 @@ audit_verify() {
 		fail "$1 pixelgate-audit verify failed: $out"
 	fi
 }
+
+# audit_line NEEDLE...: print the first line of AUDIT holding every NEEDLE; false when
+# there is none.
+audit_line() {
+	local line n ok
+	while IFS= read -r line; do
+		ok=1
+		for n in "$@"; do
+			[[ "$line" == *"$n"* ]] || {
+				ok=0
+				break
+			}
+		done
+		if ((ok)); then
+			printf '%s\n' "$line"
+			return 0
+		fi
+	done <"$AUDIT"
+	return 1
+}
+
+# audit_wait_line SECONDS NEEDLE...: audit_line, waiting up to SECONDS for it.
+audit_wait_line() {
+	local end=$((SECONDS + $1))
+	shift
+	while ((SECONDS < end)); do
+		audit_line "$@" && return 0
+		sleep 0.25
+	done
+	return 1
+}
+
+# audit_field KEY LINE: the string value of KEY in the audit record LINE.
+audit_field() {
+	sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$2"
+}

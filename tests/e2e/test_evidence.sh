@@ -147,36 +147,6 @@ shot() {
 	cp -f "$WORK/$1.png" "$ART_DIR/$ART_NAME-$1.png"
 }
 
-audit_line() {
-	local line n ok
-	while IFS= read -r line; do
-		ok=1
-		for n in "$@"; do
-			[[ "$line" == *"$n"* ]] || { ok=0; break; }
-		done
-		if ((ok)); then
-			printf '%s\n' "$line"
-			return 0
-		fi
-	done <"$AUDIT"
-	return 1
-}
-
-# wait_audit SECONDS NEEDLE...: the first audit line with every needle.
-wait_audit() {
-	local end=$((SECONDS + $1))
-	shift
-	while ((SECONDS < end)); do
-		audit_line "$@" && return 0
-		sleep 0.25
-	done
-	return 1
-}
-
-field() {
-	sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$2"
-}
-
 test_watermarks() {
 	on_host import -window root "$WORK/host.png" || abort "import on the host display failed"
 	start_viewer alice
@@ -204,7 +174,7 @@ test_watermarks() {
 	local ac
 	ac=$(compare -metric AE -fuzz 1% "$WORK/alice.png" "$WORK/carol.png" null: 2>&1) || true
 	log "alice/carol: ${ac%% *} pixels differ"
-	if wait_audit 5 '"event":"viewer-join"' '"user":"carol"' '"session":"'; then
+	if audit_wait_line 5 '"event":"viewer-join"' '"user":"carol"' '"session":"'; then
 		pass "(1) viewer-join names the session"
 	else
 		fail "(1) viewer-join does not name the session"
@@ -217,12 +187,12 @@ test_recording() {
 		fail "(2) no recording-start for alice"
 		return 0
 	}
-	file=$(field file "$start")
-	end=$(wait_audit 15 '"event":"recording-end"' "\"file\":\"$file\"") || {
+	file=$(audit_field file "$start")
+	end=$(audit_wait_line 15 '"event":"recording-end"' "\"file\":\"$file\"") || {
 		fail "(2) no recording-end for $file"
 		return 0
 	}
-	sha=$(field sha256 "$end")
+	sha=$(audit_field sha256 "$end")
 	if [[ -n "$sha" && "$(sha256sum "$file" | cut -d' ' -f1)" == "$sha" ]]; then
 		pass "(2) the recording's SHA-256 is the one recording-end audited"
 	else
@@ -323,9 +293,9 @@ test_full_disk() {
 		focus_viewer 200 600 || true
 		on_viewer xdotool type --delay 40 "fill$i " >/dev/null 2>&1 || true
 	done
-	if line=$(wait_audit 20 '"event":"recording-stopped"'); then
+	if line=$(audit_wait_line 20 '"event":"recording-stopped"'); then
 		if [[ "$line" == *"No space left on device"* ]]; then
-			pass "(3) a full disk stops the recording: $(field error "$line")"
+			pass "(3) a full disk stops the recording: $(audit_field error "$line")"
 		else
 			fail "(3) recording-stopped without ENOSPC: $line"
 		fi
@@ -350,7 +320,7 @@ test_full_disk() {
 	# The file is in the relay's own mount namespace.
 	local start file info
 	start=$(audit_line '"event":"recording-start"' "$WORK/small/") || true
-	file=$(field file "$start")
+	file=$(audit_field file "$start")
 	if info=$(nsenter -t "$RELAY_PID" -m "$BUILD_DIR/pixelgate-replay" info "$file" 2>&1); then
 		pass "(3) what was recorded before the disk filled is a valid file: $(grep -i -m1 'end' <<<"$info")"
 	else
