@@ -85,6 +85,7 @@ Test(policy_evidence, a_group_without_a_watermark_never_weakens_one)
 	struct pg_policy p;
 	pol_resolve(&c, cfg, "itaku, plain", &p);
 	cr_assert_str_eq(p.watermark_from, "policy itaku");
+	pg_config_free(&c);
 	pol_resolve(&c, cfg, "keys, itaku", &p);
 	cr_assert_str_eq(p.watermark, "{user} {addr}"); /* keys inherits [policy]'s first */
 	cr_assert_eq(p.watermark_layout, 0);
