@@ -347,7 +347,7 @@ static void handle_update_end(struct pg_session *s)
 	if (copy)
 		pg_record_damage(s, &s->copy_dst, 1);
 	pg_record_damage(s, s->damage, n);
-	if (!s->rec)
+	if (!s->rec && s->relay->rec_dir[0])
 		pg_record_check(s); /* the first picture: a recording may start */
 	for (int j = s->nviewers - 1; j >= 0; j--) {
 		if (copy)

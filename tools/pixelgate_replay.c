@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <png.h>
 
+#include "render/text.h"
 #include "replay.h"
 
 #define PROG PG_REPLAY_PROG
@@ -119,43 +120,13 @@ void pg_replay_fmt_time(uint64_t us, char *buf, size_t size)
 		 (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000));
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left) and its code point; 0 when it
- * is not one (overlong, surrogate, beyond U+10FFFF, cut). */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t len;
-	uint32_t min;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		len = 2, min = 0x80, *cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3, min = 0x800, *cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4, min = 0x10000, *cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (s[i] & 0x3f);
-	}
-	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 void pg_replay_print_safe(FILE *f, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_seq(s + i, len - i, &cp);
+		size_t n = pg_utf8_decode(s + i, len - i, &cp);
 		if (n == 0) {
 			fprintf(f, "\\x%02x", s[i]);
 			i++;

@@ -483,27 +483,6 @@ const char *au_viewer_wait_pixels(struct au_viewer *v, const uint32_t *px, int w
 	return au_wait_pixels(v, au_fixed_picture, &f, timeout_ms);
 }
 
-uint32_t *au_viewer_snapshot(struct au_viewer *v, int *w, int *h)
-{
-	pthread_mutex_lock(&v->lock);
-	const rfbClient *c = v->client;
-	const rfbPixelFormat *f = &c->format;
-	uint32_t *out = NULL;
-	*w = c->width;
-	*h = c->height;
-	if (c->frameBuffer && c->width > 0 && c->height > 0)
-		out = malloc((size_t)c->width * (size_t)c->height * sizeof(*out));
-	for (int i = 0; out && i < c->width * c->height; i++) {
-		const uint8_t *p = c->frameBuffer + (size_t)i * 4;
-		uint32_t word =
-		    p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-		out[i] = ((word >> f->redShift) & 255) << 16 |
-			 ((word >> f->greenShift) & 255) << 8 | ((word >> f->blueShift) & 255);
-	}
-	pthread_mutex_unlock(&v->lock);
-	return out;
-}
-
 /* ---- the audit trail ---- */
 
 static char *au_slurp(const char *path, size_t *len)

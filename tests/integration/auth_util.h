@@ -64,8 +64,6 @@ const char *au_viewer_wait_match(struct au_viewer *v, struct it_host *host, int 
 /* Poll until the viewer's picture is exactly px (w x h canonical pixels). */
 const char *au_viewer_wait_pixels(struct au_viewer *v, const uint32_t *px, int w, int h,
 				  int timeout_ms);
-/* A copy of the viewer's picture in canonical pixels (free it), NULL when none. */
-uint32_t *au_viewer_snapshot(struct au_viewer *v, int *w, int *h);
 int au_viewer_updates(struct au_viewer *v);
 /* Input from the logged-in viewer; false when it is not connected or the send failed. */
 bool au_viewer_send_key(struct au_viewer *v, uint32_t key, bool down);
